@@ -1,0 +1,57 @@
+# syntax=docker/dockerfile:1
+#
+# health-equity-indicators: one image for every Airflow component in docker-compose.yml.
+#
+# Built on plain Python (not apache/airflow) so that requirements.lock is the single
+# source of every version, Airflow included. Build with `docker compose build`.
+
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
+    AIRFLOW_HOME=/opt/airflow \
+    HEI_HOME=/opt/hei
+
+# Lets Airflow (getpass.getuser) and tools work when compose runs the image under an
+# AIRFLOW_UID that has no /etc/passwd entry.
+ENV HOME=/opt/airflow \
+    USER=airflow
+
+# curl is used by the compose healthchecks (api-server /api/v2/version, scheduler /health).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends curl ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+
+# Non-root runtime user, same uid as the official image (50000) and group 0, so the
+# container also runs under an arbitrary `AIRFLOW_UID:0` (see docker-compose.yml).
+RUN useradd --uid 50000 --gid 0 --home-dir /opt/airflow --no-create-home \
+        --shell /bin/bash airflow \
+    && mkdir -p /opt/airflow/logs /opt/airflow/auth \
+    && chown -R 50000:0 /opt/airflow \
+    && chmod -R g+rwX /opt/airflow
+
+# 1) Third-party dependencies, exactly as locked (hash-checked). This layer is cached
+#    until requirements.lock changes.
+COPY requirements.lock /tmp/requirements.lock
+RUN python -m venv /opt/venv \
+    && pip install --require-hashes --no-deps -r /tmp/requirements.lock \
+    && rm /tmp/requirements.lock
+
+# 2) The project itself (transforms/, hei/, expectations/), without re-resolving anything.
+WORKDIR /opt/hei
+COPY . /opt/hei
+RUN pip install --no-deps /opt/hei \
+    && pip check
+
+ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/hei/dags \
+    AIRFLOW__CORE__LOAD_EXAMPLES=false
+
+# Run as the airflow user (uid 50000, group 0); compose may override with AIRFLOW_UID.
+USER 50000:0
+
+ENTRYPOINT ["airflow"]
+CMD ["--help"]

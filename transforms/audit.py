@@ -1,0 +1,117 @@
+"""The audit trail of file loads, and the decisions it drives.
+
+``audit.file_loads`` answers "what happened to this file?" for the data engineer, and it is
+also how the pipeline knows which deliveries are new, re-sent unchanged, or resubmissions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from transforms.landing import Delivery
+
+Action = Literal["load", "unchanged"]
+
+
+@dataclass(frozen=True)
+class Planned:
+    delivery: Delivery
+    action: Action
+
+
+@dataclass
+class LoadRecord:
+    """One row of ``audit.file_loads``."""
+
+    load_id: str
+    source: str
+    file_name: str
+    period: str | None
+    sha256: str
+    status: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    error: str | None = None
+    extra_columns: str | None = None
+    file_modified_at: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    run_id: str | None = None
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def plan(engine: Engine, deliveries: Iterable[Delivery]) -> list[Planned]:
+    """Decide what to do with each file found in the landing zone.
+
+    A file already decided with these bytes, and not re-delivered since, is skipped (so a
+    rerun does nothing). The same bytes as the month's current load, delivered again, are
+    recorded as ``unchanged``. Anything else is loaded; a later file for a month that is
+    already loaded is a resubmission and will supersede it.
+    """
+    deliveries = list(deliveries)
+    if not deliveries:
+        return []
+    source = deliveries[0].source
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "select file_name, sha256, period, status, file_modified_at "
+                "from audit.file_loads where source = :source"
+            ),
+            {"source": source},
+        ).all()
+    last_seen: dict[tuple[str, str], str] = {}
+    current: dict[str, str] = {}
+    for file_name, sha, period, status, modified in rows:
+        key = (file_name, sha)
+        stamp = modified.isoformat() if modified else ""
+        last_seen[key] = max(last_seen.get(key, ""), stamp)
+        if status == "loaded":
+            current[period] = sha
+    planned = []
+    for delivery in deliveries:
+        seen = last_seen.get((delivery.file_name, delivery.sha256))
+        if seen is not None and seen >= delivery.modified_at:
+            continue
+        same_as_loaded = delivery.period is not None and current.get(delivery.period) == delivery.sha256
+        planned.append(Planned(delivery, "unchanged" if same_as_loaded else "load"))
+    return planned
+
+
+def record(conn: Connection, entry: LoadRecord) -> None:
+    entry.finished_at = entry.finished_at or utcnow()
+    conn.execute(
+        sa.text(
+            "insert into audit.file_loads (load_id, source, file_name, period, sha256, status, "
+            "rows_read, rows_loaded, rows_quarantined, error, extra_columns, file_modified_at, "
+            "started_at, finished_at, run_id) values (:load_id, :source, :file_name, :period, "
+            ":sha256, :status, :rows_read, :rows_loaded, :rows_quarantined, :error, "
+            ":extra_columns, :file_modified_at, :started_at, :finished_at, :run_id)"
+        ),
+        {**entry.__dict__, "file_modified_at": _timestamp(entry.file_modified_at)},
+    )
+
+
+def supersede(conn: Connection, source: str, period: str) -> None:
+    """Mark the month's current load as replaced (called in the resubmission's transaction)."""
+    conn.execute(
+        sa.text(
+            "update audit.file_loads set status = 'superseded' "
+            "where source = :source and period = :period and status = 'loaded'"
+        ),
+        {"source": source, "period": period},
+    )
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

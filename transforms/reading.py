@@ -1,0 +1,213 @@
+"""Reading a delivery in bounded chunks with Arrow.
+
+Every column is read as text: typing is a row rule (a bad date must quarantine one row, not
+fail the file). CSV may be UTF-8 (with or without BOM) or Windows-1252; the encoding is found
+by a streaming pre-scan so a stray byte on the last line cannot half-load a file. Memory is
+bounded by the block size, whatever the file size.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import gzip
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from transforms.errors import DeliveryRejected
+from transforms.landing import Delivery
+from transforms.sources import Source
+
+BLOCK_BYTES = 16 << 20
+PARQUET_BATCH_ROWS = 200_000
+
+
+@dataclass
+class Chunk:
+    """A batch of rows as text, with their 1-based data-row numbers in the file."""
+
+    table: pa.Table
+    row_numbers: np.ndarray
+
+
+@dataclass
+class MalformedLine:
+    row_number: int
+    expected_fields: int
+    actual_fields: int
+
+
+@dataclass
+class Header:
+    """How the file's columns map onto the source's canonical column names."""
+
+    names: list[str]  # canonical name, or the normalised original for an unknown column
+    extra: list[str] = field(default_factory=list)
+
+
+def normalise_name(name: str) -> str:
+    return name.strip().lower().lstrip("\ufeff").replace(" ", "_")
+
+
+def map_header(raw_names: list[str], source: Source, file_name: str) -> Header:
+    """Match columns case-insensitively (and by alias); reject if a required one is missing."""
+    lookup = {}
+    for column in source.columns:
+        for alias in (column.name, *column.aliases):
+            lookup[alias] = column.name
+    names = [lookup.get(normalise_name(n), normalise_name(n)) for n in raw_names]
+    extra = [n for n in names if n not in lookup.values()]
+    present = set(names)
+    if len(present) != len(names):
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        raise DeliveryRejected(
+            "duplicate_column", file_name, f"column(s) {', '.join(dupes)} appear more than once",
+            "Send the file with each column once.",
+        )
+    missing = [
+        c.name for c in source.columns
+        if c.required and c.name not in present and not (c.name == "person_id" and source.person_level)
+    ]
+    if source.person_level and not present & {"person_id", "nhs_number"}:
+        missing.insert(0, "nhs_number or person_id")
+    if missing:
+        raise DeliveryRejected(
+            "missing_column", file_name, f"required column(s) missing: {', '.join(missing)}",
+            f"Check the extract's header against the {source.name} data contract and resend.",
+        )
+    return Header(names=names, extra=extra)
+
+
+def _open_bytes(delivery: Delivery) -> io.BufferedIOBase:
+    raw = open(delivery.path, "rb")  # noqa: SIM115 - closed by the caller's context manager
+    return gzip.GzipFile(fileobj=raw) if delivery.compression == "gzip" else raw
+
+
+def detect_encoding(delivery: Delivery) -> str:
+    """``utf-8`` if every byte decodes as UTF-8, else ``cp1252`` (the other NHS extract encoding).
+
+    Also turns unreadable and truncated files into a rejection with a clear reason.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with _open_bytes(delivery) as stream:
+            size = 0
+            while block := stream.read(BLOCK_BYTES):
+                size += len(block)
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    _drain(stream)
+                    return "cp1252"
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return "cp1252"
+    except (OSError, EOFError) as exc:
+        raise DeliveryRejected(
+            "unreadable_file", delivery.file_name, f"the file cannot be read ({exc})",
+            "The file is probably truncated or not really gzip; resend it complete.",
+        ) from None
+    if size == 0:
+        raise DeliveryRejected(
+            "empty_file", delivery.file_name, "the file is empty (0 bytes)",
+            "Resend the extract; an empty file usually means the export failed.",
+        )
+    return "utf-8"
+
+
+def _drain(stream: io.BufferedIOBase) -> None:
+    """Read to the end so a truncated gzip is still reported as unreadable."""
+    while stream.read(BLOCK_BYTES):
+        pass
+
+
+class DeliveryReader:
+    """Opens a delivery, maps its header, then yields its rows in chunks.
+
+    Malformed CSV lines (wrong number of fields) are skipped by the parser and listed in
+    ``malformed`` with their row numbers, so the caller can quarantine them.
+    """
+
+    def __init__(self, delivery: Delivery, source: Source) -> None:
+        self.delivery = delivery
+        self.source = source
+        self.malformed: list[MalformedLine] = []
+        with _rejecting_unreadable(delivery):
+            if delivery.fmt == "parquet":
+                self._parquet = pq.ParquetFile(delivery.path)
+                raw_names = self._parquet.schema_arrow.names
+            else:
+                self.encoding = detect_encoding(delivery)
+                with _open_bytes(delivery) as stream:
+                    first_line = stream.readline().decode(self.encoding).lstrip("\ufeff")
+                raw_names = next(csv.reader([first_line]), [])
+        self.header = map_header(raw_names, source, delivery.file_name)
+
+    def __iter__(self) -> Iterator[Chunk]:
+        with _rejecting_unreadable(self.delivery):
+            if self.delivery.fmt == "parquet":
+                yield from self._parquet_chunks()
+            else:
+                yield from self._csv_chunks()
+
+    def _csv_chunks(self) -> Iterator[Chunk]:
+        names = self.header.names
+        with _open_bytes(self.delivery) as stream:
+            reader = pacsv.open_csv(
+                stream,
+                read_options=pacsv.ReadOptions(
+                    column_names=names, skip_rows=1, encoding=self.encoding,
+                    block_size=BLOCK_BYTES, use_threads=False,
+                ),
+                parse_options=pacsv.ParseOptions(invalid_row_handler=self._on_invalid),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={n: pa.string() for n in names},
+                    strings_can_be_null=False, quoted_strings_can_be_null=False,
+                ),
+            )
+            next_row = 1
+            for batch in reader:
+                numbers = _row_numbers(next_row, batch.num_rows, self.malformed)
+                if len(numbers):
+                    next_row = int(numbers[-1]) + 1
+                yield Chunk(pa.Table.from_batches([batch]), numbers)
+
+    def _on_invalid(self, row: pacsv.InvalidRow) -> str:
+        number = (row.number or 0) - 1  # physical line numbers count the header line
+        self.malformed.append(MalformedLine(number, row.expected_columns, row.actual_columns))
+        return "skip"
+
+    def _parquet_chunks(self) -> Iterator[Chunk]:
+        names = self.header.names
+        next_row = 1
+        for batch in self._parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            table = pa.Table.from_batches([batch]).rename_columns(names)
+            table = pa.table({n: table[n].cast(pa.string()) for n in names})
+            yield Chunk(table, np.arange(next_row, next_row + table.num_rows, dtype=np.int64))
+            next_row += table.num_rows
+
+
+@contextmanager
+def _rejecting_unreadable(delivery: Delivery) -> Iterator[None]:
+    try:
+        yield
+    except (pa.ArrowInvalid, OSError, EOFError, csv.Error) as exc:
+        raise DeliveryRejected(
+            "unreadable_file", delivery.file_name, f"the file cannot be parsed ({exc})",
+            "Check that it is a complete, uncorrupted CSV or Parquet file and resend it.",
+        ) from None
+
+
+def _row_numbers(start: int, count: int, malformed: list[MalformedLine]) -> np.ndarray:
+    """Data-row numbers of ``count`` good rows from ``start``, skipping malformed lines."""
+    skipped = np.array([m.row_number for m in malformed if m.row_number >= start], dtype=np.int64)
+    numbers = np.arange(start, start + count + len(skipped), dtype=np.int64)
+    return numbers[~np.isin(numbers, skipped)][:count]

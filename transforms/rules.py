@@ -1,0 +1,198 @@
+"""Row rules: type the text of a chunk, and quarantine every row that breaks the contract.
+
+Each rule yields a boolean mask, a reason code and a sentence a person can act on; a row gets
+the first reason that applies. The sentences name the field and describe the problem but
+never repeat the value, because values can be identifiers. Everything is vectorised Arrow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transforms.identifiers import pseudonymise, valid_nhs_numbers
+from transforms.reading import Chunk
+from transforms.sources import Column, Source
+
+DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
+_TRUE = ("y", "yes", "1", "true", "t")
+_FALSE = ("n", "no", "0", "false", "f")
+
+
+@dataclass
+class Checked:
+    """The outcome of the row rules for one chunk."""
+
+    good: pa.Table  # typed output columns plus ``row_number``
+    quarantined: pa.Table  # row_number, reason, detail
+
+
+@dataclass
+class Rule:
+    mask: pa.Array
+    reason: str
+    detail: str
+
+
+def month_bounds(period: str) -> tuple[date, date]:
+    year, month = map(int, period.split("-"))
+    start = date(year, month, 1)
+    following = date(year + month // 12, month % 12 + 1, 1)
+    return start, following - timedelta(days=1)
+
+
+def check_chunk(chunk: Chunk, source: Source, period: str, key: bytes) -> Checked:
+    """Apply the source's row rules to a chunk and split it into typed rows and quarantine."""
+    text = {name: _clean(chunk.table[name]) for name in chunk.table.column_names}
+    typed: dict[str, pa.Array] = {}
+    rules: list[Rule] = []
+    if source.person_level:
+        rules += _identifier_rules(text, typed, key)
+    for column in source.columns:
+        if column.name in ("nhs_number", "person_id"):
+            continue
+        values = text.get(column.name)
+        if values is None:
+            typed[column.name] = pa.nulls(chunk.table.num_rows, _arrow_type(column))
+            continue
+        rules += _column_rules(column, values, typed, source, period)
+    reason, detail = _first_failure(rules, chunk.table.num_rows)
+    ok = pc.is_null(reason)
+    row_numbers = pa.array(chunk.row_numbers)
+    good = pa.table(
+        {c.name: typed[c.name] for c in source.output_columns} | {"row_number": row_numbers}
+    ).filter(ok)
+    quarantined = pa.table(
+        {"row_number": row_numbers, "reason": reason, "detail": detail}
+    ).filter(pc.invert(ok))
+    if "person_id" in good.column_names and source.person_level and "nhs_number" in text:
+        good = good.set_column(
+            good.column_names.index("person_id"), "person_id",
+            pseudonymise(text["nhs_number"].filter(ok), key),
+        )
+    return Checked(good, quarantined)
+
+
+def _clean(values: pa.ChunkedArray) -> pa.Array:
+    """Trimmed text with empty strings as null (the contract's 'empty = null')."""
+    trimmed = pc.utf8_trim_whitespace(values.combine_chunks())
+    return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
+
+
+def _identifier_rules(text: dict[str, pa.Array], typed: dict[str, pa.Array], key: bytes) -> list[Rule]:
+    """A person is identified by a valid NHS number (pseudonymised later) or a person_id."""
+    if "nhs_number" in text:
+        nhs = text["nhs_number"]
+        typed["person_id"] = nhs  # replaced by the pseudonym once bad rows are gone
+        return [
+            Rule(pc.is_null(nhs), "missing_value", "nhs_number is blank; every row must identify the person"),
+            Rule(pc.invert(valid_nhs_numbers(nhs)), "invalid_nhs_number",
+                 "nhs_number is not a valid NHS number (10 digits with a modulus-11 check digit)"),
+        ]
+    typed["person_id"] = text["person_id"]
+    return [Rule(pc.is_null(text["person_id"]), "missing_value",
+                 "person_id is blank; every row must identify the person")]
+
+
+def _column_rules(
+    column: Column, values: pa.Array, typed: dict[str, pa.Array], source: Source, period: str
+) -> list[Rule]:
+    rules = []
+    present = pc.is_valid(values)
+    if column.required and not column.allow_blank:
+        rules.append(Rule(pc.invert(present), "missing_value", f"{column.name} is blank but required"))
+    if column.kind == "date":
+        parsed = parse_dates(values)
+        typed[column.name] = parsed
+        rules.append(Rule(pc.and_(present, pc.is_null(parsed)), "invalid_date",
+                          f"{column.name} is not a real date in YYYY-MM-DD or DD/MM/YYYY form"))
+        if column.name == source.event_date:
+            rules.append(_date_window_rule(column, parsed, source, period))
+    elif column.kind == "int":
+        number = pc.if_else(pc.fill_null(pc.match_substring_regex(values, r"^-?[0-9]{1,9}$"), False),
+                            values, pa.scalar(None, pa.string())).cast(pa.int32())
+        in_range = pc.and_(pc.greater_equal(number, column.min_value if column.min_value is not None else -2**31),
+                           pc.less_equal(number, column.max_value if column.max_value is not None else 2**31 - 1))
+        typed[column.name] = number
+        reason = "invalid_age" if column.name == "age" else "invalid_value"
+        bounds = f"a whole number from {column.min_value} to {column.max_value}"
+        rules.append(Rule(pc.and_(present, pc.invert(pc.fill_null(in_range, False))), reason,
+                          f"{column.name} must be {bounds}"))
+    elif column.kind == "code":
+        canonical = canonical_codes(values, column.codes)
+        typed[column.name] = canonical
+        allowed = ", ".join(column.codes)
+        rules.append(Rule(pc.and_(present, pc.is_null(canonical)), "invalid_code",
+                          f"{column.name} is not one of the allowed codes ({allowed})"))
+    elif column.kind == "bool":
+        flag = parse_bools(values)
+        typed[column.name] = flag
+        rules.append(Rule(pc.and_(present, pc.is_null(flag)), "invalid_code",
+                          f"{column.name} must be Y/N, 1/0 or true/false"))
+    else:
+        typed[column.name] = values
+        if column.pattern:
+            fits = pc.fill_null(pc.match_substring_regex(values, column.pattern), False)
+            rules.append(Rule(pc.and_(present, pc.invert(fits)), "invalid_code",
+                              f"{column.name} does not have the expected form ({column.pattern})"))
+    return rules
+
+
+def _date_window_rule(column: Column, parsed: pa.Array, source: Source, period: str) -> Rule:
+    start, end = month_bounds(period)
+    earliest = start - timedelta(days=source.lag_days)
+    outside = pc.or_(pc.less(parsed, pa.scalar(earliest, pa.date32())),
+                     pc.greater(parsed, pa.scalar(end, pa.date32())))
+    return Rule(pc.fill_null(outside, False), "date_out_of_range",
+                f"{column.name} is outside the delivery month {period} "
+                f"(allowed from {earliest.isoformat()} to {end.isoformat()})")
+
+
+def parse_dates(values: pa.Array) -> pa.Array:
+    """Dates in either contract format; impossible dates (31/02/2025) give null.
+
+    Arrow's strptime rolls 2025-02-31 over to 3 March, so each parse is accepted only if
+    formatting the date again gives back the text that was parsed.
+    """
+    result = pa.nulls(len(values), pa.date32())
+    for fmt in DATE_FORMATS:
+        stamp = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
+        round_trips = pc.equal(pc.strftime(stamp, format=fmt), values)
+        parsed = pc.if_else(pc.fill_null(round_trips, False), stamp.cast(pa.date32()),
+                            pa.scalar(None, pa.date32()))
+        result = pc.coalesce(result, parsed)
+    return result
+
+
+def canonical_codes(values: pa.Array, codes: tuple[str, ...]) -> pa.Array:
+    """The allowed code in its canonical spelling (case-insensitive match), else null."""
+    position = pc.index_in(pc.utf8_lower(values), value_set=pa.array([c.lower() for c in codes]))
+    return pa.array(codes, type=pa.string()).take(position)
+
+
+def parse_bools(values: pa.Array) -> pa.Array:
+    lowered = pc.utf8_lower(values)
+    truthy = pc.is_in(lowered, value_set=pa.array(_TRUE))
+    falsy = pc.is_in(lowered, value_set=pa.array(_FALSE))
+    return pc.if_else(truthy, True, pc.if_else(falsy, pa.scalar(False), pa.scalar(None, pa.bool_())))
+
+
+def _first_failure(rules: list[Rule], n: int) -> tuple[pa.Array, pa.Array]:
+    reason = pa.nulls(n, pa.string())
+    detail = pa.nulls(n, pa.string())
+    for rule in rules:
+        hit = pc.and_(pc.is_null(reason), pc.fill_null(rule.mask, False))
+        reason = pc.if_else(hit, rule.reason, reason)
+        detail = pc.if_else(hit, rule.detail, detail)
+    return reason, detail
+
+
+def _arrow_type(column: Column) -> pa.DataType:
+    return {"int": pa.int32(), "date": pa.date32(), "bool": pa.bool_()}.get(column.kind, pa.string())
+
+
+__all__ = ["Checked", "check_chunk", "month_bounds", "parse_dates", "canonical_codes", "np"]

@@ -1,0 +1,90 @@
+"""The warehouse behind a SQLAlchemy URL: DuckDB by default, PostgreSQL in production.
+
+Only this module knows the two dialects apart. Bulk writes go through each engine's fast
+path (DuckDB scans an Arrow table in place; PostgreSQL takes ``COPY`` from CSV written by
+Arrow), never row-by-row inserts. DDL lives in ``sql/`` for the fixed schemas; staging
+tables are generated from the source catalogue so that a new source needs no SQL.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from transforms.sources import SOURCES, Source
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+COPY_BATCH_ROWS = 250_000
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the warehouse URL; a DuckDB file's folder is created if missing."""
+    parsed = sa.make_url(url)
+    if parsed.drivername == "duckdb" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    return sa.create_engine(url, pool_pre_ping=parsed.drivername != "duckdb")
+
+
+def is_duckdb(conn: Connection | Engine) -> bool:
+    return conn.dialect.name == "duckdb"
+
+
+def sql_statements(path: Path) -> list[str]:
+    """The statements of a DDL file (split on ``;`` at line ends, comments dropped)."""
+    body = "\n".join(line for line in path.read_text().splitlines() if not line.strip().startswith("--"))
+    return [s.strip() for s in body.split(";\n") if s.strip().rstrip(";")]
+
+
+def staging_ddl(source: Source) -> str:
+    """``create table`` for a source's staging table: its columns plus lineage columns."""
+    columns = [f"{c.name} {c.sql_type}" for c in source.output_columns]
+    lineage = ["period varchar not null", "load_id varchar not null", "row_number bigint not null"]
+    return f"create table if not exists {source.qualified_table} ({', '.join(columns + lineage)})"
+
+
+def apply_ddl(engine: Engine) -> None:
+    """Create every schema and table that does not exist yet (safe to run every time)."""
+    with engine.begin() as conn:
+        for path in sorted(SQL_DIR.glob("[0-9]*.sql")):
+            for statement in sql_statements(path):
+                conn.execute(sa.text(statement))
+        for source in SOURCES.values():
+            conn.execute(sa.text(staging_ddl(source)))
+
+
+def append_arrow(conn: Connection, table: str, data: pa.Table) -> None:
+    """Append an Arrow table to ``table`` inside the connection's open transaction."""
+    if data.num_rows == 0:
+        return
+    columns = ", ".join(data.column_names)
+    raw = conn.connection.driver_connection
+    if is_duckdb(conn):
+        raw.register("_arrow_batch", data)
+        try:
+            raw.execute(f"insert into {table} ({columns}) select {columns} from _arrow_batch")
+        finally:
+            raw.unregister("_arrow_batch")
+        return
+    with raw.cursor() as cursor, cursor.copy(f"copy {table} ({columns}) from stdin with (format csv)") as copy:
+        for batch in data.to_batches(max_chunksize=COPY_BATCH_ROWS):
+            buffer = io.BytesIO()
+            pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
+            copy.write(buffer.getbuffer())
+
+
+@contextmanager
+def scratch_copy(conn: Connection, name: str, like: str) -> Iterator[str]:
+    """An empty temporary table with the columns of ``like``, dropped afterwards."""
+    conn.execute(sa.text(f"drop table if exists {name}"))
+    conn.execute(sa.text(f"create temporary table {name} as select * from {like} limit 0"))
+    try:
+        yield name
+    finally:
+        conn.execute(sa.text(f"drop table if exists {name}"))
