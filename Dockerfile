@@ -42,10 +42,15 @@ RUN python -m venv /opt/venv \
     && rm /tmp/requirements.lock
 
 # 2) The project itself (transforms/, hei/, expectations/), without re-resolving anything.
+#    Editable on purpose: the code finds sql/ and dags/ relative to the source tree
+#    (transforms/warehouse.py SQL_DIR, hei/airflow_env.py PROJECT_ROOT), so the packages
+#    must be imported from /opt/hei, not from a copy in site-packages.
 WORKDIR /opt/hei
 COPY . /opt/hei
-RUN pip install --no-deps /opt/hei \
-    && pip check
+RUN pip install --no-deps -e /opt/hei \
+    && pip check \
+    && cd / && python -c "import transforms; assert transforms.__file__.startswith('/opt/hei/'), transforms.__file__" \
+    && test -d /opt/hei/sql && test -d /opt/hei/dags
 
 ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/hei/dags \
     AIRFLOW__CORE__LOAD_EXAMPLES=false

@@ -282,7 +282,9 @@ def test_database_urls_use_the_database_passwords(resolved):
 def test_async_metadata_url_uses_psycopg_because_asyncpg_is_not_locked(services):
     lock = (ROOT / "requirements.lock").read_text()
     env = services["airflow-scheduler"]["environment"]
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"].startswith("postgresql+psycopg_async://")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"].startswith(
+        "postgresql+psycopg_async://"
+    )
     if not re.search(r"(?m)^asyncpg==", lock):
         assert "asyncpg" not in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"]
 
@@ -359,7 +361,9 @@ def test_required_variables_are_exactly_the_documented_set(compose):
 def test_env_example_lists_every_required_variable():
     if not ENV_EXAMPLE.is_file():
         pytest.skip(".env.example not written yet")
-    defined = set(re.findall(r"(?m)^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=", ENV_EXAMPLE.read_text()))
+    defined = set(
+        re.findall(r"(?m)^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)=", ENV_EXAMPLE.read_text())
+    )
     assert REQUIRED_ENV <= defined, f"missing from .env.example: {sorted(REQUIRED_ENV - defined)}"
 
 
@@ -463,7 +467,9 @@ def test_long_running_services_restart(services):
 def test_data_volumes_are_mounted_in_every_airflow_service(services):
     for name in AIRFLOW_SERVICES:
         mounts = volume_targets(services[name])
-        assert mounts.get("/data/landing") == "./var/landing:ro", f"{name}: landing must be read-only"
+        assert mounts.get("/data/landing") == "./var/landing:ro", (
+            f"{name}: landing must be read-only"
+        )
         assert mounts.get("/data/publish") == "./var/publish"
         assert mounts.get("/data/reports") == "./var/reports"
         assert "/opt/airflow/logs" in mounts
@@ -502,13 +508,36 @@ def test_dockerfile_installs_lock_file_with_hashes():
 
 def test_dockerfile_installs_project_without_resolving_dependencies():
     runs = [args for instr, args in dockerfile_instructions() if instr == "RUN"]
-    project_installs = [r for r in runs if re.search(r"pip install[^&]*--no-deps[^&]*(/opt/hei|\s\.)", r)]
+    project_installs = [
+        r for r in runs if re.search(r"pip install[^&]*--no-deps[^&]*(/opt/hei|\s\.)", r)
+    ]
     assert project_installs
     # Nothing is installed from an index by name after the lock file.
     for r in runs:
         for cmd in r.split("&&"):
             if "pip install" in cmd and "requirements.lock" not in cmd:
                 assert "--no-deps" in cmd, cmd
+
+
+def test_project_is_installed_editable_from_the_source_tree():
+    """transforms/warehouse.py finds sql/ (and hei/airflow_env.py finds dags/) relative to the
+    package source, so the image must import the packages from the copied tree, not from a
+    copy in site-packages."""
+    instructions = dockerfile_instructions()
+    workdir = [args for instr, args in instructions if instr == "WORKDIR"][-1].rstrip("/")
+    commands = [
+        cmd.strip()
+        for instr, args in instructions
+        if instr == "RUN"
+        for cmd in args.split("&&")
+        if "pip install" in cmd and "--no-deps" in cmd and "requirements.lock" not in cmd
+    ]
+    assert commands
+    argv = shlex.split(commands[0])
+    editable = {"-e", "--editable"} & set(argv)
+    assert editable, commands[0]
+    target = argv[argv.index(editable.pop()) + 1]
+    assert target in {".", workdir}
 
 
 def test_dockerfile_runs_as_non_root_airflow_user():
@@ -538,7 +567,10 @@ def test_compose_dags_folder_matches_image(services):
     env = " ".join(args for instr, args in dockerfile_instructions() if instr == "ENV")
     image_dags = re.search(r"AIRFLOW__CORE__DAGS_FOLDER=(\S+)", env).group(1)
     for name in AIRFLOW_SERVICES:
-        assert services[name]["environment"].get("AIRFLOW__CORE__DAGS_FOLDER", image_dags) == image_dags
+        assert (
+            services[name]["environment"].get("AIRFLOW__CORE__DAGS_FOLDER", image_dags)
+            == image_dags
+        )
 
 
 def test_dockerignore_keeps_secrets_and_local_state_out_of_the_image():

@@ -1,0 +1,58 @@
+# health-equity-indicators: `make run` and `make test` are all a newcomer needs.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+UV_VERSION := 0.13.9
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+LANDING := var/landing
+WAREHOUSE := duckdb:///var/warehouse.duckdb
+
+.PHONY: help install run test test-unit test-integration test-e2e lint airflow bench clean
+
+help:
+	@echo "make run      set up .venv, generate synthetic data, run the pipeline into DuckDB"
+	@echo "make test     the whole test suite (PostgreSQL tests need HEI_TEST_POSTGRES_URL)"
+	@echo "make airflow  Airflow standalone with the project's DAGs (UI on localhost:8080)"
+	@echo "make bench    benchmarks (figures go in the README)"
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $(STAMP)
+
+$(LANDING)/truth.json: | $(STAMP)
+	$(BIN)/hei synth --out $(LANDING)
+
+run: $(STAMP) $(LANDING)/truth.json
+	$(BIN)/hei run --landing $(LANDING) --warehouse $(WAREHOUSE)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit tests/dags
+
+test-integration: $(STAMP)
+	$(BIN)/python -m pytest -q tests/integration
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -q tests/e2e
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+# Airflow standalone (api-server, scheduler, dag-processor, triggerer in one process) on the
+# project's DAGs. With DuckDB only one process may write, so the `warehouse` pool gets 1 slot.
+airflow: $(STAMP)
+	$(BIN)/python -m hei.airflow_env standalone
+
+bench: $(STAMP)
+	$(BIN)/python bench/synth_speed.py
+	$(BIN)/python bench/ingest_speed.py
+
+clean:
+	rm -rf var

@@ -1,0 +1,147 @@
+"""``hei``: run the pipeline without a scheduler.
+
+    hei synth --out DIR      write synthetic landing files (every source) and truth.json
+    hei run                  load every new or changed delivery, through Airflow's dag.test()
+    hei status               the latest load per source and month, from the audit table
+
+Options default from the settings (``HEI_*`` environment variables or ``.env``); command-line
+options override them for this invocation and are passed to the DAG tasks the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+from transforms.settings import Settings
+
+RUN_OPTIONS = {"landing": "landing_dir", "warehouse": "warehouse_url", "publish": "publish_dir",
+               "reports": "reports_dir", "until": "until"}
+
+
+def last_complete_month(today: date | None = None) -> str:
+    today = today or date.today()
+    year, month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
+    return f"{year:04d}-{month:02d}"
+
+
+def months_before(end: str, count: int) -> str:
+    year, month = map(int, end.split("-"))
+    index = year * 12 + month - 1 - (count - 1)
+    return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hei", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    synth = commands.add_parser("synth", help="generate synthetic landing files")
+    synth.add_argument("--out", type=Path, required=True)
+    synth.add_argument("--start", help="first month YYYY-MM (default: 24 months before --end)")
+    synth.add_argument("--end", help="last month YYYY-MM (default: last complete month)")
+    synth.add_argument("--scale", type=float, default=1.0)
+    synth.add_argument("--seed", type=int, default=42)
+    synth.add_argument("--faults", type=float, default=0.002)
+
+    run = commands.add_parser("run", help="load new deliveries through Airflow")
+    run.add_argument("--landing", help="landing zone folder (HEI_LANDING_DIR)")
+    run.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse (HEI_WAREHOUSE_URL)")
+    run.add_argument("--publish", help="publication folder (HEI_PUBLISH_DIR)")
+    run.add_argument("--reports", help="report folder (HEI_REPORTS_DIR)")
+    run.add_argument("--until", help="load months up to YYYY-MM (default: last complete month)")
+
+    status = commands.add_parser("status", help="latest loads per source and month")
+    status.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse")
+    status.add_argument("--source", help="only this source")
+    return parser
+
+
+def _apply_overrides(args: argparse.Namespace) -> Settings:
+    """Export command-line options as HEI_* variables so in-process DAG tasks see them too."""
+    for option, field in RUN_OPTIONS.items():
+        value = getattr(args, option, None)
+        if value is not None:
+            os.environ[f"HEI_{field.upper()}"] = str(value)
+    return Settings()
+
+
+def cmd_synth(args: argparse.Namespace) -> int:
+    from transforms.synth import generate
+
+    end = args.end or last_complete_month()
+    start = args.start or months_before(end, 24)
+    started = time.monotonic()
+    truth = generate(args.out, start, end, scale=args.scale, seed=args.seed, faults=args.faults)
+    files = truth["files"]
+    rows = sum(f["rows"] for f in files.values())
+    print(f"wrote {len(files)} files ({rows:,} rows) for {start}..{end} to {args.out} "
+          f"in {time.monotonic() - started:.1f} s; truth in {args.out / 'truth.json'}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hei import airflow_env
+
+    settings = _apply_overrides(args)
+    os.environ.setdefault("HEI_UNTIL", settings.until or last_complete_month())
+    home = airflow_env.configure(settings.var_dir)
+    if airflow_env.migrate_if_needed(home):
+        print(f"set up Airflow metadata in {home}", file=sys.stderr)
+    from hei.runner import PIPELINE_ORDER, run_dags
+
+    log_path = settings.var_dir / "logs" / f"hei-run-{time.strftime('%Y%m%dT%H%M%S')}.log"
+    print(f"hei run: landing {settings.landing_dir} -> {settings.warehouse_url} "
+          f"(months up to {os.environ['HEI_UNTIL']})", file=sys.stderr)
+    outcomes = run_dags(PIPELINE_ORDER, log_path)
+    _print_summary(Settings(), outcomes, log_path, home)
+    return 0 if all(o.state == "success" for o in outcomes) else 1
+
+
+def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Path) -> None:
+    from transforms import status, warehouse
+
+    engine = warehouse.make_engine(settings.warehouse_url)
+    run_ids = [o.run_id for o in outcomes]
+    totals = status.run_totals(engine, run_ids)
+    print("\nDAG runs:")
+    print(status.format_table([o.__dict__ for o in outcomes], ["dag_id", "state", "seconds"]))
+    print("\nFiles processed in this run:")
+    print(status.format_table(totals, ["source", "status", "files", "rows_read", "rows_loaded",
+                                       "rows_quarantined"]) if totals else "  none: nothing new in the landing zone")
+    for rejected in status.rejected_in_runs(engine, run_ids):
+        print(f"REJECTED {rejected['error']}")
+    if settings.uses_development_key:
+        print("\nNOTE: NHS numbers were pseudonymised with a generated development key "
+              f"({settings.var_dir / 'pseudonym.key'}); set HEI_PSEUDONYM_KEY for real data.")
+    print(f"\nwarehouse:  {settings.warehouse_url}\nlanding:    {settings.landing_dir}\n"
+          f"airflow:    {home} (run `make airflow` for the UI)\nlog:        {log_path}\n"
+          "status:     hei status")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from transforms import status, warehouse
+
+    settings = _apply_overrides(args)
+    engine = warehouse.make_engine(settings.warehouse_url)
+    warehouse.apply_ddl(engine)
+    rows = status.latest_loads(engine, args.source)
+    if not rows:
+        print("no loads recorded yet: run `hei run`")
+        return 0
+    print(status.format_table(rows, ["source", "period", "file_name", "status", "rows_read",
+                                     "rows_loaded", "rows_quarantined", "finished_at", "error"]))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handler = {"synth": cmd_synth, "run": cmd_run, "status": cmd_status}[args.command]
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

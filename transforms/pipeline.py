@@ -1,0 +1,63 @@
+"""The steps of an ingest run, as plain functions of the settings.
+
+Airflow tasks call these with values that travel through XCom as plain dicts; tests and
+benchmarks call them directly. Each step opens its own engine, so it can run in any worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import asdict
+
+from transforms import audit, landing, warehouse
+from transforms.audit import Planned
+from transforms.ingest import LoadContext, ingest
+from transforms.landing import Delivery
+from transforms.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def prepare_warehouse(settings: Settings) -> None:
+    """Create missing schemas and tables, and say which pseudonym key is in use."""
+    warehouse.apply_ddl(warehouse.make_engine(settings.warehouse_url))
+    if settings.uses_development_key:
+        log.warning(
+            "Using a generated DEVELOPMENT pseudonym key (%s, fingerprint %s). Set "
+            "HEI_PSEUDONYM_KEY before loading real data.",
+            settings.var_dir / "pseudonym.key", settings.key_fingerprint(),
+        )
+
+
+def find_deliveries(settings: Settings, source: str, until: str | None) -> list[dict]:
+    """New or changed files for the source, grouped by month in delivery order.
+
+    Grouping by month keeps a month's files in one task, so a resubmission is applied after
+    the file it replaces even when months load in parallel.
+    """
+    engine = warehouse.make_engine(settings.warehouse_url)
+    planned = audit.plan(engine, landing.scan(settings.landing_dir, source, until))
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for item in planned:
+        groups[item.delivery.period or ""].append(
+            {"action": item.action, "delivery": item.delivery.to_dict()}
+        )
+    log.info("%s: %d file(s) to process in %d month(s)", source, len(planned), len(groups))
+    return [{"period": period, "items": items} for period, items in sorted(groups.items())]
+
+
+def load_month(settings: Settings, group: dict, run_id: str | None) -> list[dict]:
+    """Apply a month's planned deliveries in order; returns their audit records."""
+    ctx = LoadContext(warehouse.make_engine(settings.warehouse_url), settings.pseudonym_secret, run_id)
+    records = []
+    for item in group["items"]:
+        planned = Planned(Delivery(**item["delivery"]), item["action"])
+        record = ingest(planned, ctx)
+        records.append({k: v for k, v in asdict(record).items() if k not in ("started_at", "finished_at")})
+    return records
+
+
+def changed_periods(records: list[list[dict]]) -> list[str]:
+    """Months whose staging data changed in this run (what downstream DAGs must recompute)."""
+    return sorted({r["period"] for month in records for r in month if r["status"] == "loaded"})

@@ -1,0 +1,46 @@
+"""Small vectorised builders shared by every source: categorical draws and identifiers."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def draw(rng: np.random.Generator, weights: Mapping[str, float], n: int) -> pa.Array:
+    """n values drawn from a {value: weight} table, as a string array."""
+    values = list(weights)
+    p = np.array([weights[v] for v in values], dtype=float)
+    return take(values, rng.choice(len(values), size=n, p=p / p.sum()))
+
+
+def take(vocabulary: Sequence[str], index: np.ndarray, mask: np.ndarray | None = None) -> pa.Array:
+    """Strings by index; masked positions become null (written as an empty field)."""
+    return pa.array(vocabulary, pa.string()).take(pa.array(index, type=pa.int64(), mask=mask))
+
+
+def identifiers(prefix: str, numbers: np.ndarray) -> pa.Array:
+    """'APT000000123'-style identifiers: fixed width keeps them sortable as text."""
+    digits = pc.utf8_lpad(pc.cast(pa.array(numbers, pa.int64()), pa.string()), 9, "0")
+    return pc.binary_join_element_wise(prefix, digits, "")
+
+
+class Counters:
+    """Per-prefix running numbers so identifiers are never reused across months."""
+
+    def __init__(self) -> None:
+        self._next: dict[str, int] = {}
+
+    def take(self, prefix: str, n: int) -> pa.Array:
+        first = self._next.get(prefix, 1)
+        self._next[prefix] = first + n
+        return identifiers(prefix, np.arange(first, first + n))
+
+
+def icd10(codes: Sequence[str], index: np.ndarray, rng: np.random.Generator) -> pa.Array:
+    """ICD-10 codes written half as 'J44.1' and half as 'J441' (filler 'X' dropped when dotted)."""
+    dotted = [f"{c[:3]}.{c[3]}" if len(c) == 4 and c[3] != "X" else c[:3] for c in codes]
+    both = [v for pair in zip(codes, dotted, strict=True) for v in pair]
+    return take(both, index * 2 + rng.integers(0, 2, len(index)))
