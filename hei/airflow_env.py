@@ -39,3 +39,28 @@ def migrate_if_needed(home: Path) -> bool:
     )
     marker.touch()
     return True
+
+
+def warehouse_pool_slots(warehouse_url: str) -> int:
+    """DuckDB allows one writing process, so its writers queue on one slot; PostgreSQL does not."""
+    return 1 if warehouse_url.startswith("duckdb") else int(os.environ.get("HEI_WAREHOUSE_POOL_SLOTS", "8"))
+
+
+def standalone() -> None:
+    """``make airflow``: Airflow standalone on the project's DAGs, with the warehouse pool set."""
+    from transforms.settings import Settings
+
+    settings = Settings()
+    home = configure(settings.var_dir)
+    migrate_if_needed(home)
+    slots = warehouse_pool_slots(settings.warehouse_url)
+    subprocess.run(
+        [sys.executable, "-m", "airflow", "pools", "set", "warehouse", str(slots), "warehouse writers"],
+        check=True, stdout=subprocess.DEVNULL,
+    )
+    print(f"Airflow home {home}; pool 'warehouse' has {slots} slot(s); UI on http://localhost:8080")
+    os.execv(sys.executable, [sys.executable, "-m", "airflow", "standalone"])
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["standalone"]:
+    standalone()

@@ -79,7 +79,7 @@ def check_chunk(chunk: Chunk, source: Source, period: str, key: bytes) -> Checke
 
 def _clean(values: pa.ChunkedArray) -> pa.Array:
     """Trimmed text with empty strings as null (the contract's 'empty = null')."""
-    trimmed = pc.utf8_trim_whitespace(values.combine_chunks())
+    trimmed = pc.utf8_trim_whitespace(values.combine_chunks().cast(pa.string()))
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 

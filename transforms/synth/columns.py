@@ -1,12 +1,17 @@
-"""Small vectorised builders shared by every source: categorical draws and identifiers."""
+"""Small vectorised builders shared by every source: categorical draws, identifiers and
+the `Batch` a builder hands to the writer."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+# A column before rendering: numpy ints/dates/bools or an arrow string/bool array (nulls allowed).
+Column = np.ndarray | pa.Array
 
 
 def draw(rng: np.random.Generator, weights: Mapping[str, float], n: int) -> pa.Array:
@@ -44,3 +49,31 @@ def icd10(codes: Sequence[str], index: np.ndarray, rng: np.random.Generator) -> 
     dotted = [f"{c[:3]}.{c[3]}" if len(c) == 4 and c[3] != "X" else c[:3] for c in codes]
     both = [v for pair in zip(codes, dotted, strict=True) for v in pair]
     return take(both, index * 2 + rng.integers(0, 2, len(index)))
+
+
+def choose_by(rng: np.random.Generator, tables: Sequence[Mapping[str, float]],
+              which: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """Draw each row from the table its `which` selects; returns (vocabulary, index).
+
+    Loops over tables, not rows: one vectorised draw per table.
+    """
+    vocabulary: list[str] = []
+    index = np.zeros(len(which), np.int64)
+    for k, table in enumerate(tables):
+        rows = np.flatnonzero(which == k)
+        p = np.array(list(table.values()), dtype=float)
+        index[rows] = len(vocabulary) + rng.choice(len(p), size=len(rows), p=p / p.sum())
+        vocabulary += list(table)
+    return vocabulary, index
+
+
+@dataclass
+class Batch:
+    """One source-month before writing: typed columns in contract order, plus the
+    ethnicity kind of each row for the truth tally."""
+
+    columns: dict[str, Column]
+    ethnicity_kind: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.ethnicity_kind)

@@ -46,6 +46,9 @@ COMPLETENESS: dict[str, tuple[float, float]] = {
     "recruitment": (0.92, 0.96),
 }
 
+# Share of known GP register records coded by a SNOMED concept rather than a letter.
+SNOMED_SHARE = 0.4
+
 # Expected monthly volumes at scale 1 used to calibrate base rates on the first month.
 VOLUMES: dict[str, float] = {
     "gp_appointments": 165_000,

@@ -1,0 +1,81 @@
+"""Shared fixtures: warehouses (DuckDB file, and a throwaway database on a real PostgreSQL).
+
+PostgreSQL tests use ``HEI_TEST_POSTGRES_URL`` (a server and a database to connect to). Each
+test session creates its own database there and drops it at the end. Without a server they
+skip with a one-line reason, unless ``REQUIRE_POSTGRES=1`` (as in CI), when they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from transforms.settings import Settings
+
+# Airflow reads its configuration on first import: give the tests their own home.
+os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hei-test-airflow-"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_server_url() -> str | None:
+    url = os.environ.get("HEI_TEST_POSTGRES_URL", DEFAULT_PG)
+    try:
+        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        return url
+    except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
+        reason = f"PostgreSQL not reachable at {sa.make_url(url).render_as_string()}: {type(exc).__name__}"
+        if os.environ.get("REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session."""
+    server = _postgres_server_url()
+    name = f"hei_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"create database {name}"))
+    url = sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+    yield url
+    sa.create_engine(url).dispose()
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"drop database if exists {name} with (force)"))
+
+
+def _reset_postgres(url: str) -> None:
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        for schema in ("staging", "core", "quality", "indicators", "audit"):
+            conn.execute(sa.text(f"drop schema if exists {schema} cascade"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty warehouse of each supported kind."""
+    if request.param == "duckdb":
+        return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    url = request.getfixturevalue("postgres_url")
+    _reset_postgres(url)
+    return url
+
+
+@pytest.fixture
+def settings(tmp_path: Path, warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    monkeypatch.chdir(tmp_path)
+    return Settings(
+        var_dir=tmp_path / "var", landing_dir=tmp_path / "landing", warehouse_url=warehouse_url,
+        pseudonym_key="test-key-not-secret",
+    )

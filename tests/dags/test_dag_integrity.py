@@ -1,0 +1,74 @@
+"""Policy tests over every DAG, in the style of Airflow's own example-DAG tests."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from unittest import mock
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from hei.airflow_env import DAGS_FOLDER
+from transforms.sources import SOURCES
+
+EXPECTED_DAG_IDS = {"ingest_gp_register", "ingest_gp_appointments"}
+WAREHOUSE_TASKS = {"prepare_warehouse", "find_deliveries", "load_month"}
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    return DagBag(str(DAGS_FOLDER))
+
+
+def test_every_dag_imports_without_errors(dagbag):
+    assert dagbag.import_errors == {}
+
+
+def test_exactly_the_expected_dags_exist(dagbag):
+    assert set(dagbag.dag_ids) == EXPECTED_DAG_IDS
+
+
+def test_parsing_touches_no_connection_variable_or_warehouse():
+    with (
+        mock.patch("airflow.sdk.BaseHook.get_connection", side_effect=AssertionError("connection")) as conn,
+        mock.patch("airflow.sdk.Variable.get", side_effect=AssertionError("variable")) as variable,
+        mock.patch("sqlalchemy.create_engine", side_effect=AssertionError("engine")) as engine,
+    ):
+        bag = DagBag(str(DAGS_FOLDER))
+    assert bag.import_errors == {}
+    assert (conn.call_count, variable.call_count, engine.call_count) == (0, 0, 0)
+
+
+def test_parsing_imports_no_heavy_libraries():
+    probe = (
+        "import runpy, sys; runpy.run_path(sys.argv[1]);"
+        "print(','.join(m for m in ('pandas','pyarrow','duckdb','psycopg','great_expectations','numpy')"
+        " if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER / "ingest_sources.py")],
+                            capture_output=True, text=True, check=True)
+    assert result.stdout.strip().splitlines()[-1:] in ([], [""])
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAG_IDS))
+def test_dag_policy(dagbag, dag_id):
+    dag = dagbag.dags[dag_id]
+    assert dag.tags and "ingest" in dag.tags
+    assert dag.max_active_runs == 1 and dag.catchup is False
+    assert isinstance(dag.timetable, CronDataIntervalTimetable)
+    for task in dag.tasks:
+        assert task.owner == "hei-data-engineering"
+        assert task.retries >= 2
+
+
+@pytest.mark.parametrize("source", sorted(SOURCES))
+def test_ingest_dag_wiring_pool_and_asset(dagbag, source):
+    dag = dagbag.dags[f"ingest_{source}"]
+    tasks = {t.task_id: t for t in dag.tasks}
+    assert tasks["prepare_warehouse"].downstream_task_ids == {"find_deliveries"}
+    assert tasks["find_deliveries"].downstream_task_ids == {"load_month"}
+    assert tasks["load_month"].downstream_task_ids == {"announce"}
+    assert {t for t in tasks if tasks[t].pool == "warehouse"} == WAREHOUSE_TASKS
+    assert [o.uri for o in tasks["announce"].outlets] == [SOURCES[source].asset_uri]

@@ -1,0 +1,95 @@
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from transforms.reading import Chunk
+from transforms.rules import canonical_codes, check_chunk, month_bounds, parse_dates
+from transforms.sources import get_source
+
+KEY = b"unit-test-key"
+
+
+def appointments(**overrides: list) -> Chunk:
+    base = {
+        "appointment_id": ["A1"], "nhs_number": ["9434765919"], "practice_code": ["P92001"],
+        "appointment_date": ["2025-01-15"], "appointment_status": ["Attended"],
+        "appointment_mode": ["Video"], "hcp_type": ["GP"], "ethnic_category": ["A"],
+    }
+    base.update(overrides)
+    return Chunk(pa.table(base), np.arange(1, 2))
+
+
+def reason_for(**overrides: list) -> str | None:
+    checked = check_chunk(appointments(**overrides), get_source("gp_appointments"), "2025-01", KEY)
+    return checked.quarantined["reason"][0].as_py() if checked.quarantined.num_rows else None
+
+
+def test_impossible_and_unparseable_dates_are_null_in_both_formats():
+    parsed = parse_dates(pa.array(["2025-02-31", "31/02/2025", "not a date", "2024-02-29", "29/02/2024"]))
+    assert [d if d is None else d.isoformat() for d in parsed.to_pylist()] == [
+        None, None, None, "2024-02-29", "2024-02-29"]
+
+
+def test_month_bounds_handle_december():
+    assert [d.isoformat() for d in month_bounds("2024-12")] == ["2024-12-01", "2024-12-31"]
+
+
+def test_codes_match_case_insensitively_and_come_back_canonical():
+    codes = ("Attended", "DNA")
+    assert canonical_codes(pa.array(["dna", "ATTENDED", "x", None]), codes).to_pylist() == [
+        "DNA", "Attended", None, None]
+
+
+def test_clean_row_loads_with_pseudonym_not_nhs_number():
+    checked = check_chunk(appointments(), get_source("gp_appointments"), "2025-01", KEY)
+    row = checked.good.to_pylist()[0]
+    assert checked.quarantined.num_rows == 0
+    assert row["person_id"] != "9434765919" and len(row["person_id"]) == 32
+    assert "nhs_number" not in row
+    assert row["row_number"] == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"nhs_number": ["9434765918"]}, "invalid_nhs_number"),
+        ({"nhs_number": [""]}, "missing_value"),
+        ({"appointment_date": ["2025-02-30"]}, "invalid_date"),
+        ({"appointment_date": ["2024-06-01"]}, "date_out_of_range"),
+        ({"appointment_date": ["2025-02-01"]}, "date_out_of_range"),
+        ({"appointment_status": ["Seen"]}, "invalid_code"),
+        ({"appointment_status": [" "]}, "missing_value"),
+        ({"practice_code": ["p92001x"]}, "invalid_code"),
+        ({"appointment_id": [None]}, "missing_value"),
+    ],
+)
+def test_row_faults_are_quarantined_with_their_reason(overrides, reason):
+    assert reason_for(**overrides) == reason
+
+
+def test_late_recorded_activity_within_the_lag_is_accepted():
+    assert reason_for(appointment_date=["2024-12-05"]) is None
+
+
+def test_blank_optional_code_is_allowed():
+    assert reason_for(appointment_mode=[""]) is None
+
+
+def test_first_failing_rule_wins_and_detail_never_repeats_the_value():
+    checked = check_chunk(
+        appointments(nhs_number=["9434765918"], appointment_date=["31/02/2025"]),
+        get_source("gp_appointments"), "2025-01", KEY,
+    )
+    row = checked.quarantined.to_pylist()[0]
+    assert row["reason"] == "invalid_nhs_number"
+    assert "9434765918" not in row["detail"]
+
+
+def test_register_ages_outside_0_to_120_are_quarantined():
+    chunk = Chunk(pa.table({
+        "nhs_number": ["9434765919", "4010232137", "9434765919"], "practice_code": ["P92001"] * 3,
+        "age": ["-1", "121", "120"], "sex": ["1", "2", ""],
+    }), np.arange(1, 4))
+    checked = check_chunk(chunk, get_source("gp_register"), "2025-01", KEY)
+    assert checked.quarantined["reason"].to_pylist() == ["invalid_age", "invalid_age"]
+    assert checked.good["age"].to_pylist() == [120]
