@@ -10,3 +10,5 @@ create table if not exists quality.quarantine (
     reason varchar not null,
     detail varchar not null
 );
+
+create index if not exists quarantine_load on quality.quarantine (load_id);

@@ -23,7 +23,7 @@ from transforms.errors import DeliveryRejected
 from transforms.reading import DeliveryReader, MalformedLine
 from transforms.rules import check_chunk
 from transforms.sources import Source, get_source
-from transforms.warehouse import append_arrow, scratch_copy
+from transforms.warehouse import append_arrow
 
 log = logging.getLogger(__name__)
 
@@ -81,22 +81,22 @@ def _load(conn: Connection, entry: LoadRecord, source: Source, key: bytes, plann
     reader = DeliveryReader(planned.delivery, source)
     entry.extra_columns = json.dumps(reader.header.extra) if reader.header.extra else None
     lineage = {"period": entry.period, "load_id": entry.load_id}
-    with scratch_copy(conn, "_incoming", source.qualified_table) as incoming:
-        for chunk in reader:
-            checked = check_chunk(chunk, source, entry.period, key)
-            entry.rows_read += chunk.table.num_rows
-            good = checked.good
-            for name, value in lineage.items():
-                good = good.append_column(name, pa.repeat(pa.scalar(value, pa.string()), good.num_rows))
-            append_arrow(conn, incoming, good)
-            _quarantine(conn, entry, checked.quarantined)
-        _quarantine_malformed(conn, entry, reader.malformed)
-        if entry.rows_read == 0:
-            raise DeliveryRejected(
-                "no_rows", entry.file_name, "the file has a header but no data rows",
-                "A month with no activity is unlikely: check the extract and resend it.",
-            )
-        _swap_into_staging(conn, source, incoming, entry)
+    conn.execute(sa.text(f"delete from {source.qualified_table} where period = :period"), lineage)
+    for chunk in reader:
+        checked = check_chunk(chunk, source, entry.period, key)
+        entry.rows_read += chunk.table.num_rows
+        good = checked.good
+        for name, value in lineage.items():
+            good = good.append_column(name, pa.repeat(pa.scalar(value, pa.string()), good.num_rows))
+        append_arrow(conn, source.qualified_table, good)
+        _quarantine(conn, entry, checked.quarantined)
+    _quarantine_malformed(conn, entry, reader.malformed)
+    if entry.rows_read == 0:
+        raise DeliveryRejected(
+            "no_rows", entry.file_name, "the file has a header but no data rows",
+            "A month with no activity is unlikely: check the extract and resend it.",
+        )
+    _quarantine_repeats(conn, source, entry)
     _count_outcomes(conn, source, entry)
     audit.supersede(conn, entry.source, entry.period)
     entry.status = "loaded"
@@ -126,34 +126,36 @@ def _quarantine_malformed(conn: Connection, entry: LoadRecord, lines: list[Malfo
     _quarantine(conn, entry, rows)
 
 
-def _swap_into_staging(conn: Connection, source: Source, incoming: str, entry: LoadRecord) -> None:
-    """Replace the source-month with the first row of each identifier; quarantine repeats."""
-    record_id = source.record_id
-    columns = ", ".join(c.name for c in source.output_columns) + ", period, load_id, row_number"
-    ranked = (
-        f"(select *, row_number() over (partition by {record_id} order by row_number) as copy_number "
-        f"from {incoming}) as ranked"
-    )
+def _quarantine_repeats(conn: Connection, source: Source, entry: LoadRecord) -> None:
+    """Keep the first row of each identifier; move the repeats to quarantine.
+
+    Repeats are rare, so they are found with a grouped count over the month just written
+    and only their rows are ranked, rather than ranking the whole delivery.
+    """
+    table, record_id = source.qualified_table, source.record_id
     params = {"period": entry.period, "load_id": entry.load_id, "source": entry.source,
-              "file_name": entry.file_name}
-    conn.execute(sa.text(f"delete from {source.qualified_table} where period = :period"), params)
-    conn.execute(sa.text(
-        f"insert into {source.qualified_table} ({columns}) select {columns} from {ranked} "
-        "where copy_number = 1"
-    ))
-    detail = (f"{record_id} repeats an earlier row of this file; the first row was kept "
-              "(send each record once)")
+              "file_name": entry.file_name,
+              "detail": f"{record_id} repeats an earlier row of this file; the first row was kept "
+                        "(send each record once)"}
     conn.execute(sa.text(
         f"insert into {QUARANTINE} (load_id, source, file_name, period, row_number, reason, detail) "
-        f"select :load_id, :source, :file_name, :period, row_number, 'duplicate_id', :detail "
-        f"from {ranked} where copy_number > 1"
-    ), params | {"detail": detail})
+        f"select :load_id, :source, :file_name, :period, row_number, 'duplicate_id', :detail from ("
+        f"  select row_number, row_number() over (partition by {record_id} order by row_number) as copy"
+        f"  from {table} where period = :period and {record_id} in ("
+        f"    select {record_id} from {table} where period = :period"
+        f"    group by {record_id} having count(*) > 1)"
+        f") as repeats where copy > 1"
+    ), params)
+    conn.execute(sa.text(
+        f"delete from {table} where period = :period and row_number in ("
+        f"  select row_number from {QUARANTINE} where load_id = :load_id and reason = 'duplicate_id')"
+    ), params)
 
 
 def _count_outcomes(conn: Connection, source: Source, entry: LoadRecord) -> None:
     """Count what landed where, from the tables themselves, and insist nothing was lost."""
-    count = "select count(*) from {} where load_id = :load_id"
-    params = {"load_id": entry.load_id}
+    count = "select count(*) from {} where period = :period and load_id = :load_id"
+    params = {"period": entry.period, "load_id": entry.load_id}
     entry.rows_loaded = conn.execute(sa.text(count.format(source.qualified_table)), params).scalar_one()
     entry.rows_quarantined = conn.execute(sa.text(count.format(QUARANTINE)), params).scalar_one()
     if entry.rows_read != entry.rows_loaded + entry.rows_quarantined:

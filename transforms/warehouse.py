@@ -9,8 +9,6 @@ tables are generated from the source catalogue so that a new source needs no SQL
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow as pa
@@ -57,6 +55,10 @@ def apply_ddl(engine: Engine) -> None:
                 conn.execute(sa.text(statement))
         for source in SOURCES.values():
             conn.execute(sa.text(staging_ddl(source)))
+            if not is_duckdb(conn):  # DuckDB's zone maps already prune by period
+                conn.execute(sa.text(
+                    f"create index if not exists {source.table}_period on {source.qualified_table} (period)"
+                ))
 
 
 def append_arrow(conn: Connection, table: str, data: pa.Table) -> None:
@@ -77,14 +79,3 @@ def append_arrow(conn: Connection, table: str, data: pa.Table) -> None:
             buffer = io.BytesIO()
             pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
             copy.write(buffer.getbuffer())
-
-
-@contextmanager
-def scratch_copy(conn: Connection, name: str, like: str) -> Iterator[str]:
-    """An empty temporary table with the columns of ``like``, dropped afterwards."""
-    conn.execute(sa.text(f"drop table if exists {name}"))
-    conn.execute(sa.text(f"create temporary table {name} as select * from {like} limit 0"))
-    try:
-        yield name
-    finally:
-        conn.execute(sa.text(f"drop table if exists {name}"))

@@ -28,3 +28,15 @@ def test_pseudonym_is_stable_keyed_and_ignores_spaces():
     assert first[0] == first[1]
     assert first[0] != other_key[0]
     assert all(len(p) == 32 and "9434765919" not in p for p in first)
+
+
+def test_pseudonym_is_standard_hmac_sha256_truncated():
+    import hashlib
+    import hmac
+
+    key = b"k" * 80  # longer than a SHA-256 block, so the key is hashed first (RFC 2104)
+    values = ["9434765919", "4010232137", "9434765919"] * 1000
+    expected = [hmac.new(key, v.encode(), hashlib.sha256).hexdigest()[:32] for v in values]
+    assert pseudonymise(pa.array(values), key).to_pylist() == expected
+    assert pseudonymise(pa.array(values), b"short").to_pylist()[0] == hmac.new(
+        b"short", b"9434765919", hashlib.sha256).hexdigest()[:32]

@@ -9,55 +9,45 @@ never before birth/registration nor after death.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
 
 from . import ethnicity, params
-from .columns import Batch, Column, Counters, choose_by, draw, icd10, take
-from .dates import Month, add_days, age_at, uniform_dates
+from .columns import Batch, Column, choose_by, draw, icd10, take
+from .context import Context
+from .dates import add_days, age_at, uniform_dates
 from .population import LSOA_CODES, PRACTICE_CODES, Snapshot
+from .reference import load
 from .sources import SourceSpec
 
-ORGANISATIONS = tuple(params.STAFF)
 _PROVIDERS = {"RRF": 0.85, "RM3": 0.05, "RBN": 0.05, "R0A": 0.05}
-_EMERGENCY_METHODS = {"21": 0.45, "22": 0.15, "23": 0.03, "24": 0.05, "25": 0.02, "2A": 0.2,
-                      "2B": 0.04, "2C": 0.01, "2D": 0.03, "28": 0.02}
+_EMERGENCY_METHODS = dict(
+    zip(
+        "21 22 23 24 25 2A 2B 2C 2D 28".split(),
+        (0.45, 0.15, 0.03, 0.05, 0.02, 0.2, 0.04, 0.01, 0.03, 0.02),
+        strict=True,
+    )
+)
 # Diagnoses outside every ACSC prefix, so only ACSC-stream spells count as ACSC.
-_ELECTIVE_DX = ("H259", "M171", "K409", "C509", "N40X", "Z511", "K802", "M161", "D126", "I839")
-_EMERGENCY_DX = ("R074", "R104", "S720", "I489", "K802", "N179", "A419", "R55X", "S060", "T814",
-                 "F100", "K566", "I639", "J960", "R060", "I219")
-_MATERNITY_DX = ("O800", "O829", "O701", "O420", "O479", "O998")
-_CAUSES_OF_DEATH = ("I219", "I251", "C349", "J449", "F03X", "G309", "J189", "C189", "I64X", "C509",
-                    "C61X", "I509", "C259", "U071", "N189", "K703")
-
-
-@dataclass
-class Rates:
-    """Base-rate levels, calibrated once (first month) so volumes hit `params.VOLUMES`."""
-
-    scale: float
-    levels: dict[str, float]
-
-    def per_person(self, name: str, weights: np.ndarray, basis: np.ndarray | None = None) -> np.ndarray:
-        """Expected events per person; `basis` is the expected total when it is more than `weights`."""
-        if name not in self.levels:
-            total = (weights if basis is None else basis).sum()
-            self.levels[name] = params.VOLUMES[name] * self.scale / max(total, 1e-9)
-        return self.levels[name] * weights
-
-
-@dataclass
-class Context:
-    """What every builder of a month needs to know."""
-
-    month: Month
-    progress: float  # 0 in the first month, 1 in the last: drives completeness trends
-    snapshot: Snapshot
-    rates: Rates
-    counters: Counters
-    invalid_rate: float
+_ELECTIVE_DX = tuple("H259 M171 K409 C509 N40X Z511 K802 M161 D126 I839".split())
+_EMERGENCY_DX = tuple(
+    "R074 R104 S720 I489 K802 N179 A419 R55X S060 T814 F100 K566 I639 J960 R060 I219".split()
+)
+_MATERNITY_DX = tuple("O800 O829 O701 O420 O479 O998".split())
+_CAUSES_OF_DEATH = tuple(
+    "I219 I251 C349 J449 F03X G309 J189 C189 I64X C509 C61X I509 C259 U071 N189 K703".split()
+)
+_TREATMENT_FUNCTIONS = dict.fromkeys(
+    "100 101 110 120 130 300 301 320 330 340 400 410 420 502".split(), 1.0
+)
+_GP_MODES = {
+    "Face-to-Face": 0.62,
+    "Telephone": 0.30,
+    "Video": 0.02,
+    "Home Visit": 0.02,
+    "Unknown": 0.04,
+}
 
 
 def _ratio(name: str, group: np.ndarray) -> np.ndarray:
@@ -75,21 +65,31 @@ def _draw_events(rng: np.random.Generator, expected: np.ndarray) -> tuple[np.nda
     return cells // expected.shape[1], cells % expected.shape[1]
 
 
-def _in_month(ctx: Context, rng: np.random.Generator, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _in_month(
+    ctx: Context, rng: np.random.Generator, pos: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Event dates for people at `pos`, and the order that sorts events by date."""
     date = uniform_dates(rng, ctx.snapshot.earliest[pos], ctx.snapshot.latest[pos])
     return date, np.argsort(date, kind="stable")
 
 
-def _assemble(ctx: Context, rng: np.random.Generator, spec: SourceSpec, pos: np.ndarray,
-              when: np.ndarray | np.datetime64, extra: Mapping[str, Column]) -> Batch:
-    """Add the person-level columns (and identifiers) a source needs to its own columns."""
+def _assemble(
+    ctx: Context,
+    rng: np.random.Generator,
+    spec: SourceSpec,
+    pos: np.ndarray,
+    when: np.ndarray | np.datetime64,
+    extra: Mapping[str, Column],
+    kind: np.ndarray | None = None,
+) -> Batch:
+    """Add the person-level columns (and identifiers) a source needs to its own columns.
+
+    Ethnicity is recorded here per row unless the caller already did (`kind` given).
+    """
     snap = ctx.snapshot
-    letter = snap.get("letter", pos)
-    if "ethnic_category" in extra:
-        kind = extra["ethnicity_kind"]
-    else:
+    if kind is None:
         known = params.completeness(spec.name, ctx.progress)
+        letter = snap.get("letter", pos)
         ethnic, kind = ethnicity.recorded(rng, letter, known, spec.charset, ctx.invalid_rate)
         extra = {**extra, "ethnic_category": ethnic}
     person: dict[str, Callable[[], Column]] = {
@@ -98,8 +98,9 @@ def _assemble(ctx: Context, rng: np.random.Generator, spec: SourceSpec, pos: np.
         "sex": lambda: snap.get("sex", pos),
         "lsoa_code": lambda: take(LSOA_CODES, snap.get("lsoa", pos)),
         "practice_code": lambda: take(PRACTICE_CODES, snap.get("practice", pos)),
-        spec.id_column: lambda: ctx.counters.take(spec.id_prefix, len(pos)),
     }
+    if spec.id_prefix:
+        person[spec.id_column] = lambda: ctx.counters.take(spec.id_prefix, len(pos))
     return Batch({c: extra[c] if c in extra else person[c]() for c in spec.columns}, kind)
 
 
@@ -108,13 +109,21 @@ def gp_register(ctx: Context, rng: np.random.Generator, spec: SourceSpec) -> Bat
     everyone = np.arange(len(snap.ids))
     pos = np.lexsort((snap.get("nhs", everyone), snap.get("practice", everyone)))
     category, snomed, kind = ethnicity.register_recorded(
-        rng, snap.get("letter", pos), snap.get("known_u", pos), snap.get("style_v", pos),
-        snap.get("snomed", pos), params.completeness(spec.name, ctx.progress), params.SNOMED_SHARE,
+        rng,
+        snap.get("letter", pos),
+        snap.get("known_u", pos),
+        snap.get("style_v", pos),
+        snap.get("snomed", pos),
+        params.completeness(spec.name, ctx.progress),
+        params.SNOMED_SHARE,
         ctx.invalid_rate,
     )
-    extra = {"ethnic_category": category, "ethnicity_kind": kind, "ethnicity_snomed": snomed,
-             "registration_date": snap.get("registered_on", pos)}
-    return _assemble(ctx, rng, spec, pos, ctx.month.last, extra)
+    extra = {
+        "ethnic_category": category,
+        "ethnicity_snomed": snomed,
+        "registration_date": snap.get("registered_on", pos),
+    }
+    return _assemble(ctx, rng, spec, pos, ctx.month.last, extra, kind)
 
 
 def deaths(ctx: Context, rng: np.random.Generator, spec: SourceSpec) -> Batch:
@@ -135,10 +144,17 @@ def deaths(ctx: Context, rng: np.random.Generator, spec: SourceSpec) -> Batch:
 def gp_appointments(ctx: Context, rng: np.random.Generator, spec: SourceSpec) -> Batch:
     snap = ctx.snapshot
     dna = _proportion("gp_appointments_dna", snap.group)
-    attended = params.shape("gp_appointments", snap.age) * _ratio("gp_appointments_attended", snap.group)
-    per_attended = np.column_stack([np.ones_like(dna), dna / (1 - dna),
-                                    np.full_like(dna, params.GP_CANCELLED_PER_ATTENDED),
-                                    np.full_like(dna, params.GP_UNKNOWN_PER_ATTENDED)])
+    attended = params.shape("gp_appointments", snap.age) * _ratio(
+        "gp_appointments_attended", snap.group
+    )
+    per_attended = np.column_stack(
+        [
+            np.ones_like(dna),
+            dna / (1 - dna),
+            np.full_like(dna, params.GP_CANCELLED_PER_ATTENDED),
+            np.full_like(dna, params.GP_UNKNOWN_PER_ATTENDED),
+        ]
+    )
     level = ctx.rates.per_person("gp_appointments", attended, attended * per_attended.sum(axis=1))
     pos, status = _draw_events(rng, level[:, None] * per_attended)
     date, order = _in_month(ctx, rng, pos)
@@ -147,8 +163,7 @@ def gp_appointments(ctx: Context, rng: np.random.Generator, spec: SourceSpec) ->
     extra = {
         "appointment_date": date,
         "appointment_status": take(("Attended", "DNA", "Cancelled", "Unknown"), status),
-        "appointment_mode": draw(rng, {"Face-to-Face": 0.62, "Telephone": 0.30, "Video": 0.02,
-                                       "Home Visit": 0.02, "Unknown": 0.04}, n),
+        "appointment_mode": draw(rng, _GP_MODES, n),
         "hcp_type": draw(rng, {"GP": 0.45, "Other Practice staff": 0.55}, n),
     }
     return _assemble(ctx, rng, spec, pos, date, extra)
@@ -179,32 +194,48 @@ _SPELL_STREAMS = (
 
 
 def _spell_rates(ctx: Context) -> np.ndarray:
-    """Expected spells per person and stream (elective, emergency, emergency ACSC, maternity, other)."""
+    """Expected spells per person for each of the `_SPELL_STREAMS`."""
     snap, rates = ctx.snapshot, ctx.rates
-    elective = params.shape("elective_admissions", snap.age) * _ratio("elective_admissions", snap.group)
+    elective = params.shape("elective_admissions", snap.age) * _ratio(
+        "elective_admissions", snap.group
+    )
     emergency_ratio = _ratio("emergency_admissions", snap.group)
-    emergency = rates.per_person("emergency_admissions",
-                                 params.shape("emergency_admissions", snap.age) * emergency_ratio)
-    acsc = params.ACSC_SHARE_OF_EMERGENCY * _ratio("emergency_acsc_admissions", snap.group) / emergency_ratio
+    emergency = rates.per_person(
+        "emergency_admissions", params.shape("emergency_admissions", snap.age) * emergency_ratio
+    )
+    acsc = (
+        params.ACSC_SHARE_OF_EMERGENCY
+        * _ratio("emergency_acsc_admissions", snap.group)
+        / emergency_ratio
+    )
     female = snap.get("sex", np.arange(len(snap.ids))) == 2
     maternity = params.shape("maternity_admissions", snap.age) * female
     other = params.shape("other_admissions", snap.age)
-    return np.column_stack([
-        rates.per_person("elective_admissions", elective), emergency * (1 - acsc), emergency * acsc,
-        rates.per_person("maternity_admissions", maternity), rates.per_person("other_admissions", other),
-    ])
+    return np.column_stack(
+        [
+            rates.per_person("elective_admissions", elective),
+            emergency * (1 - acsc),
+            emergency * acsc,
+            rates.per_person("maternity_admissions", maternity),
+            rates.per_person("other_admissions", other),
+        ]
+    )
 
 
 def inpatient_spells(ctx: Context, rng: np.random.Generator, spec: SourceSpec) -> Batch:
     pos, stream = _draw_events(rng, _spell_rates(ctx))
     date, order = _in_month(ctx, rng, pos)
     pos, stream, date = pos[order], stream[order], date[order]
-    acsc = load_acsc()
+    acsc = load().acsc_codes
     methods, method = choose_by(rng, [s[0] for s in _SPELL_STREAMS], stream)
     codes, code = choose_by(rng, [dict.fromkeys(s[1] or acsc, 1.0) for s in _SPELL_STREAMS], stream)
     day_case = rng.random(len(pos)) < np.array([s[2] for s in _SPELL_STREAMS])[stream]
-    nights = np.where(day_case, 0, 1 + rng.poisson(np.array([s[3] for s in _SPELL_STREAMS])[stream]))
-    discharge = np.minimum(add_days(date, nights), ctx.snapshot.people.died_on[ctx.snapshot.ids[pos]])
+    nights = np.where(
+        day_case, 0, 1 + rng.poisson(np.array([s[3] for s in _SPELL_STREAMS])[stream])
+    )
+    discharge = np.minimum(
+        add_days(date, nights), ctx.snapshot.people.died_on[ctx.snapshot.ids[pos]]
+    )
     extra = {
         "admission_date": date,
         "discharge_date": pa.array(discharge, mask=discharge > ctx.month.last),
@@ -215,16 +246,11 @@ def inpatient_spells(ctx: Context, rng: np.random.Generator, spec: SourceSpec) -
     return _assemble(ctx, rng, spec, pos, date, extra)
 
 
-def load_acsc() -> tuple[str, ...]:
-    from .reference import load
-
-    return load().acsc_codes
-
-
 def outpatient_appointments(ctx: Context, rng: np.random.Generator, spec: SourceSpec) -> Batch:
     snap = ctx.snapshot
     first = params.shape("outpatient_appointments", snap.age) * _ratio(
-        "outpatient_first_attendances", snap.group)
+        "outpatient_first_attendances", snap.group
+    )
     streams = np.array([1.0, params.OUTPATIENT_FOLLOW_UPS_PER_FIRST])
     level = ctx.rates.per_person("outpatient_appointments", first, first * streams.sum())
     pos, follow_up = _draw_events(rng, level[:, None] * streams)
@@ -234,16 +260,15 @@ def outpatient_appointments(ctx: Context, rng: np.random.Generator, spec: Source
     cancelled = rng.random(n) < sum(params.OUTPATIENT_CANCELLED.values())
     dna = ~cancelled & (rng.random(n) < _proportion("outpatient_dna", snap.group[pos]))
     outcome = np.where(cancelled, 0, np.where(dna, 1, 2))
-    statuses, status = choose_by(rng, [params.OUTPATIENT_CANCELLED, {"3": 1.0}, params.OUTPATIENT_SEEN],
-                                 outcome)
+    statuses, status = choose_by(
+        rng, [params.OUTPATIENT_CANCELLED, {"3": 1.0}, params.OUTPATIENT_SEEN], outcome
+    )
     kinds, first_kind = choose_by(rng, [{"1": 0.85, "3": 0.15}, {"2": 0.85, "4": 0.15}], follow_up)
     extra = {
         "appointment_date": date,
         "first_attendance": take(kinds, first_kind),
         "attendance_status": take(statuses, status),
-        "treatment_function_code": draw(rng, dict.fromkeys(
-            ("100", "101", "110", "120", "130", "300", "301", "320", "330", "340", "400", "410",
-             "420", "502"), 1.0), n),
+        "treatment_function_code": draw(rng, _TREATMENT_FUNCTIONS, n),
         "provider_code": draw(rng, _PROVIDERS, n),
     }
     return _assemble(ctx, rng, spec, pos, date, extra)
@@ -252,9 +277,14 @@ def outpatient_appointments(ctx: Context, rng: np.random.Generator, spec: Source
 def talking_therapies(ctx: Context, rng: np.random.Generator, spec: SourceSpec) -> Batch:
     """Referrals of adults with their outcome as known at extraction (end date may be later)."""
     snap = ctx.snapshot
-    weights = (params.shape("talking_therapies_referrals", snap.age)
-               * _ratio("talking_therapies_referrals", snap.group) * (snap.age_start >= 18))
-    pos, _ = _draw_events(rng, ctx.rates.per_person("talking_therapies_referrals", weights)[:, None])
+    weights = (
+        params.shape("talking_therapies_referrals", snap.age)
+        * _ratio("talking_therapies_referrals", snap.group)
+        * (snap.age_start >= 18)
+    )
+    pos, _ = _draw_events(
+        rng, ctx.rates.per_person("talking_therapies_referrals", weights)[:, None]
+    )
     date, order = _in_month(ctx, rng, pos)
     pos, date = pos[order], date[order]
     n = len(pos)
@@ -262,8 +292,9 @@ def talking_therapies(ctx: Context, rng: np.random.Generator, spec: SourceSpec) 
     dropped = ~completed & (rng.random(n) < 0.5)
     case_start = rng.random(n) < 0.88
     recovered = rng.random(n) < _proportion("talking_therapies_recovery", snap.group[pos])
-    case_end = np.where(completed, np.where(case_start, ~recovered, rng.random(n) < 0.1),
-                        rng.random(n) < 0.7)
+    case_end = np.where(
+        completed, np.where(case_start, ~recovered, rng.random(n) < 0.1), rng.random(n) < 0.7
+    )
     days = np.where(completed, rng.integers(42, 181, n), rng.integers(7, 121, n))
     end = np.minimum(add_days(date, days), snap.people.died_on[snap.ids[pos]])
     ongoing = ~(completed | dropped)
@@ -277,21 +308,36 @@ def talking_therapies(ctx: Context, rng: np.random.Generator, spec: SourceSpec) 
     return _assemble(ctx, rng, spec, pos, date, extra)
 
 
-def _campaign_hazard(month: int, shares: Mapping[int, float], uptake: np.ndarray) -> np.ndarray:
-    """Monthly probability among the not-yet-vaccinated so season uptake equals `uptake`."""
-    before = sum(shares[m] for m in list(shares)[: list(shares).index(month)])
-    return uptake * shares[month] / (1 - uptake * before)
+def _share_before(month: int, shares: Mapping[int, float]) -> float:
+    """Share of a season's uptake given in the season's months before `month`."""
+    order = list(shares)
+    return sum(shares[m] for m in order[: order.index(month)])
 
 
-def _vaccinate(ctx: Context, rng: np.random.Generator, programme: str, shares: Mapping[int, float],
-               uptake: np.ndarray, adult: np.ndarray, season: int, done: np.ndarray) -> np.ndarray:
-    """Positions vaccinated this month; marks in-season vaccinations in `done` (per person)."""
+def _vaccinate(
+    ctx: Context,
+    rng: np.random.Generator,
+    programme: str,
+    shares: Mapping[int, float],
+    uptake: np.ndarray,
+    adult: np.ndarray,
+    season: int,
+    done: np.ndarray,
+) -> np.ndarray:
+    """Positions vaccinated this month; marks in-season vaccinations in `done` (per person).
+
+    The monthly hazard among the not-yet-vaccinated makes season uptake equal `uptake`.
+    When the generated period starts mid-season, the earlier months' vaccinations are
+    marked without events so the remaining months keep their normal volume.
+    """
     ids = ctx.snapshot.ids
     if ctx.month.number not in shares:
         return np.flatnonzero(adult & (rng.random(len(ids)) < params.OFF_SEASON_MONTHLY[programme]))
-    due = done[ids] != season
-    hazard = _campaign_hazard(ctx.month.number, shares, uptake)
-    pos = np.flatnonzero(due & (rng.random(len(ids)) < hazard))
+    before = _share_before(ctx.month.number, shares)
+    if ctx.month.index == 0:
+        done[ids[rng.random(len(ids)) < uptake * before]] = season
+    hazard = uptake * shares[ctx.month.number] / (1 - uptake * before)
+    pos = np.flatnonzero((done[ids] != season) & (rng.random(len(ids)) < hazard))
     done[ids[pos]] = season
     return pos
 
@@ -300,20 +346,41 @@ def _flu_uptake(snap: Snapshot) -> np.ndarray:
     over_65 = _proportion("flu_uptake_65plus", snap.group)
     relative = over_65 / params.PROPORTIONS["flu_uptake_65plus"][0]
     age = snap.age_start
-    return np.select([age >= 65, age >= 18, age >= 2],
-                     [over_65, params.FLU_UPTAKE_ADULTS_UNDER_65 * relative,
-                      params.FLU_UPTAKE_CHILDREN * relative], 0.0)
+    return np.select(
+        [age >= 65, age >= 18, age >= 2],
+        [
+            over_65,
+            params.FLU_UPTAKE_ADULTS_UNDER_65 * relative,
+            params.FLU_UPTAKE_CHILDREN * relative,
+        ],
+        0.0,
+    )
 
 
 def vaccinations(ctx: Context, rng: np.random.Generator, spec: SourceSpec) -> Batch:
     snap, month = ctx.snapshot, ctx.month
     year = int(month.label[:4])
     adult = snap.age_start >= 18
-    covid = _vaccinate(ctx, rng, "COVID-19", params.COVID_MONTH_SHARE,
-                       _proportion("covid_uptake_adults", snap.group) * adult, adult, year,
-                       snap.people.covid_season)
-    flu = _vaccinate(ctx, rng, "Influenza", params.FLU_MONTH_SHARE, _flu_uptake(snap), adult,
-                     year if month.number >= 10 else year - 1, snap.people.flu_season)
+    covid = _vaccinate(
+        ctx,
+        rng,
+        "COVID-19",
+        params.COVID_MONTH_SHARE,
+        _proportion("covid_uptake_adults", snap.group) * adult,
+        adult,
+        year,
+        snap.people.covid_season,
+    )
+    flu = _vaccinate(
+        ctx,
+        rng,
+        "Influenza",
+        params.FLU_MONTH_SHARE,
+        _flu_uptake(snap),
+        adult,
+        year if month.number >= 10 else year - 1,
+        snap.people.flu_season,
+    )
     pos = np.concatenate([covid, flu])
     programme = np.repeat([0, 1], [len(covid), len(flu)])
     date, order = _in_month(ctx, rng, pos)
@@ -327,6 +394,8 @@ def vaccinations(ctx: Context, rng: np.random.Generator, spec: SourceSpec) -> Ba
         "programme": take(("COVID-19", "Influenza"), programme),
         "dose_number": np.where(programme == 0, covid_dose, 1),
         "is_health_care_worker": worker,
-        "staff_organisation_code": take(ORGANISATIONS, rng.integers(0, len(ORGANISATIONS), n), ~worker),
+        "staff_organisation_code": take(
+            params.ORGANISATIONS, rng.integers(0, len(params.ORGANISATIONS), n), ~worker
+        ),
     }
     return _assemble(ctx, rng, spec, pos, date, extra)

@@ -4,7 +4,7 @@ the `Batch` a builder hands to the writer."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pyarrow as pa
@@ -51,8 +51,9 @@ def icd10(codes: Sequence[str], index: np.ndarray, rng: np.random.Generator) -> 
     return take(both, index * 2 + rng.integers(0, 2, len(index)))
 
 
-def choose_by(rng: np.random.Generator, tables: Sequence[Mapping[str, float]],
-              which: np.ndarray) -> tuple[list[str], np.ndarray]:
+def choose_by(
+    rng: np.random.Generator, tables: Sequence[Mapping[str, float]], which: np.ndarray
+) -> tuple[list[str], np.ndarray]:
     """Draw each row from the table its `which` selects; returns (vocabulary, index).
 
     Loops over tables, not rows: one vectorised draw per table.
@@ -77,3 +78,15 @@ class Batch:
 
     def __len__(self) -> int:
         return len(self.ethnicity_kind)
+
+
+class ColumnStore:
+    """Mixin for dataclasses of equal-length arrays (one row per person or staff member)."""
+
+    def append(self, other: ColumnStore) -> None:
+        for f in fields(self):
+            setattr(self, f.name, np.concatenate([getattr(self, f.name), getattr(other, f.name)]))
+
+    def keep(self, rows: np.ndarray) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name)[rows])

@@ -31,8 +31,13 @@ _BLANK_SHARE = 0.35
 def _vocabulary() -> pa.Array:
     words = []
     for letter, description in zip(LETTERS, load().short_description, strict=True):
-        words += [letter, letter.lower(), f" {letter} ", f"{letter} - {description}",
-                  f"{letter} \u2013 {description}"]
+        words += [
+            letter,
+            letter.lower(),
+            f" {letter} ",
+            f"{letter} - {description}",
+            f"{letter} \u2013 {description}",
+        ]
     return pa.array(words + list(_NOT_STATED + _NOT_KNOWN + _INVALID))
 
 
@@ -47,14 +52,24 @@ def _unknown_kind(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(v < _NOT_STATED_SHARE, NOT_STATED, NOT_KNOWN), blank
 
 
-def _vocab_index(kind: np.ndarray, letter: np.ndarray, style_u: np.ndarray, charset: str,
-                 rng: np.random.Generator) -> np.ndarray:
-    style = np.searchsorted(np.cumsum(_STYLE_P[charset]), style_u, side="right").clip(0, _STYLES - 1)
+def _vocab_index(
+    kind: np.ndarray,
+    letter: np.ndarray,
+    style_u: np.ndarray,
+    charset: str,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    style = np.searchsorted(np.cumsum(_STYLE_P[charset]), style_u, side="right").clip(
+        0, _STYLES - 1
+    )
     variant = rng.integers(0, 3, len(kind))
     return np.select(
         [kind == KNOWN, kind == NOT_STATED, kind == NOT_KNOWN],
-        [letter * _STYLES + style, _FIRST_NOT_STATED + variant % len(_NOT_STATED),
-         _FIRST_NOT_KNOWN + variant % len(_NOT_KNOWN)],
+        [
+            letter * _STYLES + style,
+            _FIRST_NOT_STATED + variant % len(_NOT_STATED),
+            _FIRST_NOT_KNOWN + variant % len(_NOT_KNOWN),
+        ],
         _FIRST_INVALID + variant % len(_INVALID),
     )
 
@@ -63,14 +78,21 @@ def _strings(index: np.ndarray, blank: np.ndarray) -> pa.Array:
     return _vocabulary().take(pa.array(index, mask=blank))
 
 
-def _add_invalid(rng: np.random.Generator, kind: np.ndarray, blank: np.ndarray, rate: float) -> None:
+def _add_invalid(
+    rng: np.random.Generator, kind: np.ndarray, blank: np.ndarray, rate: float
+) -> None:
     invalid = rng.random(len(kind)) < rate
     kind[invalid] = INVALID
     blank[invalid] = False
 
 
-def recorded(rng: np.random.Generator, letter: np.ndarray, known_share: float, charset: str,
-             invalid_rate: float) -> tuple[pa.Array, np.ndarray]:
+def recorded(
+    rng: np.random.Generator,
+    letter: np.ndarray,
+    known_share: float,
+    charset: str,
+    invalid_rate: float,
+) -> tuple[pa.Array, np.ndarray]:
     """Per-row recording for event sources: returns the field and each row's kind."""
     n = len(letter)
     u = rng.random(n)
@@ -81,9 +103,16 @@ def recorded(rng: np.random.Generator, letter: np.ndarray, known_share: float, c
     return _strings(_vocab_index(kind, letter, rng.random(n), charset, rng), blank), kind
 
 
-def register_recorded(rng: np.random.Generator, letter: np.ndarray, known_u: np.ndarray,
-                      style_v: np.ndarray, snomed: np.ndarray, known_share: float,
-                      snomed_share: float, invalid_rate: float) -> tuple[pa.Array, pa.Array, np.ndarray]:
+def register_recorded(
+    rng: np.random.Generator,
+    letter: np.ndarray,
+    known_u: np.ndarray,
+    style_v: np.ndarray,
+    snomed: np.ndarray,
+    known_share: float,
+    snomed_share: float,
+    invalid_rate: float,
+) -> tuple[pa.Array, pa.Array, np.ndarray]:
     """GP register recording from persistent per-person draws, so a person's record only
     improves over time (known once `known_u` falls under the rising completeness) and keeps
     its spelling; a share of known records carry a SNOMED concept instead of a letter."""
@@ -103,4 +132,6 @@ def register_recorded(rng: np.random.Generator, letter: np.ndarray, known_u: np.
 def tally(kind: np.ndarray) -> dict[str, int]:
     """Truth counts over the rows expected to load."""
     counts = np.bincount(kind, minlength=len(KIND_LABELS))
-    return {"records": int(len(kind))} | {k: int(c) for k, c in zip(KIND_LABELS, counts, strict=True)}
+    return {"records": int(len(kind))} | {
+        k: int(c) for k, c in zip(KIND_LABELS, counts, strict=True)
+    }

@@ -66,22 +66,26 @@ VOLUMES: dict[str, float] = {
 }
 POPULATION = 330_000
 STAFF = {"RRF": 5_000, "RXV": 2_000, "RW4": 1_000}
+ORGANISATIONS = tuple(STAFF)
 
-# Relative age-specific rate shapes as (age, value) knots, linearly interpolated.
-AGE_SHAPES: dict[str, tuple[tuple[float, float], ...]] = {
-    "gp_appointments": ((0, 2.0), (4, 1.0), (10, 0.6), (20, 0.8), (40, 1.0), (60, 1.5), (75, 2.3), (90, 2.8)),
-    "ae_attendances": ((0, 2.0), (4, 1.2), (15, 1.0), (25, 1.1), (50, 0.8), (70, 1.2), (85, 2.5), (100, 3.0)),
-    "elective_admissions": ((0, 0.2), (18, 0.4), (40, 0.8), (60, 1.8), (75, 2.5), (85, 1.8), (100, 1.0)),
-    "emergency_admissions": ((0, 1.5), (4, 0.5), (18, 0.6), (50, 0.8), (70, 2.0), (85, 4.5), (100, 5.0)),
-    "maternity_admissions": ((15, 0.0), (16, 0.3), (20, 0.8), (30, 1.0), (35, 0.8), (40, 0.3), (45, 0.05), (46, 0.0)),
-    "other_admissions": ((0, 1.0), (100, 1.0)),
-    "outpatient_appointments": ((0, 0.6), (18, 0.6), (40, 0.9), (60, 1.6), (75, 2.0), (90, 1.5), (100, 1.0)),
-    "talking_therapies_referrals": ((17, 0.0), (18, 1.0), (30, 1.2), (45, 1.0), (65, 0.5), (80, 0.2), (100, 0.1)),
-    "deaths": (
-        (0, 0.08), (1, 0.004), (15, 0.003), (30, 0.01), (40, 0.025), (50, 0.06), (60, 0.15),
-        (70, 0.38), (80, 1.0), (90, 2.6), (100, 6.0), (110, 9.0),
+# Relative age-specific rate shapes: (ages, values) knots, linearly interpolated.
+AGE_SHAPES: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
+    "gp_appointments": ((0, 4, 10, 20, 40, 60, 75, 90), (2.0, 1.0, 0.6, 0.8, 1.0, 1.5, 2.3, 2.8)),
+    "ae_attendances": ((0, 4, 15, 25, 50, 70, 85, 100), (2.0, 1.2, 1.0, 1.1, 0.8, 1.2, 2.5, 3.0)),
+    "elective_admissions": ((0, 18, 40, 60, 75, 85, 100), (0.2, 0.4, 0.8, 1.8, 2.5, 1.8, 1.0)),
+    "emergency_admissions": ((0, 4, 18, 50, 70, 85, 100), (1.5, 0.5, 0.6, 0.8, 2.0, 4.5, 5.0)),
+    "maternity_admissions": ((15, 16, 20, 30, 35, 40, 45, 46), (0, 0.3, 0.8, 1, 0.8, 0.3, 0.05, 0)),
+    "other_admissions": ((0, 100), (1.0, 1.0)),
+    "outpatient_appointments": ((0, 18, 40, 60, 75, 90, 100), (0.6, 0.6, 0.9, 1.6, 2.0, 1.5, 1.0)),
+    "talking_therapies_referrals": (
+        (17, 18, 30, 45, 65, 80, 100),
+        (0, 1.0, 1.2, 1.0, 0.5, 0.2, 0.1),
     ),
-    "deregistration": ((0, 0.8), (18, 1.5), (25, 2.0), (35, 1.2), (50, 0.6), (70, 0.4), (100, 0.4)),
+    "deaths": (
+        (0, 1, 15, 30, 40, 50, 60, 70, 80, 90, 100, 110),
+        (0.08, 0.004, 0.003, 0.01, 0.025, 0.06, 0.15, 0.38, 1.0, 2.6, 6.0, 9.0),
+    ),
+    "deregistration": ((0, 18, 25, 35, 50, 70, 100), (0.8, 1.5, 2.0, 1.2, 0.6, 0.4, 0.4)),
 }
 
 # Emergency spells with an ACSC primary diagnosis, for the White reference group.
@@ -104,16 +108,19 @@ FLU_UPTAKE_ADULTS_UNDER_65 = 0.11
 OFF_SEASON_MONTHLY = {"COVID-19": 0.0005, "Influenza": 0.0003}  # per eligible adult
 
 # Workforce (probabilities per snapshot / per shortlisted applicant).
-STAFF_CODE_WEIGHTS = {  # ~12% BME
-    "A": 80.0, "B": 1.2, "C": 6.8, "D": 0.4, "E": 0.3, "F": 0.4, "G": 0.3, "H": 3.0, "J": 1.3,
-    "K": 0.3, "L": 1.3, "M": 0.5, "N": 2.4, "P": 0.5, "R": 0.4, "S": 0.9,
-}
+# Staff ethnic mix by letter A..S (~12% BME).
+STAFF_CODE_WEIGHTS = dict(
+    zip(
+        "ABCDEFGHJKLMNPRS",
+        (80, 1.2, 6.8, 0.4, 0.3, 0.4, 0.3, 3, 1.3, 0.3, 1.3, 0.5, 2.4, 0.5, 0.4, 0.9),
+        strict=True,
+    )
+)
 APPLICANT_BME_SHARE = 0.28
 DISCIPLINARY = {"White": 0.006, "BME": 0.009}
 TRAINING = {"White": 0.60, "BME": 0.54}
 APPOINTED = {"White": 0.24, "BME": 0.16}
-PAY_BANDS = ("Band 1", "Band 2", "Band 3", "Band 4", "Band 5", "Band 6", "Band 7", "Band 8",
-             "Band 9", "VSM", "Medical", "Other")
+PAY_BANDS = (*(f"Band {i}" for i in range(1, 10)), "VSM", "Medical", "Other")
 PAY_BAND_WEIGHTS = {
     "White": (0.5, 14, 12, 8, 19, 17, 12, 6.0, 0.6, 0.4, 9, 1.5),
     "BME": (0.3, 12, 9, 6, 23, 17, 8, 3.0, 0.25, 0.15, 20, 1.3),
@@ -126,8 +133,8 @@ STAFF_MONTHLY_TURNOVER = 0.01
 
 def shape(name: str, ages: np.ndarray) -> np.ndarray:
     """Relative age-specific rate for `ages` (flat beyond the last knot)."""
-    knots = np.array(AGE_SHAPES[name], dtype=float)
-    return np.interp(ages, knots[:, 0], knots[:, 1])
+    knot_ages, values = AGE_SHAPES[name]
+    return np.interp(ages, knot_ages, values)
 
 
 def completeness(source: str, progress: float) -> float:
@@ -145,5 +152,7 @@ def workforce_truth() -> dict[str, float]:
         "bme_share": round(bme / sum(STAFF_CODE_WEIGHTS.values()), 4),
         "disciplinary_relative_likelihood": round(DISCIPLINARY["BME"] / DISCIPLINARY["White"], 4),
         "training_relative_likelihood": round(TRAINING["BME"] / TRAINING["White"], 4),
-        "appointment_relative_likelihood_white_vs_bme": round(APPOINTED["White"] / APPOINTED["BME"], 4),
+        "appointment_relative_likelihood_white_vs_bme": round(
+            APPOINTED["White"] / APPOINTED["BME"], 4
+        ),
     }

@@ -6,11 +6,12 @@ active rows. Minority groups are drawn from younger age pyramids, as in the Cens
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import params
+from .columns import ColumnStore
 from .dates import DAY, NEVER, Month, age_at, uniform_dates
 from .reference import LETTERS, load
 
@@ -20,11 +21,13 @@ LSOA_CODES = tuple(f"E0100{6201 + i}" for i in range(N_LSOA))
 PRACTICE_CODES = tuple(f"P92{i + 1:03d}" for i in range(N_PRACTICE))
 
 # England-like 5-year band shares (0-4 ... 85-89, then 90+).
+# fmt: off
 _BAND_SHARE = (5.4, 6.0, 6.0, 5.6, 6.0, 6.6, 6.9, 6.7, 6.3, 6.4, 6.9, 6.7, 5.9, 5.0, 5.0, 3.6,
                2.5, 1.5, 0.9)
 # How much younger than the base pyramid each letter's population is (0 = base).
 _YOUTH = dict(zip(LETTERS, (0.0, -0.5, 0.8, 3.0, 3.0, 3.0, 3.0, 1.5, 1.5, 1.5, 1.5, 0.5, 2.0, 2.0,
                             1.2, 1.5), strict=True))
+# fmt: on
 _CONCENTRATED_LSOAS = 30  # minority groups live more often in the first (town-centre) LSOAs
 
 
@@ -56,8 +59,9 @@ def _age_weights() -> np.ndarray:
 
 
 @dataclass
-class People:
-    """Column store of everyone ever registered; grows by appending new arrivals."""
+class People(ColumnStore):
+    """Everyone ever registered; grows by appending arrivals, leavers are only deactivated
+    so that a person's row (and NHS number) never changes."""
 
     nhs: np.ndarray
     letter: np.ndarray  # true ethnicity, index into LETTERS
@@ -73,10 +77,6 @@ class People:
     snomed: np.ndarray
     covid_season: np.ndarray  # last campaign year vaccinated (-1 never)
     flu_season: np.ndarray
-
-    def append(self, other: People) -> None:
-        for f in fields(self):
-            setattr(self, f.name, np.concatenate([getattr(self, f.name), getattr(other, f.name)]))
 
 
 @dataclass
@@ -97,7 +97,9 @@ class Snapshot:
         self.age = age_at(dob, self.month.last)
         self.age_start = np.maximum(age_at(dob, self.month.first), 0)
         self.group = load().group_of[self.people.letter[self.ids]]
-        self.earliest = np.maximum(np.maximum(dob, self.people.registered_on[self.ids]), self.month.first)
+        self.earliest = np.maximum(
+            np.maximum(dob, self.people.registered_on[self.ids]), self.month.first
+        )
         self.refresh_latest()
 
     def refresh_latest(self) -> None:
@@ -132,7 +134,9 @@ class Population:
         return np.stack([weights / weights.sum(), minority / minority.sum()])
 
     @staticmethod
-    def _sample(rng: np.random.Generator, joint: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    def _sample(
+        rng: np.random.Generator, joint: np.ndarray, n: int
+    ) -> tuple[np.ndarray, np.ndarray]:
         flat = joint.ravel() / joint.sum()
         cell = rng.choice(flat.size, size=n, p=flat)
         return cell // joint.shape[1], cell % joint.shape[1]
@@ -141,10 +145,11 @@ class Population:
         if self._used + n > len(self._pool):
             raise ValueError("scale too large: the 999 NHS number test range is exhausted")
         self._used += n
-        return self._pool[self._used - n:self._used]
+        return self._pool[self._used - n : self._used]
 
-    def _new(self, rng: np.random.Generator, letter: np.ndarray, dob: np.ndarray,
-             registered: np.ndarray) -> People:
+    def _new(
+        self, rng: np.random.Generator, letter: np.ndarray, dob: np.ndarray, registered: np.ndarray
+    ) -> People:
         n = len(letter)
         age = age_at(dob, registered)
         male = rng.random(n) < np.interp(age, [0, 50, 95], [0.512, 0.49, 0.33])
@@ -152,9 +157,14 @@ class Population:
         unknown = rng.random(n) < 0.001
         sex[unknown] = rng.choice(np.array([0, 9], np.int8), unknown.sum())
         minority = load().group_of[letter] > 0
-        lsoa = np.where(minority, rng.choice(N_LSOA, n, p=self._lsoa_p[1]),
-                        rng.choice(N_LSOA, n, p=self._lsoa_p[0]))
-        practice = np.clip(np.round(lsoa * N_PRACTICE / N_LSOA + rng.normal(0, 2, n)), 0, N_PRACTICE - 1)
+        lsoa = np.where(
+            minority,
+            rng.choice(N_LSOA, n, p=self._lsoa_p[1]),
+            rng.choice(N_LSOA, n, p=self._lsoa_p[0]),
+        )
+        practice = np.clip(
+            np.round(lsoa * N_PRACTICE / N_LSOA + rng.normal(0, 2, n)), 0, N_PRACTICE - 1
+        )
         snomed_lists = load().snomed_by_letter
         pick = rng.random(n)
         snomed = np.array([0], np.int64).repeat(n)
@@ -162,10 +172,19 @@ class Population:
             rows = letter == i
             snomed[rows] = concepts[(pick[rows] * len(concepts)).astype(np.int64)]
         return People(
-            nhs=self._take_nhs(n), letter=letter.astype(np.int8), sex=sex, dob=dob,
-            lsoa=lsoa.astype(np.int16), practice=practice.astype(np.int16), registered_on=registered,
-            died_on=np.full(n, NEVER), active=np.ones(n, bool), known_u=rng.random(n),
-            style_v=rng.random(n), snomed=snomed, covid_season=np.full(n, -1, np.int16),
+            nhs=self._take_nhs(n),
+            letter=letter.astype(np.int8),
+            sex=sex,
+            dob=dob,
+            lsoa=lsoa.astype(np.int16),
+            practice=practice.astype(np.int16),
+            registered_on=registered,
+            died_on=np.full(n, NEVER),
+            active=np.ones(n, bool),
+            known_u=rng.random(n),
+            style_v=rng.random(n),
+            snomed=snomed,
+            covid_season=np.full(n, -1, np.int16),
             flu_season=np.full(n, -1, np.int16),
         )
 

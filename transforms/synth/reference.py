@@ -17,7 +17,13 @@ REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reference"
 
 #: The 16 known NHS ethnic category letters, in Grouping_16 order (index 0 = group 1).
 LETTERS = tuple("ABCDEFGHJKLMNPRS")
-GROUPS = ("White", "Mixed", "Asian or Asian British", "Black or Black British", "Other ethnic group")
+GROUPS = (
+    "White",
+    "Mixed",
+    "Asian or Asian British",
+    "Black or Black British",
+    "Other ethnic group",
+)
 
 
 @dataclass(frozen=True)
@@ -79,7 +85,10 @@ def load() -> Reference:
     return Reference(
         census_share=_census_share(),
         group_of=np.array(
-            [GROUPS.index(group_names.get(codes[c]["group_5"], codes[c]["group_5"])) for c in LETTERS]
+            [
+                GROUPS.index(group_names.get(codes[c]["group_5"], codes[c]["group_5"]))
+                for c in LETTERS
+            ]
         ),
         short_description=tuple(codes[c]["description"].split(" - ", 1)[1] for c in LETTERS),
         snomed_by_letter=tuple(np.array(sorted(ids), dtype=np.int64) for ids in snomed),

@@ -1,0 +1,109 @@
+"""Ingest throughput and peak memory for a large gp_appointments delivery.
+
+    python bench/ingest_speed.py [--rows 1000000 5000000] [--warehouse duckdb|postgres]
+
+Each measurement runs in a fresh child process so peak RSS (ru_maxrss) belongs to that load
+alone. Rows/s include reading, the row rules, pseudonymisation, the duplicate check and the
+transactional swap into staging.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def nhs_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
+    """Valid NHS numbers in the 999 test range (check digit computed, 10s redrawn)."""
+    body = 999_000_000 + rng.integers(0, 1_000_000, size=n * 2)
+    digits = (body[:, None] // 10 ** np.arange(8, -1, -1)) % 10
+    check = (11 - (digits * np.arange(10, 1, -1)).sum(axis=1) % 11) % 11
+    ok = check < 10
+    return (body[ok] * 10 + check[ok])[:n]
+
+
+def write_delivery(folder: Path, rows: int) -> Path:
+    rng = np.random.default_rng(1)
+    path = folder / "gp_appointments" / "gp_appointments_2025-01.csv"
+    path.parent.mkdir(parents=True)
+    days = rng.integers(1, 29, size=rows)
+    table = pa.table({
+        "appointment_id": pa.array(np.char.add("APT", np.arange(rows).astype(str))),
+        "nhs_number": pa.array(nhs_numbers(rng, rows).astype(str)),
+        "practice_code": pa.array(np.char.add("P920", (rng.integers(10, 70, size=rows)).astype(str))),
+        "appointment_date": pa.array(np.char.add("2025-01-", np.char.zfill(days.astype(str), 2))),
+        "appointment_status": pa.array(rng.choice(["Attended", "DNA", "Cancelled", "Unknown"], rows)),
+        "appointment_mode": pa.array(rng.choice(["Face-to-Face", "Telephone", "Video"], rows)),
+        "hcp_type": pa.array(rng.choice(["GP", "Other Practice staff"], rows)),
+        "ethnic_category": pa.array(rng.choice(["A", "B", "C", "H", "N", "Z", "99", ""], rows)),
+    })
+    pacsv.write_csv(table, path)
+    return path
+
+
+def measure(rows: int, url: str) -> dict:
+    """Run in a child: generate, then time the load of one delivery."""
+    from transforms import pipeline
+    from transforms.settings import Settings
+
+    with tempfile.TemporaryDirectory() as tmp:
+        landing = Path(tmp) / "landing"
+        path = write_delivery(landing, rows)
+        settings = Settings(var_dir=Path(tmp), landing_dir=landing, warehouse_url=url,
+                            pseudonym_key="bench")
+        pipeline.prepare_warehouse(settings)
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        started = time.perf_counter()
+        [group] = pipeline.find_deliveries(settings, "gp_appointments", None)
+        [record] = pipeline.load_month(settings, group, "bench")
+        seconds = time.perf_counter() - started
+        return {"rows": rows, "warehouse": url.split(":")[0], "file_mb": round(path.stat().st_size / 1e6),
+                "seconds": round(seconds, 1), "rows_per_s": round(rows / seconds),
+                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+                "rss_before_load_mb": round(rss_before / 1024), "loaded": record["rows_loaded"]}
+
+
+def fresh_postgres() -> str:
+    import sqlalchemy as sa
+
+    server = os.environ.get("HEI_TEST_POSTGRES_URL", DEFAULT_PG)
+    engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(sa.text("drop database if exists hei_bench with (force)"))
+        conn.execute(sa.text("create database hei_bench"))
+    return sa.make_url(server).set(database="hei_bench").render_as_string(hide_password=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--warehouse", nargs="+", default=["duckdb", "postgres"])
+    parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(int(args.child[0]), args.child[1])))
+        return
+    for kind in args.warehouse:
+        for rows in args.rows:
+            with tempfile.TemporaryDirectory() as tmp:
+                url = f"duckdb:///{tmp}/bench.duckdb" if kind == "duckdb" else fresh_postgres()
+                out = subprocess.run([sys.executable, __file__, "--child", str(rows), url],
+                                     capture_output=True, text=True, check=True)
+                print(out.stdout.strip().splitlines()[-1], flush=True)
+
+
+if __name__ == "__main__":
+    main()

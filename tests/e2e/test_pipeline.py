@@ -1,0 +1,120 @@
+"""The whole chain on synthetic data: ``hei synth``, then ``hei run`` under real Airflow.
+
+Row counts are checked against the generator's own record of what it wrote (truth.json),
+not against numbers computed by the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from transforms.sources import SOURCES
+
+pytestmark = pytest.mark.e2e
+START, END = "2025-01", "2025-03"
+
+
+def hei(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "hei.cli", *args], env=env, capture_output=True,
+                          text=True, timeout=900)
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("e2e")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEI_", "AIRFLOW"))}
+    env |= {"HEI_VAR_DIR": str(root / "var"), "AIRFLOW_HOME": str(root / "airflow")}
+    landing, url = root / "landing", f"duckdb:///{root / 'warehouse.duckdb'}"
+    synth = hei("synth", "--out", str(landing), "--start", START, "--end", END, "--scale", "0.02",
+                "--faults", "0.01", env=env)
+    assert synth.returncode == 0, synth.stderr
+    first = hei("run", "--landing", str(landing), "--warehouse", url, "--until", END, env=env)
+    assert first.returncode == 0, first.stderr + first.stdout
+    second = hei("run", "--landing", str(landing), "--warehouse", url, "--until", END, env=env)
+    status = hei("status", "--warehouse", url, env=env)
+    return {"root": root, "landing": landing, "url": url, "first": first, "second": second,
+            "status": status, "truth": json.loads((landing / "truth.json").read_text())}
+
+
+def fetch(url: str, sql: str) -> list[tuple]:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(sa.text(sql))]
+    engine.dispose()
+    return rows
+
+
+def ingested_files(truth: dict) -> dict[str, dict]:
+    return {Path(k).name: v for k, v in truth["files"].items() if v["source"] in SOURCES}
+
+
+def test_every_file_loads_with_the_generators_row_counts(pipeline_run):
+    expected = ingested_files(pipeline_run["truth"])
+    audit = {r[0]: r[1:] for r in fetch(pipeline_run["url"],
+             "select file_name, status, rows_read, rows_loaded from audit.file_loads")}
+    assert set(audit) == set(expected)
+    for name, truth in expected.items():
+        assert audit[name] == ("loaded", truth["rows"], truth["expected_rows_loaded"]), name
+
+
+def test_quarantine_reasons_match_the_injected_faults(pipeline_run):
+    expected = ingested_files(pipeline_run["truth"])
+    found = Counter()
+    for name, reason, count in fetch(pipeline_run["url"],
+                                     "select file_name, reason, count(*) from quality.quarantine group by 1, 2"):
+        found[(name, reason)] = count
+    injected = Counter({(name, reason): n for name, t in expected.items() for reason, n in t["row_faults"].items()})
+    assert found == +injected
+
+
+def test_staging_holds_exactly_the_loaded_rows(pipeline_run):
+    for source in SOURCES:
+        loaded = fetch(pipeline_run["url"],
+                       f"select period, count(*) from staging.stg_{source} group by period order by period")
+        expected = sorted((t["period"], t["expected_rows_loaded"])
+                          for t in pipeline_run["truth"]["files"].values() if t["source"] == source)
+        assert loaded == expected
+
+
+def test_audit_invariant_holds_for_every_file(pipeline_run):
+    broken = fetch(pipeline_run["url"], "select file_name from audit.file_loads "
+                                        "where rows_read <> rows_loaded + rows_quarantined")
+    assert broken == []
+
+
+def test_no_raw_nhs_number_in_the_warehouse_or_the_logs(pipeline_run):
+    url = pipeline_run["url"]
+    columns = fetch(url, "select table_schema, table_name, column_name from information_schema.columns "
+                         "where data_type = 'VARCHAR'")
+    for schema, table, column in columns:
+        if column == "ethnicity_snomed":  # SNOMED ids are long digit strings by design
+            continue
+        hits = fetch(url, f"select count(*) from {schema}.{table} where regexp_matches({column}, '[0-9]{{10}}')")
+        assert hits == [(0,)], f"{schema}.{table}.{column} holds a 10-digit number"
+    nhs_numbers = set()
+    for path in (pipeline_run["landing"] / "gp_register").iterdir():
+        nhs_numbers |= set(re.findall(rb"\b\d{10}\b", path.read_bytes()))
+    for log in (pipeline_run["root"] / "var" / "logs").iterdir():
+        assert not nhs_numbers & set(re.findall(rb"\b\d{10}\b", log.read_bytes())), log.name
+
+
+def test_second_run_finds_nothing_new_and_changes_nothing(pipeline_run):
+    assert pipeline_run["second"].returncode == 0
+    assert "nothing new in the landing zone" in pipeline_run["second"].stdout
+    assert fetch(pipeline_run["url"], "select count(*) from audit.file_loads where status <> 'loaded'") == [(0,)]
+
+
+def test_status_lists_the_latest_load_per_source_and_month(pipeline_run):
+    lines = pipeline_run["status"].stdout.splitlines()
+    assert pipeline_run["status"].returncode == 0
+    for source in SOURCES:
+        assert sum(1 for line in lines if line.startswith(source + " ")) == 3
