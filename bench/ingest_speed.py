@@ -2,8 +2,8 @@
 
     python bench/ingest_speed.py [--rows 1000000 5000000] [--warehouse duckdb|postgres]
 
-Each measurement runs in a fresh child process so peak RSS (ru_maxrss) belongs to that load
-alone. Rows/s include reading, the row rules, pseudonymisation, the duplicate check and the
+The file is written first; each load then runs in a fresh child process, so its peak RSS
+belongs to that load alone. Rows/s include reading, the row rules, pseudonymisation, the duplicate check and the
 transactional swap into staging.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -54,26 +53,36 @@ def write_delivery(folder: Path, rows: int) -> Path:
     return path
 
 
-def measure(rows: int, url: str) -> dict:
-    """Run in a child: generate, then time the load of one delivery."""
+def measure(landing: Path, url: str) -> dict:
+    """Run in a fresh child process: time the load of the one delivery in ``landing``."""
     from transforms import pipeline
     from transforms.settings import Settings
 
-    with tempfile.TemporaryDirectory() as tmp:
-        landing = Path(tmp) / "landing"
-        path = write_delivery(landing, rows)
-        settings = Settings(var_dir=Path(tmp), landing_dir=landing, warehouse_url=url,
-                            pseudonym_key="bench")
-        pipeline.prepare_warehouse(settings)
-        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        started = time.perf_counter()
-        [group] = pipeline.find_deliveries(settings, "gp_appointments", None)
-        [record] = pipeline.load_month(settings, group, "bench")
-        seconds = time.perf_counter() - started
-        return {"rows": rows, "warehouse": url.split(":")[0], "file_mb": round(path.stat().st_size / 1e6),
-                "seconds": round(seconds, 1), "rows_per_s": round(rows / seconds),
-                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
-                "rss_before_load_mb": round(rss_before / 1024), "loaded": record["rows_loaded"]}
+    settings = Settings(var_dir=landing.parent, landing_dir=landing, warehouse_url=url,
+                        pseudonym_key="bench")
+    pipeline.prepare_warehouse(settings)
+    rss_before = peak_rss_mb()
+    started = time.perf_counter()
+    [group] = pipeline.find_deliveries(settings, "gp_appointments", None)
+    [record] = pipeline.load_month(settings, group, "bench")
+    seconds = time.perf_counter() - started
+    rows = record["rows_read"]
+    return {"rows": rows, "warehouse": sa_dialect(url), "seconds": round(seconds, 1),
+            "rows_per_s": round(rows / seconds),
+            "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": rss_before,
+            "loaded": record["rows_loaded"]}
+
+
+def peak_rss_mb() -> int:
+    """This process's peak RSS (VmHWM; unlike ru_maxrss it is not inherited across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024)
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def sa_dialect(url: str) -> str:
+    return url.split(":")[0].split("+")[0]
 
 
 def fresh_postgres() -> str:
@@ -94,13 +103,16 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(measure(int(args.child[0]), args.child[1])))
+        print(json.dumps(measure(Path(args.child[0]), args.child[1])))
         return
-    for kind in args.warehouse:
-        for rows in args.rows:
-            with tempfile.TemporaryDirectory() as tmp:
+    for rows in args.rows:
+        with tempfile.TemporaryDirectory() as tmp:
+            landing = Path(tmp) / "landing"
+            path = write_delivery(landing, rows)
+            print(f"# {rows:,} rows, {path.stat().st_size / 1e6:.0f} MB CSV", flush=True)
+            for kind in args.warehouse:
                 url = f"duckdb:///{tmp}/bench.duckdb" if kind == "duckdb" else fresh_postgres()
-                out = subprocess.run([sys.executable, __file__, "--child", str(rows), url],
+                out = subprocess.run([sys.executable, __file__, "--child", str(landing), url],
                                      capture_output=True, text=True, check=True)
                 print(out.stdout.strip().splitlines()[-1], flush=True)
 

@@ -11,7 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -28,6 +31,21 @@ from transforms.warehouse import append_arrow
 log = logging.getLogger(__name__)
 
 QUARANTINE = "quality.quarantine"
+T = TypeVar("T")
+
+
+def prefetch(items: Iterator[T]) -> Iterator[T]:
+    """Produce the next item in a worker thread while the caller consumes this one.
+
+    Reading and checking (Arrow) and writing (the warehouse driver) both release the GIL, so
+    on a two-core machine this overlaps them; at most two chunks are in memory at once.
+    """
+    done = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
+        upcoming = pool.submit(next, items, done)
+        while (item := upcoming.result()) is not done:
+            upcoming = pool.submit(next, items, done)
+            yield item
 
 
 @dataclass(frozen=True)
@@ -82,9 +100,9 @@ def _load(conn: Connection, entry: LoadRecord, source: Source, key: bytes, plann
     entry.extra_columns = json.dumps(reader.header.extra) if reader.header.extra else None
     lineage = {"period": entry.period, "load_id": entry.load_id}
     conn.execute(sa.text(f"delete from {source.qualified_table} where period = :period"), lineage)
-    for chunk in reader:
-        checked = check_chunk(chunk, source, entry.period, key)
-        entry.rows_read += chunk.table.num_rows
+    checked_chunks = (check_chunk(chunk, source, entry.period, key) for chunk in reader)
+    for checked in prefetch(checked_chunks):
+        entry.rows_read += checked.rows
         good = checked.good
         for name, value in lineage.items():
             good = good.append_column(name, pa.repeat(pa.scalar(value, pa.string()), good.num_rows))

@@ -27,6 +27,7 @@ _FALSE = ("n", "no", "0", "false", "f")
 class Checked:
     """The outcome of the row rules for one chunk."""
 
+    rows: int  # rows in the chunk
     good: pa.Table  # typed output columns plus ``row_number``
     quarantined: pa.Table  # row_number, reason, detail
 
@@ -74,7 +75,7 @@ def check_chunk(chunk: Chunk, source: Source, period: str, key: bytes) -> Checke
             good.column_names.index("person_id"), "person_id",
             pseudonymise(text["nhs_number"].filter(ok), key),
         )
-    return Checked(good, quarantined)
+    return Checked(chunk.table.num_rows, good, quarantined)
 
 
 def _clean(values: pa.ChunkedArray) -> pa.Array:

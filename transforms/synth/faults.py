@@ -41,130 +41,85 @@ class Faults:
         return {kind: int(c) for kind, c in zip(self.kinds, counts, strict=True) if c}
 
 
-def _replace(
-    columns: dict[str, pa.Array], name: str, rows: np.ndarray, values: pa.Array | list
-) -> None:
-    """Put `values` at the (ascending) `rows` of a column."""
-    mask = np.zeros(len(columns[name]), bool)
-    mask[rows] = True
-    columns[name] = pc.replace_with_mask(
-        columns[name], pa.array(mask), pa.array(values, pa.string())
-    )
+@dataclass
+class _Target:
+    """The rows given one fault kind, and what an injector needs to corrupt them."""
+
+    rng: np.random.Generator
+    columns: dict[str, pa.Array]
+    rows: np.ndarray  # ascending
+    spec: SourceSpec
+    month: Month
+    clean: np.ndarray  # all clean rows, ascending
+
+    def pick(self, options: tuple[str, ...], n: int | None = None) -> list[str]:
+        return [options[i] for i in self.rng.integers(0, len(options), n or len(self.rows))]
+
+    def replace(self, name: str, values: pa.Array | list, rows: np.ndarray | None = None) -> None:
+        """Put `values` at `rows` (default: all target rows) of a column."""
+        mask = np.zeros(len(self.columns[name]), bool)
+        mask[self.rows if rows is None else rows] = True
+        replacement = pa.array(values, pa.string())
+        self.columns[name] = pc.replace_with_mask(self.columns[name], pa.array(mask), replacement)
+
+    def spread(self, names: tuple[str, ...], values_for: Callable[[str, int], list]) -> None:
+        """Spread the rows over candidate columns, one vectorised replacement per column."""
+        which = self.rng.integers(0, len(names), len(self.rows))
+        for k, name in enumerate(names):
+            chosen = self.rows[which == k]
+            if len(chosen):
+                self.replace(name, values_for(name, len(chosen)), chosen)
 
 
-def _per_column(
-    rng: np.random.Generator,
-    columns: dict[str, pa.Array],
-    rows: np.ndarray,
-    names: tuple[str, ...],
-    values_for: Callable[[str, int], list],
-) -> None:
-    """Spread rows over candidate columns, one vectorised replacement per column."""
-    which = rng.integers(0, len(names), len(rows))
-    for k, name in enumerate(names):
-        chosen = rows[which == k]
-        if len(chosen):
-            _replace(columns, name, chosen, values_for(name, len(chosen)))
-
-
-def _pick(rng: np.random.Generator, options: tuple[str, ...], n: int) -> list[str]:
-    return [options[i] for i in rng.integers(0, len(options), n)]
-
-
-def _invalid_date(
-    rng: np.random.Generator,
-    columns: dict[str, pa.Array],
-    rows: np.ndarray,
-    spec: SourceSpec,
-    month: Month,
-) -> None:
-    year = month.label[:4]
+def _invalid_date(t: _Target) -> None:
+    year = t.month.label[:4]
     iso = (f"{year}-02-30", f"{year}-02-31", f"{year}-04-31", f"{year}-13-01", f"{year}-00-10")
-    options = tuple("/".join(reversed(d.split("-"))) for d in iso) if spec.day_first else iso
-    _replace(columns, spec.event_date, rows, _pick(rng, (*options, "not a date"), len(rows)))
+    options = tuple("/".join(reversed(d.split("-"))) for d in iso) if t.spec.day_first else iso
+    t.replace(t.spec.event_date, t.pick((*options, "not a date")))
 
 
-def _date_out_of_range(
-    rng: np.random.Generator,
-    columns: dict[str, pa.Array],
-    rows: np.ndarray,
-    spec: SourceSpec,
-    month: Month,
-) -> None:
-    shift = rng.integers(200, 900, len(rows))
-    later = rng.random(len(rows)) < 0.5
-    dates = np.where(later, month.last + shift, month.first - shift)
-    _replace(columns, spec.event_date, rows, format_dates(dates, spec))
+def _date_out_of_range(t: _Target) -> None:
+    shift = t.rng.integers(200, 900, len(t.rows))
+    later = t.rng.random(len(t.rows)) < 0.5
+    dates = np.where(later, t.month.last + shift, t.month.first - shift)
+    t.replace(t.spec.event_date, format_dates(dates, t.spec))
 
 
-def _invalid_age(
-    rng: np.random.Generator,
-    columns: dict[str, pa.Array],
-    rows: np.ndarray,
-    spec: SourceSpec,
-    month: Month,
-) -> None:
-    _replace(columns, "age", rows, _pick(rng, _INVALID_AGES, len(rows)))
+def _invalid_age(t: _Target) -> None:
+    t.replace("age", t.pick(_INVALID_AGES))
 
 
-def _invalid_nhs_number(
-    rng: np.random.Generator,
-    columns: dict[str, pa.Array],
-    rows: np.ndarray,
-    spec: SourceSpec,
-    month: Month,
-) -> None:
+def _invalid_nhs_number(t: _Target) -> None:
     """Wrong check digit (10 digits), a digit short, or a digit too many."""
-    number = pc.cast(columns["nhs_number"].take(pa.array(rows)), pa.int64()).to_numpy()
-    variant = rng.integers(0, 3, len(rows))
-    wrong_check = number // 10 * 10 + (number % 10 + rng.integers(1, 10, len(rows))) % 10
-    bad = np.select(
-        [variant == 0, variant == 1],
-        [wrong_check, number // 10],
-        number * 10 + rng.integers(0, 10, len(rows)),
-    )
-    _replace(columns, "nhs_number", rows, pc.cast(pa.array(bad), pa.string()))
+    number = pc.cast(t.columns["nhs_number"].take(pa.array(t.rows)), pa.int64()).to_numpy()
+    digit = t.rng.integers(0, 10, len(number))
+    wrong_check = number // 10 * 10 + (number % 10 + 1 + digit % 9) % 10
+    variant = t.rng.integers(0, 3, len(number))
+    bad = np.select([variant == 0, variant == 1], [wrong_check, number // 10], number * 10 + digit)
+    t.replace("nhs_number", pc.cast(pa.array(bad), pa.string()))
 
 
-def _duplicate_id(
-    rng: np.random.Generator,
-    columns: dict[str, pa.Array],
-    rows: np.ndarray,
-    spec: SourceSpec,
-    month: Month,
-    clean: np.ndarray,
-) -> None:
+def _duplicate_id(t: _Target) -> None:
     """Repeat the identifier of a random clean row that comes earlier in the file."""
-    earlier = np.searchsorted(clean, rows)
-    source = clean[(rng.random(len(rows)) * earlier).astype(np.int64)]
-    _replace(columns, spec.id_column, rows, columns[spec.id_column].take(pa.array(source)))
+    earlier = np.searchsorted(t.clean, t.rows)  # >= 1: row 0 is always clean
+    source = t.clean[(t.rng.random(len(t.rows)) * earlier).astype(np.int64)]
+    t.replace(t.spec.id_column, t.columns[t.spec.id_column].take(pa.array(source)))
 
 
-def _invalid_code(
-    rng: np.random.Generator,
-    columns: dict[str, pa.Array],
-    rows: np.ndarray,
-    spec: SourceSpec,
-    month: Month,
-) -> None:
-    _per_column(rng, columns, rows, spec.coded, lambda name, n: _pick(rng, invalid_codes(name), n))
+def _invalid_code(t: _Target) -> None:
+    t.spread(t.spec.coded, lambda name, n: t.pick(invalid_codes(name), n))
 
 
-def _missing_value(
-    rng: np.random.Generator,
-    columns: dict[str, pa.Array],
-    rows: np.ndarray,
-    spec: SourceSpec,
-    month: Month,
-) -> None:
-    _per_column(rng, columns, rows, spec.blankable(), lambda name, n: [None] * n)
+def _missing_value(t: _Target) -> None:
+    t.spread(t.spec.blankable(), lambda name, n: [None] * n)
 
 
-_INJECTORS = {
+_INJECTORS: dict[str, Callable[[_Target], None]] = {
     "invalid_date": _invalid_date,
     "date_out_of_range": _date_out_of_range,
     "invalid_age": _invalid_age,
     "invalid_nhs_number": _invalid_nhs_number,
+    "duplicate_id": _duplicate_id,
     "invalid_code": _invalid_code,
     "missing_value": _missing_value,
 }
@@ -188,14 +143,10 @@ def inject(
     extra_field: dict[int, bool] = {}
     for k, kind in enumerate(kinds):
         rows = np.flatnonzero(reason == k)
-        if not len(rows):
-            continue
         if kind == "malformed_line":
             extra_field = dict(
                 zip(rows.tolist(), (rng.random(len(rows)) < 0.5).tolist(), strict=True)
             )
-        elif kind == "duplicate_id":
-            _duplicate_id(rng, columns, rows, spec, month, clean)
-        else:
-            _INJECTORS[kind](rng, columns, rows, spec, month)
+        elif len(rows):
+            _INJECTORS[kind](_Target(rng, columns, rows, spec, month, clean))
     return Faults(kinds, reason, extra_field)

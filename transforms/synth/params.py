@@ -65,6 +65,7 @@ VOLUMES: dict[str, float] = {
     "recruitment": 600,
 }
 POPULATION = 330_000
+MONTHLY_DEREGISTRATION = 0.01  # balanced by VOLUMES["registrations"]
 STAFF = {"RRF": 5_000, "RXV": 2_000, "RW4": 1_000}
 ORGANISATIONS = tuple(STAFF)
 

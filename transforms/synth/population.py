@@ -33,8 +33,10 @@ _CONCENTRATED_LSOAS = 30  # minority groups live more often in the first (town-c
 
 def nhs_check_digit(base9: np.ndarray) -> np.ndarray:
     """Modulus 11 check digit for 9-digit bases; 10 means the base cannot be used."""
-    digits = (base9[:, None] // 10 ** np.arange(8, -1, -1)) % 10
-    remainder = (digits * np.arange(10, 1, -1)).sum(axis=1) % 11
+    total = np.zeros_like(base9)
+    for weight in range(2, 11):  # weight 2 for the last digit ... 10 for the first
+        total += (base9 // 10 ** (weight - 2) % 10) * weight
+    remainder = total % 11
     return np.where(remainder == 0, 0, 11 - remainder)
 
 
@@ -200,7 +202,8 @@ class Population:
         people.active &= people.died_on == NEVER
         ids = np.flatnonzero(people.active)
         propensity = params.shape("deregistration", age_at(people.dob[ids], month.first))
-        leave = rng.random(len(ids)) < 0.01 * propensity / propensity.mean()
+        hazard = params.MONTHLY_DEREGISTRATION * propensity / propensity.mean()
+        leave = rng.random(len(ids)) < hazard
         people.active[ids[leave]] = False
 
     def _arrive(self, rng: np.random.Generator, month: Month) -> None:

@@ -26,7 +26,12 @@ _BOM = b"\xef\xbb\xbf"
 
 
 def format_dates(dates: pa.Array | np.ndarray, spec: SourceSpec) -> pa.Array:
-    return pc.strftime(pa.array(dates), format="%d/%m/%Y" if spec.day_first else "%Y-%m-%d")
+    """Dates as text; rearranged from ISO because strftime is ~20x slower."""
+    iso = pc.cast(pa.array(dates), pa.string())
+    if not spec.day_first:
+        return iso
+    parts = [pc.utf8_slice_codeunits(iso, a, b) for a, b in ((8, 10), (5, 7), (0, 4))]
+    return pc.binary_join_element_wise(*parts, "/")
 
 
 def _text(column: Column, spec: SourceSpec) -> pa.Array:
@@ -51,14 +56,22 @@ def path_for(spec: SourceSpec, month: Month) -> str:
 
 
 def _break_lines(data: bytes, extra_field: Mapping[int, bool]) -> bytes:
-    """Malformed lines: one field too many (a trailing value) or too few (first two merged)."""
-    if not extra_field:
-        return data
-    lines = data.split(b"\n")
-    for row, extra in extra_field.items():
-        line = lines[row + 1]  # line 0 is the header
-        lines[row + 1] = line + b",1" if extra else line.replace(b",", b"", 1)
-    return b"\n".join(lines)
+    """Malformed lines: one field too many (a trailing value) or too few (first two merged).
+
+    Only the listed lines are touched; the rest of the buffer is copied in a few slices.
+    """
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
+    pieces, cursor = [], 0
+    for row in sorted(extra_field):
+        start, end = int(ends[row]) + 1, int(ends[row + 1])  # line row + 1; line 0 is the header
+        line = data[start:end]
+        pieces += [
+            data[cursor:start],
+            line + b",1" if extra_field[row] else line.replace(b",", b"", 1),
+        ]
+        cursor = end
+    pieces.append(data[cursor:])
+    return b"".join(pieces)
 
 
 def _csv_bytes(
@@ -66,7 +79,9 @@ def _csv_bytes(
 ) -> bytes:
     sink = io.BytesIO()
     pa_csv.write_csv(table, sink, pa_csv.WriteOptions(quoting_style="none", quoting_header="none"))
-    text = _break_lines(sink.getvalue(), extra_field).replace(b"\n", spec.eol.encode())
+    text = _break_lines(sink.getvalue(), extra_field)
+    if spec.eol != "\n":
+        text = text.replace(b"\n", spec.eol.encode())
     if spec.encoding == "cp1252":
         text = text.decode("utf-8").encode("cp1252")
     if spec.encoding == "utf-8-sig":
