@@ -3,8 +3,8 @@
     python bench/ingest_speed.py [--rows 1000000 5000000] [--warehouse duckdb|postgres]
 
 The file is written first; each load then runs in a fresh child process, so its peak RSS
-belongs to that load alone. Rows/s include reading, the row rules, pseudonymisation, the duplicate check and the
-transactional swap into staging.
+belongs to that load alone. Rows/s include reading, the row rules, pseudonymisation, the
+duplicate check and the transactional swap into staging.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
+from common import machine, peak_rss_mb
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -39,16 +40,24 @@ def write_delivery(folder: Path, rows: int) -> Path:
     path = folder / "gp_appointments" / "gp_appointments_2025-01.csv"
     path.parent.mkdir(parents=True)
     days = rng.integers(1, 29, size=rows)
-    table = pa.table({
-        "appointment_id": pa.array(np.char.add("APT", np.arange(rows).astype(str))),
-        "nhs_number": pa.array(nhs_numbers(rng, rows).astype(str)),
-        "practice_code": pa.array(np.char.add("P920", (rng.integers(10, 70, size=rows)).astype(str))),
-        "appointment_date": pa.array(np.char.add("2025-01-", np.char.zfill(days.astype(str), 2))),
-        "appointment_status": pa.array(rng.choice(["Attended", "DNA", "Cancelled", "Unknown"], rows)),
-        "appointment_mode": pa.array(rng.choice(["Face-to-Face", "Telephone", "Video"], rows)),
-        "hcp_type": pa.array(rng.choice(["GP", "Other Practice staff"], rows)),
-        "ethnic_category": pa.array(rng.choice(["A", "B", "C", "H", "N", "Z", "99", ""], rows)),
-    })
+    table = pa.table(
+        {
+            "appointment_id": pa.array(np.char.add("APT", np.arange(rows).astype(str))),
+            "nhs_number": pa.array(nhs_numbers(rng, rows).astype(str)),
+            "practice_code": pa.array(
+                np.char.add("P920", (rng.integers(10, 70, size=rows)).astype(str))
+            ),
+            "appointment_date": pa.array(
+                np.char.add("2025-01-", np.char.zfill(days.astype(str), 2))
+            ),
+            "appointment_status": pa.array(
+                rng.choice(["Attended", "DNA", "Cancelled", "Unknown"], rows)
+            ),
+            "appointment_mode": pa.array(rng.choice(["Face-to-Face", "Telephone", "Video"], rows)),
+            "hcp_type": pa.array(rng.choice(["GP", "Other Practice staff"], rows)),
+            "ethnic_category": pa.array(rng.choice(["A", "B", "C", "H", "N", "Z", "99", ""], rows)),
+        }
+    )
     pacsv.write_csv(table, path)
     return path
 
@@ -58,8 +67,9 @@ def measure(landing: Path, url: str) -> dict:
     from transforms import pipeline
     from transforms.settings import Settings
 
-    settings = Settings(var_dir=landing.parent, landing_dir=landing, warehouse_url=url,
-                        pseudonym_key="bench")
+    settings = Settings(
+        var_dir=landing.parent, landing_dir=landing, warehouse_url=url, pseudonym_key="bench"
+    )
     pipeline.prepare_warehouse(settings)
     rss_before = peak_rss_mb()
     started = time.perf_counter()
@@ -67,18 +77,15 @@ def measure(landing: Path, url: str) -> dict:
     [record] = pipeline.load_month(settings, group, "bench")
     seconds = time.perf_counter() - started
     rows = record["rows_read"]
-    return {"rows": rows, "warehouse": sa_dialect(url), "seconds": round(seconds, 1),
-            "rows_per_s": round(rows / seconds),
-            "peak_rss_mb": peak_rss_mb(), "rss_before_load_mb": rss_before,
-            "loaded": record["rows_loaded"]}
-
-
-def peak_rss_mb() -> int:
-    """This process's peak RSS (VmHWM; unlike ru_maxrss it is not inherited across exec)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return round(int(line.split()[1]) / 1024)
-    raise RuntimeError("no VmHWM in /proc/self/status")
+    return {
+        "rows": rows,
+        "warehouse": sa_dialect(url),
+        "seconds": round(seconds, 1),
+        "rows_per_s": round(rows / seconds),
+        "peak_rss_mb": peak_rss_mb(),
+        "rss_before_load_mb": rss_before,
+        "loaded": record["rows_loaded"],
+    }
 
 
 def sa_dialect(url: str) -> str:
@@ -105,6 +112,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(measure(Path(args.child[0]), args.child[1])))
         return
+    print(f"# {machine()}", flush=True)
     for rows in args.rows:
         with tempfile.TemporaryDirectory() as tmp:
             landing = Path(tmp) / "landing"
@@ -112,8 +120,12 @@ def main() -> None:
             print(f"# {rows:,} rows, {path.stat().st_size / 1e6:.0f} MB CSV", flush=True)
             for kind in args.warehouse:
                 url = f"duckdb:///{tmp}/bench.duckdb" if kind == "duckdb" else fresh_postgres()
-                out = subprocess.run([sys.executable, __file__, "--child", str(landing), url],
-                                     capture_output=True, text=True, check=True)
+                out = subprocess.run(
+                    [sys.executable, __file__, "--child", str(landing), url],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
                 print(out.stdout.strip().splitlines()[-1], flush=True)
 
 

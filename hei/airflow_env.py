@@ -35,7 +35,10 @@ def migrate_if_needed(home: Path) -> bool:
         return False
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
-        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
     )
     marker.touch()
     return True
@@ -43,7 +46,11 @@ def migrate_if_needed(home: Path) -> bool:
 
 def warehouse_pool_slots(warehouse_url: str) -> int:
     """DuckDB allows one writing process, so its writers queue on one slot; PostgreSQL does not."""
-    return 1 if warehouse_url.startswith("duckdb") else int(os.environ.get("HEI_WAREHOUSE_POOL_SLOTS", "8"))
+    return (
+        1
+        if warehouse_url.startswith("duckdb")
+        else int(os.environ.get("HEI_WAREHOUSE_POOL_SLOTS", "8"))
+    )
 
 
 def standalone() -> None:
@@ -55,8 +62,18 @@ def standalone() -> None:
     migrate_if_needed(home)
     slots = warehouse_pool_slots(settings.warehouse_url)
     subprocess.run(
-        [sys.executable, "-m", "airflow", "pools", "set", "warehouse", str(slots), "warehouse writers"],
-        check=True, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "airflow",
+            "pools",
+            "set",
+            "warehouse",
+            str(slots),
+            "warehouse writers",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
     )
     print(f"Airflow home {home}; pool 'warehouse' has {slots} slot(s); UI on http://localhost:8080")
     os.execv(sys.executable, [sys.executable, "-m", "airflow", "standalone"])

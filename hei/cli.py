@@ -19,8 +19,13 @@ from pathlib import Path
 
 from transforms.settings import Settings
 
-RUN_OPTIONS = {"landing": "landing_dir", "warehouse": "warehouse_url", "publish": "publish_dir",
-               "reports": "reports_dir", "until": "until"}
+RUN_OPTIONS = {
+    "landing": "landing_dir",
+    "warehouse": "warehouse_url",
+    "publish": "publish_dir",
+    "reports": "reports_dir",
+    "until": "until",
+}
 
 
 def last_complete_month(today: date | None = None) -> str:
@@ -78,8 +83,10 @@ def cmd_synth(args: argparse.Namespace) -> int:
     truth = generate(args.out, start, end, scale=args.scale, seed=args.seed, faults=args.faults)
     files = truth["files"]
     rows = sum(f["rows"] for f in files.values())
-    print(f"wrote {len(files)} files ({rows:,} rows) for {start}..{end} to {args.out} "
-          f"in {time.monotonic() - started:.1f} s; truth in {args.out / 'truth.json'}")
+    print(
+        f"wrote {len(files)} files ({rows:,} rows) for {start}..{end} to {args.out} "
+        f"in {time.monotonic() - started:.1f} s; truth in {args.out / 'truth.json'}"
+    )
     return 0
 
 
@@ -94,8 +101,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hei.runner import PIPELINE_ORDER, run_dags
 
     log_path = settings.var_dir / "logs" / f"hei-run-{time.strftime('%Y%m%dT%H%M%S')}.log"
-    print(f"hei run: landing {settings.landing_dir} -> {settings.warehouse_url} "
-          f"(months up to {os.environ['HEI_UNTIL']})", file=sys.stderr)
+    print(
+        f"hei run: landing {settings.landing_dir} -> {settings.warehouse_url} "
+        f"(months up to {os.environ['HEI_UNTIL']})",
+        file=sys.stderr,
+    )
     outcomes = run_dags(PIPELINE_ORDER, log_path)
     _print_summary(Settings(), outcomes, log_path, home)
     return 0 if all(o.state == "success" for o in outcomes) else 1
@@ -108,18 +118,28 @@ def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Pat
     run_ids = [o.run_id for o in outcomes]
     totals = status.run_totals(engine, run_ids)
     print("\nDAG runs:")
-    print(status.format_table([o.__dict__ for o in outcomes], ["dag_id", "state", "seconds"]))
+    runs = [{"dag_id": o.dag_id, "state": o.state, "seconds": f"{o.seconds:.1f}"} for o in outcomes]
+    print(status.format_table(runs, ["dag_id", "state", "seconds"]))
     print("\nFiles processed in this run:")
-    print(status.format_table(totals, ["source", "status", "files", "rows_read", "rows_loaded",
-                                       "rows_quarantined"]) if totals else "  none: nothing new in the landing zone")
+    print(
+        status.format_table(
+            totals, ["source", "status", "files", "rows_read", "rows_loaded", "rows_quarantined"]
+        )
+        if totals
+        else "  none: nothing new in the landing zone"
+    )
     for rejected in status.rejected_in_runs(engine, run_ids):
         print(f"REJECTED {rejected['error']}")
     if settings.uses_development_key:
-        print("\nNOTE: NHS numbers were pseudonymised with a generated development key "
-              f"({settings.var_dir / 'pseudonym.key'}); set HEI_PSEUDONYM_KEY for real data.")
-    print(f"\nwarehouse:  {settings.warehouse_url}\nlanding:    {settings.landing_dir}\n"
-          f"airflow:    {home} (run `make airflow` for the UI)\nlog:        {log_path}\n"
-          "status:     hei status")
+        print(
+            "\nNOTE: NHS numbers were pseudonymised with a generated development key "
+            f"({settings.var_dir / 'pseudonym.key'}); set HEI_PSEUDONYM_KEY for real data."
+        )
+    print(
+        f"\nwarehouse:  {settings.warehouse_url}\nlanding:    {settings.landing_dir}\n"
+        f"airflow:    {home} (run `make airflow` for the UI)\nlog:        {log_path}\n"
+        "status:     hei status"
+    )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -132,8 +152,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not rows:
         print("no loads recorded yet: run `hei run`")
         return 0
-    print(status.format_table(rows, ["source", "period", "file_name", "status", "rows_read",
-                                     "rows_loaded", "rows_quarantined", "finished_at", "error"]))
+    print(
+        status.format_table(
+            rows,
+            [
+                "source",
+                "period",
+                "file_name",
+                "status",
+                "rows_read",
+                "rows_loaded",
+                "rows_quarantined",
+                "finished_at",
+                "error",
+            ],
+        )
+    )
     return 0
 
 

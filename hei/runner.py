@@ -68,6 +68,8 @@ def run_dags(dag_ids: tuple[str, ...], log_path: Path) -> list[DagOutcome]:
             started = time.monotonic()
             run = bag.get_dag(dag_id).test()
             outcome = DagOutcome(dag_id, run.run_id, str(run.state), time.monotonic() - started)
-            print(f"  {dag_id}: {outcome.state} in {outcome.seconds:.1f} s", file=terminal, flush=True)
+            print(
+                f"  {dag_id}: {outcome.state} in {outcome.seconds:.1f} s", file=terminal, flush=True
+            )
             outcomes.append(outcome)
     return outcomes

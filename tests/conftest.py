@@ -33,7 +33,8 @@ def _postgres_server_url() -> str | None:
             conn.execute(sa.text("select 1"))
         return url
     except Exception as exc:  # noqa: BLE001 - any failure means "no server here"
-        reason = f"PostgreSQL not reachable at {sa.make_url(url).render_as_string()}: {type(exc).__name__}"
+        where = sa.make_url(url).render_as_string()
+        reason = f"PostgreSQL not reachable at {where}: {type(exc).__name__}"
         if os.environ.get("REQUIRE_POSTGRES") == "1":
             pytest.fail(f"REQUIRE_POSTGRES=1 but {reason}")
         pytest.skip(reason)
@@ -76,6 +77,8 @@ def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def settings(tmp_path: Path, warehouse_url: str, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.chdir(tmp_path)
     return Settings(
-        var_dir=tmp_path / "var", landing_dir=tmp_path / "landing", warehouse_url=warehouse_url,
+        var_dir=tmp_path / "var",
+        landing_dir=tmp_path / "landing",
+        warehouse_url=warehouse_url,
         pseudonym_key="test-key-not-secret",
     )

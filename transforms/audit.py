@@ -83,7 +83,9 @@ def plan(engine: Engine, deliveries: Iterable[Delivery]) -> list[Planned]:
         seen = last_seen.get((delivery.file_name, delivery.sha256))
         if seen is not None and seen >= delivery.modified_at:
             continue
-        same_as_loaded = delivery.period is not None and current.get(delivery.period) == delivery.sha256
+        same_as_loaded = (
+            delivery.period is not None and current.get(delivery.period) == delivery.sha256
+        )
         planned.append(Planned(delivery, "unchanged" if same_as_loaded else "load"))
     return planned
 

@@ -46,15 +46,22 @@ def pseudonymise(values: pa.Array, key: bytes) -> pa.Array:
     """
     encoded = pc.dictionary_encode(pc.replace_substring(values, " ", ""))
     inner_pad, outer_pad = _hmac_pads(key)
-    distinct = pa.table({"v": encoded.dictionary, "i": pa.array(np.arange(len(encoded.dictionary)))})
+    distinct = pa.table(
+        {"v": encoded.dictionary, "i": pa.array(np.arange(len(encoded.dictionary)))}
+    )
     engine = duckdb.connect()
     try:
         engine.register("distinct_values", distinct)
-        hashed = engine.sql(
-            "select substr(sha256($outer::blob || unhex(sha256($inner::blob || encode(v)))), 1, "
-            f"{PSEUDONYM_HEX_CHARS}) from distinct_values order by i",
-            params={"inner": inner_pad, "outer": outer_pad},
-        ).to_arrow_table().column(0).combine_chunks()
+        hashed = (
+            engine.sql(
+                "select substr(sha256($outer::blob || unhex(sha256($inner::blob || encode(v)))), "
+                f"1, {PSEUDONYM_HEX_CHARS}) from distinct_values order by i",
+                params={"inner": inner_pad, "outer": outer_pad},
+            )
+            .to_arrow_table()
+            .column(0)
+            .combine_chunks()
+        )
     finally:
         engine.close()
     return hashed.take(encoded.indices)

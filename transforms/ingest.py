@@ -61,19 +61,30 @@ def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord:
     """Apply one planned delivery and return its audit record."""
     delivery = planned.delivery
     entry = LoadRecord(
-        load_id=uuid.uuid4().hex, source=delivery.source, file_name=delivery.file_name,
-        period=delivery.period, sha256=delivery.sha256, status=planned.action,
-        file_modified_at=delivery.modified_at, started_at=audit.utcnow(), run_id=ctx.run_id,
+        load_id=uuid.uuid4().hex,
+        source=delivery.source,
+        file_name=delivery.file_name,
+        period=delivery.period,
+        sha256=delivery.sha256,
+        status=planned.action,
+        file_modified_at=delivery.modified_at,
+        started_at=audit.utcnow(),
+        run_id=ctx.run_id,
     )
     if planned.action == "unchanged":
         with ctx.engine.begin() as conn:
             audit.record(conn, entry)
-        log.info("%s: same bytes as the loaded file for %s; nothing to do", delivery.file_name, delivery.period)
+        log.info(
+            "%s: same bytes as the loaded file for %s; nothing to do",
+            delivery.file_name,
+            delivery.period,
+        )
         return entry
     try:
         if delivery.period is None:
             raise DeliveryRejected(
-                "bad_file_name", delivery.file_name,
+                "bad_file_name",
+                delivery.file_name,
                 f"the name does not match {delivery.source}_YYYY-MM.csv, .csv.gz or .parquet",
                 "Rename the file to the month it covers (e.g. "
                 f"{delivery.source}_2025-01.csv) and deliver it again.",
@@ -89,13 +100,18 @@ def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord:
         log.warning("rejected %s", entry.error)
         return entry
     log.info(
-        "%s: read %d, loaded %d, quarantined %d", entry.file_name,
-        entry.rows_read, entry.rows_loaded, entry.rows_quarantined,
+        "%s: read %d, loaded %d, quarantined %d",
+        entry.file_name,
+        entry.rows_read,
+        entry.rows_loaded,
+        entry.rows_quarantined,
     )
     return entry
 
 
-def _load(conn: Connection, entry: LoadRecord, source: Source, key: bytes, planned: Planned) -> None:
+def _load(
+    conn: Connection, entry: LoadRecord, source: Source, key: bytes, planned: Planned
+) -> None:
     reader = DeliveryReader(planned.delivery, source)
     entry.extra_columns = json.dumps(reader.header.extra) if reader.header.extra else None
     lineage = {"period": entry.period, "load_id": entry.load_id}
@@ -111,7 +127,9 @@ def _load(conn: Connection, entry: LoadRecord, source: Source, key: bytes, plann
     _quarantine_malformed(conn, entry, reader.malformed)
     if entry.rows_read == 0:
         raise DeliveryRejected(
-            "no_rows", entry.file_name, "the file has a header but no data rows",
+            "no_rows",
+            entry.file_name,
+            "the file has a header but no data rows",
             "A month with no activity is unlikely: check the extract and resend it.",
         )
     _quarantine_repeats(conn, source, entry)
@@ -125,22 +143,35 @@ def _quarantine(conn: Connection, entry: LoadRecord, rows: pa.Table) -> None:
     if rows.num_rows == 0:
         return
     n = rows.num_rows
-    constant = {"load_id": entry.load_id, "source": entry.source, "file_name": entry.file_name,
-                "period": entry.period}
-    table = pa.table({k: pa.repeat(pa.scalar(v, pa.string()), n) for k, v in constant.items()}
-                     | {c: rows[c] for c in ("row_number", "reason", "detail")})
+    constant = {
+        "load_id": entry.load_id,
+        "source": entry.source,
+        "file_name": entry.file_name,
+        "period": entry.period,
+    }
+    table = pa.table(
+        {k: pa.repeat(pa.scalar(v, pa.string()), n) for k, v in constant.items()}
+        | {c: rows[c] for c in ("row_number", "reason", "detail")}
+    )
     append_arrow(conn, QUARANTINE, table)
 
 
 def _quarantine_malformed(conn: Connection, entry: LoadRecord, lines: list[MalformedLine]) -> None:
     entry.rows_read += len(lines)
-    rows = pa.table({
-        "row_number": pa.array([m.row_number for m in lines], pa.int64()),
-        "reason": pa.array(["malformed_line"] * len(lines), pa.string()),
-        "detail": pa.array(
-            [f"the line has {m.actual_fields} fields but the header has {m.expected_fields}; "
-             "check for an unquoted comma" for m in lines], pa.string()),
-    })
+    rows = pa.table(
+        {
+            "row_number": pa.array([m.row_number for m in lines], pa.int64()),
+            "reason": pa.array(["malformed_line"] * len(lines), pa.string()),
+            "detail": pa.array(
+                [
+                    f"the line has {m.actual_fields} fields but the header has "
+                    f"{m.expected_fields}; check for an unquoted comma"
+                    for m in lines
+                ],
+                pa.string(),
+            ),
+        }
+    )
     _quarantine(conn, entry, rows)
 
 
@@ -151,30 +182,46 @@ def _quarantine_repeats(conn: Connection, source: Source, entry: LoadRecord) -> 
     and only their rows are ranked, rather than ranking the whole delivery.
     """
     table, record_id = source.qualified_table, source.record_id
-    params = {"period": entry.period, "load_id": entry.load_id, "source": entry.source,
-              "file_name": entry.file_name,
-              "detail": f"{record_id} repeats an earlier row of this file; the first row was kept "
-                        "(send each record once)"}
-    conn.execute(sa.text(
-        f"insert into {QUARANTINE} (load_id, source, file_name, period, row_number, reason, detail) "
-        f"select :load_id, :source, :file_name, :period, row_number, 'duplicate_id', :detail from ("
-        f"  select row_number, row_number() over (partition by {record_id} order by row_number) as copy"
-        f"  from {table} where period = :period and {record_id} in ("
-        f"    select {record_id} from {table} where period = :period"
-        f"    group by {record_id} having count(*) > 1)"
-        f") as repeats where copy > 1"
-    ), params)
-    conn.execute(sa.text(
-        f"delete from {table} where period = :period and row_number in ("
-        f"  select row_number from {QUARANTINE} where load_id = :load_id and reason = 'duplicate_id')"
-    ), params)
+    params = {
+        "period": entry.period,
+        "load_id": entry.load_id,
+        "source": entry.source,
+        "file_name": entry.file_name,
+        "detail": f"{record_id} repeats an earlier row of this file; the first row was kept "
+        "(send each record once)",
+    }
+    conn.execute(
+        sa.text(
+            f"insert into {QUARANTINE} "
+            "(load_id, source, file_name, period, row_number, reason, detail) "
+            "select :load_id, :source, :file_name, :period, row_number, 'duplicate_id', :detail "
+            "from ("
+            "  select row_number, row_number() over "
+            f"    (partition by {record_id} order by row_number) as copy"
+            f"  from {table} where period = :period and {record_id} in ("
+            f"    select {record_id} from {table} where period = :period"
+            f"    group by {record_id} having count(*) > 1)"
+            f") as repeats where copy > 1"
+        ),
+        params,
+    )
+    conn.execute(
+        sa.text(
+            f"delete from {table} where period = :period and row_number in ("
+            f"  select row_number from {QUARANTINE}"
+            "   where load_id = :load_id and reason = 'duplicate_id')"
+        ),
+        params,
+    )
 
 
 def _count_outcomes(conn: Connection, source: Source, entry: LoadRecord) -> None:
     """Count what landed where, from the tables themselves, and insist nothing was lost."""
     count = "select count(*) from {} where period = :period and load_id = :load_id"
     params = {"period": entry.period, "load_id": entry.load_id}
-    entry.rows_loaded = conn.execute(sa.text(count.format(source.qualified_table)), params).scalar_one()
+    entry.rows_loaded = conn.execute(
+        sa.text(count.format(source.qualified_table)), params
+    ).scalar_one()
     entry.rows_quarantined = conn.execute(sa.text(count.format(QUARANTINE)), params).scalar_one()
     if entry.rows_read != entry.rows_loaded + entry.rows_quarantined:
         raise RuntimeError(

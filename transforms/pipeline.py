@@ -26,7 +26,8 @@ def prepare_warehouse(settings: Settings) -> None:
         log.warning(
             "Using a generated DEVELOPMENT pseudonym key (%s, fingerprint %s). Set "
             "HEI_PSEUDONYM_KEY before loading real data.",
-            settings.var_dir / "pseudonym.key", settings.key_fingerprint(),
+            settings.var_dir / "pseudonym.key",
+            settings.key_fingerprint(),
         )
 
 
@@ -49,12 +50,16 @@ def find_deliveries(settings: Settings, source: str, until: str | None) -> list[
 
 def load_month(settings: Settings, group: dict, run_id: str | None) -> list[dict]:
     """Apply a month's planned deliveries in order; returns their audit records."""
-    ctx = LoadContext(warehouse.make_engine(settings.warehouse_url), settings.pseudonym_secret, run_id)
+    ctx = LoadContext(
+        warehouse.make_engine(settings.warehouse_url), settings.pseudonym_secret, run_id
+    )
     records = []
     for item in group["items"]:
         planned = Planned(Delivery(**item["delivery"]), item["action"])
         record = ingest(planned, ctx)
-        records.append({k: v for k, v in asdict(record).items() if k not in ("started_at", "finished_at")})
+        records.append(
+            {k: v for k, v in asdict(record).items() if k not in ("started_at", "finished_at")}
+        )
     return records
 
 

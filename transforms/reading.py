@@ -15,7 +15,6 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -69,18 +68,25 @@ def map_header(raw_names: list[str], source: Source, file_name: str) -> Header:
     if len(present) != len(names):
         dupes = sorted({n for n in names if names.count(n) > 1})
         raise DeliveryRejected(
-            "duplicate_column", file_name, f"column(s) {', '.join(dupes)} appear more than once",
+            "duplicate_column",
+            file_name,
+            f"column(s) {', '.join(dupes)} appear more than once",
             "Send the file with each column once.",
         )
     missing = [
-        c.name for c in source.columns
-        if c.required and c.name not in present and not (c.name == "person_id" and source.person_level)
+        c.name
+        for c in source.columns
+        if c.required
+        and c.name not in present
+        and not (c.name == "person_id" and source.person_level)
     ]
     if source.person_level and not present & {"person_id", "nhs_number"}:
         missing.insert(0, "nhs_number or person_id")
     if missing:
         raise DeliveryRejected(
-            "missing_column", file_name, f"required column(s) missing: {', '.join(missing)}",
+            "missing_column",
+            file_name,
+            f"required column(s) missing: {', '.join(missing)}",
             f"Check the extract's header against the {source.name} data contract and resend.",
         )
     return Header(names=names, extra=extra)
@@ -112,12 +118,16 @@ def detect_encoding(delivery: Delivery) -> str:
         return "cp1252"
     except (OSError, EOFError) as exc:
         raise DeliveryRejected(
-            "unreadable_file", delivery.file_name, f"the file cannot be read ({exc})",
+            "unreadable_file",
+            delivery.file_name,
+            f"the file cannot be read ({exc})",
             "The file is probably truncated or not really gzip; resend it complete.",
         ) from None
     if size == 0:
         raise DeliveryRejected(
-            "empty_file", delivery.file_name, "the file is empty (0 bytes)",
+            "empty_file",
+            delivery.file_name,
+            "the file is empty (0 bytes)",
             "Resend the extract; an empty file usually means the export failed.",
         )
     return "utf-8"
@@ -164,13 +174,17 @@ class DeliveryReader:
             reader = pacsv.open_csv(
                 stream,
                 read_options=pacsv.ReadOptions(
-                    column_names=names, skip_rows=1, encoding=self.encoding,
-                    block_size=BLOCK_BYTES, use_threads=False,
+                    column_names=names,
+                    skip_rows=1,
+                    encoding=self.encoding,
+                    block_size=BLOCK_BYTES,
+                    use_threads=False,
                 ),
                 parse_options=pacsv.ParseOptions(invalid_row_handler=self._on_invalid),
                 convert_options=pacsv.ConvertOptions(
                     column_types={n: pa.string() for n in names},
-                    strings_can_be_null=False, quoted_strings_can_be_null=False,
+                    strings_can_be_null=False,
+                    quoted_strings_can_be_null=False,
                 ),
             )
             next_row = 1
@@ -201,7 +215,9 @@ def _rejecting_unreadable(delivery: Delivery) -> Iterator[None]:
         yield
     except (pa.ArrowInvalid, OSError, EOFError, csv.Error) as exc:
         raise DeliveryRejected(
-            "unreadable_file", delivery.file_name, f"the file cannot be parsed ({exc})",
+            "unreadable_file",
+            delivery.file_name,
+            f"the file cannot be parsed ({exc})",
             "Check that it is a complete, uncorrupted CSV or Parquet file and resend it.",
         ) from None
 

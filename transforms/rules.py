@@ -67,12 +67,13 @@ def check_chunk(chunk: Chunk, source: Source, period: str, key: bytes) -> Checke
     good = pa.table(
         {c.name: typed[c.name] for c in source.output_columns} | {"row_number": row_numbers}
     ).filter(ok)
-    quarantined = pa.table(
-        {"row_number": row_numbers, "reason": reason, "detail": detail}
-    ).filter(pc.invert(ok))
+    quarantined = pa.table({"row_number": row_numbers, "reason": reason, "detail": detail}).filter(
+        pc.invert(ok)
+    )
     if "person_id" in good.column_names and source.person_level and "nhs_number" in text:
         good = good.set_column(
-            good.column_names.index("person_id"), "person_id",
+            good.column_names.index("person_id"),
+            "person_id",
             pseudonymise(text["nhs_number"].filter(ok), key),
         )
     return Checked(chunk.table.num_rows, good, quarantined)
@@ -84,19 +85,33 @@ def _clean(values: pa.ChunkedArray) -> pa.Array:
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 
-def _identifier_rules(text: dict[str, pa.Array], typed: dict[str, pa.Array], key: bytes) -> list[Rule]:
+def _identifier_rules(
+    text: dict[str, pa.Array], typed: dict[str, pa.Array], key: bytes
+) -> list[Rule]:
     """A person is identified by a valid NHS number (pseudonymised later) or a person_id."""
     if "nhs_number" in text:
         nhs = text["nhs_number"]
         typed["person_id"] = nhs  # replaced by the pseudonym once bad rows are gone
         return [
-            Rule(pc.is_null(nhs), "missing_value", "nhs_number is blank; every row must identify the person"),
-            Rule(pc.invert(valid_nhs_numbers(nhs)), "invalid_nhs_number",
-                 "nhs_number is not a valid NHS number (10 digits with a modulus-11 check digit)"),
+            Rule(
+                pc.is_null(nhs),
+                "missing_value",
+                "nhs_number is blank; every row must identify the person",
+            ),
+            Rule(
+                pc.invert(valid_nhs_numbers(nhs)),
+                "invalid_nhs_number",
+                "nhs_number is not a valid NHS number (10 digits with a modulus-11 check digit)",
+            ),
         ]
     typed["person_id"] = text["person_id"]
-    return [Rule(pc.is_null(text["person_id"]), "missing_value",
-                 "person_id is blank; every row must identify the person")]
+    return [
+        Rule(
+            pc.is_null(text["person_id"]),
+            "missing_value",
+            "person_id is blank; every row must identify the person",
+        )
+    ]
 
 
 def _column_rules(
@@ -105,52 +120,91 @@ def _column_rules(
     rules = []
     present = pc.is_valid(values)
     if column.required and not column.allow_blank:
-        rules.append(Rule(pc.invert(present), "missing_value", f"{column.name} is blank but required"))
+        rules.append(
+            Rule(pc.invert(present), "missing_value", f"{column.name} is blank but required")
+        )
     if column.kind == "date":
         parsed = parse_dates(values)
         typed[column.name] = parsed
-        rules.append(Rule(pc.and_(present, pc.is_null(parsed)), "invalid_date",
-                          f"{column.name} is not a real date in YYYY-MM-DD or DD/MM/YYYY form"))
+        rules.append(
+            Rule(
+                pc.and_(present, pc.is_null(parsed)),
+                "invalid_date",
+                f"{column.name} is not a real date in YYYY-MM-DD or DD/MM/YYYY form",
+            )
+        )
         if column.name == source.event_date:
             rules.append(_date_window_rule(column, parsed, source, period))
     elif column.kind == "int":
-        number = pc.if_else(pc.fill_null(pc.match_substring_regex(values, r"^-?[0-9]{1,9}$"), False),
-                            values, pa.scalar(None, pa.string())).cast(pa.int32())
-        in_range = pc.and_(pc.greater_equal(number, column.min_value if column.min_value is not None else -2**31),
-                           pc.less_equal(number, column.max_value if column.max_value is not None else 2**31 - 1))
+        number = pc.if_else(
+            pc.fill_null(pc.match_substring_regex(values, r"^-?[0-9]{1,9}$"), False),
+            values,
+            pa.scalar(None, pa.string()),
+        ).cast(pa.int32())
+        in_range = pc.and_(
+            pc.greater_equal(
+                number, column.min_value if column.min_value is not None else -(2**31)
+            ),
+            pc.less_equal(number, column.max_value if column.max_value is not None else 2**31 - 1),
+        )
         typed[column.name] = number
         reason = "invalid_age" if column.name == "age" else "invalid_value"
         bounds = f"a whole number from {column.min_value} to {column.max_value}"
-        rules.append(Rule(pc.and_(present, pc.invert(pc.fill_null(in_range, False))), reason,
-                          f"{column.name} must be {bounds}"))
+        rules.append(
+            Rule(
+                pc.and_(present, pc.invert(pc.fill_null(in_range, False))),
+                reason,
+                f"{column.name} must be {bounds}",
+            )
+        )
     elif column.kind == "code":
         canonical = canonical_codes(values, column.codes)
         typed[column.name] = canonical
         allowed = ", ".join(column.codes)
-        rules.append(Rule(pc.and_(present, pc.is_null(canonical)), "invalid_code",
-                          f"{column.name} is not one of the allowed codes ({allowed})"))
+        rules.append(
+            Rule(
+                pc.and_(present, pc.is_null(canonical)),
+                "invalid_code",
+                f"{column.name} is not one of the allowed codes ({allowed})",
+            )
+        )
     elif column.kind == "bool":
         flag = parse_bools(values)
         typed[column.name] = flag
-        rules.append(Rule(pc.and_(present, pc.is_null(flag)), "invalid_code",
-                          f"{column.name} must be Y/N, 1/0 or true/false"))
+        rules.append(
+            Rule(
+                pc.and_(present, pc.is_null(flag)),
+                "invalid_code",
+                f"{column.name} must be Y/N, 1/0 or true/false",
+            )
+        )
     else:
         typed[column.name] = values
         if column.pattern:
             fits = pc.fill_null(pc.match_substring_regex(values, column.pattern), False)
-            rules.append(Rule(pc.and_(present, pc.invert(fits)), "invalid_code",
-                              f"{column.name} does not have the expected form ({column.pattern})"))
+            rules.append(
+                Rule(
+                    pc.and_(present, pc.invert(fits)),
+                    "invalid_code",
+                    f"{column.name} does not have the expected form ({column.pattern})",
+                )
+            )
     return rules
 
 
 def _date_window_rule(column: Column, parsed: pa.Array, source: Source, period: str) -> Rule:
     start, end = month_bounds(period)
     earliest = start - timedelta(days=source.lag_days)
-    outside = pc.or_(pc.less(parsed, pa.scalar(earliest, pa.date32())),
-                     pc.greater(parsed, pa.scalar(end, pa.date32())))
-    return Rule(pc.fill_null(outside, False), "date_out_of_range",
-                f"{column.name} is outside the delivery month {period} "
-                f"(allowed from {earliest.isoformat()} to {end.isoformat()})")
+    outside = pc.or_(
+        pc.less(parsed, pa.scalar(earliest, pa.date32())),
+        pc.greater(parsed, pa.scalar(end, pa.date32())),
+    )
+    return Rule(
+        pc.fill_null(outside, False),
+        "date_out_of_range",
+        f"{column.name} is outside the delivery month {period} "
+        f"(allowed from {earliest.isoformat()} to {end.isoformat()})",
+    )
 
 
 def parse_dates(values: pa.Array) -> pa.Array:
@@ -163,8 +217,9 @@ def parse_dates(values: pa.Array) -> pa.Array:
     for fmt in DATE_FORMATS:
         stamp = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
         round_trips = pc.equal(pc.strftime(stamp, format=fmt), values)
-        parsed = pc.if_else(pc.fill_null(round_trips, False), stamp.cast(pa.date32()),
-                            pa.scalar(None, pa.date32()))
+        parsed = pc.if_else(
+            pc.fill_null(round_trips, False), stamp.cast(pa.date32()), pa.scalar(None, pa.date32())
+        )
         result = pc.coalesce(result, parsed)
     return result
 
@@ -179,7 +234,9 @@ def parse_bools(values: pa.Array) -> pa.Array:
     lowered = pc.utf8_lower(values)
     truthy = pc.is_in(lowered, value_set=pa.array(_TRUE))
     falsy = pc.is_in(lowered, value_set=pa.array(_FALSE))
-    return pc.if_else(truthy, True, pc.if_else(falsy, pa.scalar(False), pa.scalar(None, pa.bool_())))
+    return pc.if_else(
+        truthy, True, pc.if_else(falsy, pa.scalar(False), pa.scalar(None, pa.bool_()))
+    )
 
 
 def _first_failure(rules: list[Rule], n: int) -> tuple[pa.Array, pa.Array]:
@@ -193,7 +250,9 @@ def _first_failure(rules: list[Rule], n: int) -> tuple[pa.Array, pa.Array]:
 
 
 def _arrow_type(column: Column) -> pa.DataType:
-    return {"int": pa.int32(), "date": pa.date32(), "bool": pa.bool_()}.get(column.kind, pa.string())
+    return {"int": pa.int32(), "date": pa.date32(), "bool": pa.bool_()}.get(
+        column.kind, pa.string()
+    )
 
 
 __all__ = ["Checked", "check_chunk", "month_bounds", "parse_dates", "canonical_codes", "np"]

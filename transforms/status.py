@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -46,8 +47,8 @@ def run_totals(engine: Engine, run_ids: Sequence[str]) -> list[dict]:
 
 def rejected_in_runs(engine: Engine, run_ids: Sequence[str]) -> list[dict]:
     statement = sa.text(
-        "select file_name, error from audit.file_loads where status = 'rejected' and run_id in :ids "
-        "order by file_name"
+        "select file_name, error from audit.file_loads "
+        "where status = 'rejected' and run_id in :ids order by file_name"
     ).bindparams(sa.bindparam("ids", expanding=True))
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(statement, {"ids": list(run_ids)}).mappings()]
@@ -55,7 +56,18 @@ def rejected_in_runs(engine: Engine, run_ids: Sequence[str]) -> list[dict]:
 
 def format_table(rows: list[dict], columns: Sequence[str]) -> str:
     """A plain fixed-width table for the terminal."""
-    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
-    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()  # noqa: E731
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
     return "\n".join([line(list(columns)), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    return str(value)

@@ -36,7 +36,9 @@ def is_duckdb(conn: Connection | Engine) -> bool:
 
 def sql_statements(path: Path) -> list[str]:
     """The statements of a DDL file (split on ``;`` at line ends, comments dropped)."""
-    body = "\n".join(line for line in path.read_text().splitlines() if not line.strip().startswith("--"))
+    body = "\n".join(
+        line for line in path.read_text().splitlines() if not line.strip().startswith("--")
+    )
     return [s.strip() for s in body.split(";\n") if s.strip().rstrip(";")]
 
 
@@ -56,9 +58,12 @@ def apply_ddl(engine: Engine) -> None:
         for source in SOURCES.values():
             conn.execute(sa.text(staging_ddl(source)))
             if not is_duckdb(conn):  # DuckDB's zone maps already prune by period
-                conn.execute(sa.text(
-                    f"create index if not exists {source.table}_period on {source.qualified_table} (period)"
-                ))
+                conn.execute(
+                    sa.text(
+                        f"create index if not exists {source.table}_period "
+                        f"on {source.qualified_table} (period)"
+                    )
+                )
 
 
 def append_arrow(conn: Connection, table: str, data: pa.Table) -> None:
@@ -74,7 +79,10 @@ def append_arrow(conn: Connection, table: str, data: pa.Table) -> None:
         finally:
             raw.unregister("_arrow_batch")
         return
-    with raw.cursor() as cursor, cursor.copy(f"copy {table} ({columns}) from stdin with (format csv)") as copy:
+    with (
+        raw.cursor() as cursor,
+        cursor.copy(f"copy {table} ({columns}) from stdin with (format csv)") as copy,
+    ):
         for batch in data.to_batches(max_chunksize=COPY_BATCH_ROWS):
             buffer = io.BytesIO()
             pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))

@@ -32,7 +32,9 @@ def test_exactly_the_expected_dags_exist(dagbag):
 
 def test_parsing_touches_no_connection_variable_or_warehouse():
     with (
-        mock.patch("airflow.sdk.BaseHook.get_connection", side_effect=AssertionError("connection")) as conn,
+        mock.patch(
+            "airflow.sdk.BaseHook.get_connection", side_effect=AssertionError("connection")
+        ) as conn,
         mock.patch("airflow.sdk.Variable.get", side_effect=AssertionError("variable")) as variable,
         mock.patch("sqlalchemy.create_engine", side_effect=AssertionError("engine")) as engine,
     ):
@@ -44,11 +46,15 @@ def test_parsing_touches_no_connection_variable_or_warehouse():
 def test_parsing_imports_no_heavy_libraries():
     probe = (
         "import runpy, sys; runpy.run_path(sys.argv[1]);"
-        "print(','.join(m for m in ('pandas','pyarrow','duckdb','psycopg','great_expectations','numpy')"
-        " if m in sys.modules))"
+        "heavy = ('pandas', 'pyarrow', 'duckdb', 'psycopg', 'great_expectations', 'numpy');"
+        "print(','.join(m for m in heavy if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", probe, str(DAGS_FOLDER / "ingest_sources.py")],
-                            capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", probe, str(DAGS_FOLDER / "ingest_sources.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert result.stdout.strip().splitlines()[-1:] in ([], [""])
 
 

@@ -25,8 +25,13 @@ START, END = "2025-01", "2025-03"
 
 
 def hei(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hei.cli", *args], env=env, capture_output=True,
-                          text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "hei.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -35,15 +40,34 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HEI_", "AIRFLOW"))}
     env |= {"HEI_VAR_DIR": str(root / "var"), "AIRFLOW_HOME": str(root / "airflow")}
     landing, url = root / "landing", f"duckdb:///{root / 'warehouse.duckdb'}"
-    synth = hei("synth", "--out", str(landing), "--start", START, "--end", END, "--scale", "0.02",
-                "--faults", "0.01", env=env)
+    synth = hei(
+        "synth",
+        "--out",
+        str(landing),
+        "--start",
+        START,
+        "--end",
+        END,
+        "--scale",
+        "0.02",
+        "--faults",
+        "0.01",
+        env=env,
+    )
     assert synth.returncode == 0, synth.stderr
     first = hei("run", "--landing", str(landing), "--warehouse", url, "--until", END, env=env)
     assert first.returncode == 0, first.stderr + first.stdout
     second = hei("run", "--landing", str(landing), "--warehouse", url, "--until", END, env=env)
     status = hei("status", "--warehouse", url, env=env)
-    return {"root": root, "landing": landing, "url": url, "first": first, "second": second,
-            "status": status, "truth": json.loads((landing / "truth.json").read_text())}
+    return {
+        "root": root,
+        "landing": landing,
+        "url": url,
+        "first": first,
+        "second": second,
+        "status": status,
+        "truth": json.loads((landing / "truth.json").read_text()),
+    }
 
 
 def fetch(url: str, sql: str) -> list[tuple]:
@@ -60,8 +84,13 @@ def ingested_files(truth: dict) -> dict[str, dict]:
 
 def test_every_file_loads_with_the_generators_row_counts(pipeline_run):
     expected = ingested_files(pipeline_run["truth"])
-    audit = {r[0]: r[1:] for r in fetch(pipeline_run["url"],
-             "select file_name, status, rows_read, rows_loaded from audit.file_loads")}
+    audit = {
+        r[0]: r[1:]
+        for r in fetch(
+            pipeline_run["url"],
+            "select file_name, status, rows_read, rows_loaded from audit.file_loads",
+        )
+    }
     assert set(audit) == set(expected)
     for name, truth in expected.items():
         assert audit[name] == ("loaded", truth["rows"], truth["expected_rows_loaded"]), name
@@ -70,31 +99,42 @@ def test_every_file_loads_with_the_generators_row_counts(pipeline_run):
 def test_quarantine_reasons_match_the_injected_faults(pipeline_run):
     expected = ingested_files(pipeline_run["truth"])
     found = Counter()
-    for name, reason, count in fetch(pipeline_run["url"],
-                                     "select file_name, reason, count(*) from quality.quarantine group by 1, 2"):
+    for name, reason, count in fetch(
+        pipeline_run["url"],
+        "select file_name, reason, count(*) from quality.quarantine group by 1, 2",
+    ):
         found[(name, reason)] = count
-    injected = Counter({(name, reason): n for name, t in expected.items() for reason, n in t["row_faults"].items()})
+    injected = Counter(
+        {(name, reason): n for name, t in expected.items() for reason, n in t["row_faults"].items()}
+    )
     assert found == +injected
 
 
 def test_staging_holds_exactly_the_loaded_rows(pipeline_run):
     for source in SOURCES:
-        loaded = fetch(pipeline_run["url"],
-                       f"select period, count(*) from staging.stg_{source} group by period order by period")
-        expected = sorted((t["period"], t["expected_rows_loaded"])
-                          for t in pipeline_run["truth"]["files"].values() if t["source"] == source)
+        loaded = fetch(
+            pipeline_run["url"],
+            f"select period, count(*) from staging.stg_{source} group by period order by period",
+        )
+        expected = sorted(
+            (t["period"], t["expected_rows_loaded"])
+            for t in pipeline_run["truth"]["files"].values()
+            if t["source"] == source
+        )
         assert loaded == expected
 
 
 def test_audit_invariant_holds_for_every_file(pipeline_run):
-    broken = fetch(pipeline_run["url"], "select file_name from audit.file_loads "
-                                        "where rows_read <> rows_loaded + rows_quarantined")
+    broken = fetch(
+        pipeline_run["url"],
+        "select file_name from audit.file_loads where rows_read <> rows_loaded + rows_quarantined",
+    )
     assert broken == []
 
 
 def ten_digit_windows(text: str) -> set[str]:
     """Every 10-digit substring of every run of 10+ digits (where an NHS number could hide)."""
-    return {run[i:i + 10] for run in re.findall(r"[0-9]{10,}", text) for i in range(len(run) - 9)}
+    return {run[i : i + 10] for run in re.findall(r"[0-9]{10,}", text) for i in range(len(run) - 9)}
 
 
 def test_no_raw_nhs_number_in_the_warehouse_or_the_logs(pipeline_run):
@@ -105,14 +145,23 @@ def test_no_raw_nhs_number_in_the_warehouse_or_the_logs(pipeline_run):
             nhs_numbers |= set(re.findall(r"(?<![0-9])[0-9]{10}(?![0-9])", raw.decode("latin-1")))
     assert len(nhs_numbers) > 1000
     url = pipeline_run["url"]
-    columns = fetch(url, "select table_schema, table_name, column_name from information_schema.columns "
-                         "where data_type = 'VARCHAR' and column_name <> 'ethnicity_snomed'")
+    columns = fetch(
+        url,
+        "select table_schema, table_name, column_name from information_schema.columns "
+        "where data_type = 'VARCHAR' and column_name <> 'ethnicity_snomed'",
+    )
     for schema, table, column in columns:
-        runs = fetch(url, f"select distinct unnest(regexp_extract_all({column}, '[0-9]{{10,}}')) "
-                          f"from {schema}.{table}")
+        runs = fetch(
+            url,
+            f"select distinct unnest(regexp_extract_all({column}, '[0-9]{{10,}}')) "
+            f"from {schema}.{table}",
+        )
         found = set().union(*(ten_digit_windows(r[0]) for r in runs)) if runs else set()
         assert not found & nhs_numbers, f"{schema}.{table}.{column} holds an NHS number"
-    logs = [*(pipeline_run["root"] / "var" / "logs").iterdir(), *(pipeline_run["root"] / "airflow").rglob("*.log")]
+    logs = [
+        *(pipeline_run["root"] / "var" / "logs").iterdir(),
+        *(pipeline_run["root"] / "airflow").rglob("*.log"),
+    ]
     assert logs
     for log in logs:
         assert not ten_digit_windows(log.read_text(errors="replace")) & nhs_numbers, log.name
@@ -121,7 +170,9 @@ def test_no_raw_nhs_number_in_the_warehouse_or_the_logs(pipeline_run):
 def test_second_run_finds_nothing_new_and_changes_nothing(pipeline_run):
     assert pipeline_run["second"].returncode == 0
     assert "nothing new in the landing zone" in pipeline_run["second"].stdout
-    assert fetch(pipeline_run["url"], "select count(*) from audit.file_loads where status <> 'loaded'") == [(0,)]
+    assert fetch(
+        pipeline_run["url"], "select count(*) from audit.file_loads where status <> 'loaded'"
+    ) == [(0,)]
 
 
 def test_status_lists_the_latest_load_per_source_and_month(pipeline_run):

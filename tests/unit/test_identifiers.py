@@ -38,5 +38,7 @@ def test_pseudonym_is_standard_hmac_sha256_truncated():
     values = ["9434765919", "4010232137", "9434765919"] * 1000
     expected = [hmac.new(key, v.encode(), hashlib.sha256).hexdigest()[:32] for v in values]
     assert pseudonymise(pa.array(values), key).to_pylist() == expected
-    assert pseudonymise(pa.array(values), b"short").to_pylist()[0] == hmac.new(
-        b"short", b"9434765919", hashlib.sha256).hexdigest()[:32]
+    assert (
+        pseudonymise(pa.array(values), b"short").to_pylist()[0]
+        == hmac.new(b"short", b"9434765919", hashlib.sha256).hexdigest()[:32]
+    )

@@ -11,9 +11,14 @@ KEY = b"unit-test-key"
 
 def appointments(**overrides: list) -> Chunk:
     base = {
-        "appointment_id": ["A1"], "nhs_number": ["9434765919"], "practice_code": ["P92001"],
-        "appointment_date": ["2025-01-15"], "appointment_status": ["Attended"],
-        "appointment_mode": ["Video"], "hcp_type": ["GP"], "ethnic_category": ["A"],
+        "appointment_id": ["A1"],
+        "nhs_number": ["9434765919"],
+        "practice_code": ["P92001"],
+        "appointment_date": ["2025-01-15"],
+        "appointment_status": ["Attended"],
+        "appointment_mode": ["Video"],
+        "hcp_type": ["GP"],
+        "ethnic_category": ["A"],
     }
     base.update(overrides)
     return Chunk(pa.table(base), np.arange(1, 2))
@@ -25,9 +30,16 @@ def reason_for(**overrides: list) -> str | None:
 
 
 def test_impossible_and_unparseable_dates_are_null_in_both_formats():
-    parsed = parse_dates(pa.array(["2025-02-31", "31/02/2025", "not a date", "2024-02-29", "29/02/2024"]))
+    parsed = parse_dates(
+        pa.array(["2025-02-31", "31/02/2025", "not a date", "2024-02-29", "29/02/2024"])
+    )
     assert [d if d is None else d.isoformat() for d in parsed.to_pylist()] == [
-        None, None, None, "2024-02-29", "2024-02-29"]
+        None,
+        None,
+        None,
+        "2024-02-29",
+        "2024-02-29",
+    ]
 
 
 def test_month_bounds_handle_december():
@@ -37,7 +49,11 @@ def test_month_bounds_handle_december():
 def test_codes_match_case_insensitively_and_come_back_canonical():
     codes = ("Attended", "DNA")
     assert canonical_codes(pa.array(["dna", "ATTENDED", "x", None]), codes).to_pylist() == [
-        "DNA", "Attended", None, None]
+        "DNA",
+        "Attended",
+        None,
+        None,
+    ]
 
 
 def test_clean_row_loads_with_pseudonym_not_nhs_number():
@@ -78,7 +94,9 @@ def test_blank_optional_code_is_allowed():
 def test_first_failing_rule_wins_and_detail_never_repeats_the_value():
     checked = check_chunk(
         appointments(nhs_number=["9434765918"], appointment_date=["31/02/2025"]),
-        get_source("gp_appointments"), "2025-01", KEY,
+        get_source("gp_appointments"),
+        "2025-01",
+        KEY,
     )
     row = checked.quarantined.to_pylist()[0]
     assert row["reason"] == "invalid_nhs_number"
@@ -86,10 +104,17 @@ def test_first_failing_rule_wins_and_detail_never_repeats_the_value():
 
 
 def test_register_ages_outside_0_to_120_are_quarantined():
-    chunk = Chunk(pa.table({
-        "nhs_number": ["9434765919", "4010232137", "9434765919"], "practice_code": ["P92001"] * 3,
-        "age": ["-1", "121", "120"], "sex": ["1", "2", ""],
-    }), np.arange(1, 4))
+    chunk = Chunk(
+        pa.table(
+            {
+                "nhs_number": ["9434765919", "4010232137", "9434765919"],
+                "practice_code": ["P92001"] * 3,
+                "age": ["-1", "121", "120"],
+                "sex": ["1", "2", ""],
+            }
+        ),
+        np.arange(1, 4),
+    )
     checked = check_chunk(chunk, get_source("gp_register"), "2025-01", KEY)
     assert checked.quarantined["reason"].to_pylist() == ["invalid_age", "invalid_age"]
     assert checked.good["age"].to_pylist() == [120]
