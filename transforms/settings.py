@@ -33,7 +33,6 @@ class Settings(BaseSettings):
     reports_dir: Path = Path("var/reports")
     until: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     pseudonym_key: SecretStr | None = None
-    chunk_rows: int = Field(default=500_000, ge=1_000)
 
     @model_validator(mode="after")
     def _production_needs_a_key(self) -> Settings:

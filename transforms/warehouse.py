@@ -73,11 +73,9 @@ def append_arrow(conn: Connection, table: str, data: pa.Table) -> None:
     columns = ", ".join(data.column_names)
     raw = conn.connection.driver_connection
     if is_duckdb(conn):
-        raw.register("_arrow_batch", data)
-        try:
-            raw.execute(f"insert into {table} ({columns}) select {columns} from _arrow_batch")
-        finally:
-            raw.unregister("_arrow_batch")
+        # from_arrow copies the batch; a registered Arrow view would stay referenced (and its
+        # memory held) until the transaction commits, so memory would grow with file size.
+        raw.from_arrow(data.select(raw.table(table).columns)).insert_into(table)
         return
     with (
         raw.cursor() as cursor,
