@@ -76,6 +76,8 @@ def standalone() -> None:
         stdout=subprocess.DEVNULL,
     )
     print(f"Airflow home {home}; pool 'warehouse' has {slots} slot(s); UI on http://localhost:8080")
+    # standalone starts its components as `airflow ...` subprocesses: they must find ours
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     os.execv(sys.executable, [sys.executable, "-m", "airflow", "standalone"])
 
 
