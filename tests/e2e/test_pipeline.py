@@ -61,6 +61,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     status = hei("status", "--warehouse", url, env=env)
     return {
         "root": root,
+        "env": env,
         "landing": landing,
         "url": url,
         "first": first,
@@ -180,3 +181,17 @@ def test_status_lists_the_latest_load_per_source_and_month(pipeline_run):
     assert pipeline_run["status"].returncode == 0
     for source in SOURCES:
         assert sum(1 for line in lines if line.startswith(source + " ")) == 3
+
+
+def test_run_exits_non_zero_and_fast_when_a_dag_run_fails(pipeline_run):
+    unreachable = "postgresql+psycopg://nobody@127.0.0.1:1/nowhere"
+    failed = hei(
+        "run",
+        "--landing",
+        str(pipeline_run["landing"]),
+        "--warehouse",
+        unreachable,
+        env=pipeline_run["env"],
+    )
+    assert failed.returncode == 1
+    assert "ingest_gp_register: failed" in failed.stderr
