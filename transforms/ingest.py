@@ -175,36 +175,47 @@ def _quarantine_malformed(conn: Connection, entry: LoadRecord, lines: list[Malfo
     _quarantine(conn, entry, rows)
 
 
-def _quarantine_repeats(conn: Connection, source: Source, entry: LoadRecord) -> None:
-    """Keep the first row of each identifier; move the repeats to quarantine.
+QUARANTINE_INSERT = (
+    f"insert into {QUARANTINE} (load_id, source, file_name, period, row_number, reason, detail) "
+    "select cast(:load_id as varchar), :source, :file_name, cast(:period as varchar), row_number, "
+    "'duplicate_id', :detail from "
+)
 
-    Repeats are rare, so they are found with a grouped count over the month just written
-    and only their rows are ranked, rather than ranking the whole delivery.
+
+def _quarantine_repeats(conn: Connection, source: Source, entry: LoadRecord) -> None:
+    """Keep the first row of each identifier; quarantine repeats and records from other months.
+
+    Repeats are rare, so they are found with a grouped count over the month just written and
+    only their rows are ranked. An event already loaded for another month is quarantined too
+    (not for snapshots, where every month lists everyone again).
     """
-    table, record_id = source.qualified_table, source.record_id
+    table, rid = source.qualified_table, source.record_id
     params = {
         "period": entry.period,
         "load_id": entry.load_id,
         "source": entry.source,
         "file_name": entry.file_name,
-        "detail": f"{record_id} repeats an earlier row of this file; the first row was kept "
-        "(send each record once)",
     }
-    conn.execute(
-        sa.text(
-            f"insert into {QUARANTINE} "
-            "(load_id, source, file_name, period, row_number, reason, detail) "
-            "select :load_id, :source, :file_name, :period, row_number, 'duplicate_id', :detail "
-            "from ("
-            "  select row_number, row_number() over "
-            f"    (partition by {record_id} order by row_number) as copy"
-            f"  from {table} where period = :period and {record_id} in ("
-            f"    select {record_id} from {table} where period = :period"
-            f"    group by {record_id} having count(*) > 1)"
-            f") as repeats where copy > 1"
-        ),
-        params,
+    repeats = (
+        f"(select row_number, row_number() over (partition by {rid} order by row_number) as copy"
+        f" from {table} where period = :period and {rid} in ("
+        f"  select {rid} from {table} where period = :period group by {rid} having count(*) > 1)"
+        ") as repeats where copy > 1"
     )
+    detail = f"{rid} repeats an earlier row of this file; the first row was kept (send each once)"
+    conn.execute(sa.text(QUARANTINE_INSERT + repeats), params | {"detail": detail})
+    if not source.snapshot:
+        elsewhere = (
+            f"{table} as this where period = :period and exists ("
+            f"  select 1 from {table} as other where other.period <> :period"
+            f"  and other.{rid} = this.{rid}) and row_number not in ("
+            f"  select row_number from {QUARANTINE} where load_id = :load_id)"
+        )
+        detail = (
+            f"{rid} is already loaded for another month; send each record in one month "
+            "only (resubmit the other month if the record moved)"
+        )
+        conn.execute(sa.text(QUARANTINE_INSERT + elsewhere), params | {"detail": detail})
     conn.execute(
         sa.text(
             f"delete from {table} where period = :period and row_number in ("

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transforms.ethnicity import classify
 from transforms.identifiers import pseudonymise, valid_nhs_numbers
 from transforms.reading import Chunk
 from transforms.sources import Column, Source
@@ -61,6 +61,14 @@ def check_chunk(chunk: Chunk, source: Source, period: str, key: bytes) -> Checke
             typed[column.name] = pa.nulls(chunk.table.num_rows, _arrow_type(column))
             continue
         rules += _column_rules(column, values, typed, source, period)
+    for earlier, later in source.date_order:
+        backwards = pc.less(typed[later], typed[earlier])
+        rules.append(Rule(backwards, "inconsistent_dates", f"{later} is before {earlier}"))
+    if source.has_ethnicity:
+        n = chunk.table.num_rows
+        typed["ethnic_code"], typed["ethnic_status"] = classify(
+            text.get("ethnic_category", pa.nulls(n, pa.string())), text.get("ethnicity_snomed")
+        )
     reason, detail = _first_failure(rules, chunk.table.num_rows)
     ok = pc.is_null(reason)
     row_numbers = pa.array(chunk.row_numbers)
@@ -253,6 +261,3 @@ def _arrow_type(column: Column) -> pa.DataType:
     return {"int": pa.int32(), "date": pa.date32(), "bool": pa.bool_()}.get(
         column.kind, pa.string()
     )
-
-
-__all__ = ["Checked", "check_chunk", "month_bounds", "parse_dates", "canonical_codes", "np"]

@@ -16,6 +16,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from transforms.ethnicity import dimension_rows
 from transforms.sources import SOURCES, Source
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
@@ -57,13 +58,48 @@ def apply_ddl(engine: Engine) -> None:
                 conn.execute(sa.text(statement))
         for source in SOURCES.values():
             conn.execute(sa.text(staging_ddl(source)))
+            _add_missing_columns(conn, source)
             if not is_duckdb(conn):  # DuckDB's zone maps already prune by period
-                conn.execute(
-                    sa.text(
-                        f"create index if not exists {source.table}_period "
-                        f"on {source.qualified_table} (period)"
+                for column in ("period", source.record_id):
+                    conn.execute(
+                        sa.text(
+                            f"create index if not exists {source.table}_{column} "
+                            f"on {source.qualified_table} ({column})"
+                        )
                     )
+        _refresh_dim_ethnicity(conn)
+
+
+def _refresh_dim_ethnicity(conn: Connection) -> None:
+    rows = dimension_rows()
+    conn.execute(sa.text("delete from core.dim_ethnicity"))
+    conn.execute(
+        sa.text(
+            f"insert into core.dim_ethnicity ({', '.join(rows[0])}) "
+            f"values ({', '.join(':' + k for k in rows[0])})"
+        ),
+        rows,
+    )
+
+
+def _add_missing_columns(conn: Connection, source: Source) -> None:
+    """Additive schema evolution: a column added to the catalogue is added to the table."""
+    existing = set(
+        conn.execute(
+            sa.text(
+                "select column_name from information_schema.columns "
+                "where table_schema = 'staging' and table_name = :table"
+            ),
+            {"table": source.table},
+        ).scalars()
+    )
+    for column in source.output_columns:
+        if column.name not in existing:
+            conn.execute(
+                sa.text(
+                    f"alter table {source.qualified_table} add column {column.name} {column.sql_type}"
                 )
+            )
 
 
 def append_arrow(conn: Connection, table: str, data: pa.Table) -> None:
