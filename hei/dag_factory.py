@@ -1,13 +1,14 @@
 """Builds the pipeline's DAGs from the source catalogue.
 
-Only light imports happen at module level; pandas, Arrow, SQLAlchemy and the warehouse are
-touched inside tasks, so the DAG processor parses these files in milliseconds and never
-opens a connection.
+Only light imports happen at module level; pandas, Arrow, SQLAlchemy, Great Expectations and
+the warehouse are touched inside tasks, so the DAG processor parses these files quickly and
+never opens a connection.
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Asset, dag, get_current_context, task
@@ -17,13 +18,34 @@ OWNER = "hei-data-engineering"
 WAREHOUSE_POOL = "warehouse"
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
 MONTHLY = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")
-DEFAULT_ARGS = {"owner": OWNER, "retries": 2, "retry_delay": timedelta(minutes=5)}
+PERSON_ETHNICITY = Asset("warehouse://core/person_ethnicity")
+COMPLETENESS = Asset("warehouse://quality/ethnicity_completeness")
 
 
 def _settings():  # noqa: ANN202 - imported lazily to keep parsing light
     from transforms.settings import Settings
 
     return Settings()
+
+
+def alert_on_failure(context: dict[str, Any]) -> None:
+    """Task failure callback: send the failure to the configured alert webhook."""
+    from transforms.alerts import send_alert
+
+    ti = context["ti"]
+    send_alert(
+        _settings().alert_webhook_url,
+        f"health-equity-indicators: {ti.dag_id}.{ti.task_id} failed",
+        [f"run {context['run_id']}", f"error: {context.get('exception')}"],
+    )
+
+
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": timedelta(minutes=5),
+    "on_failure_callback": alert_on_failure,
+}
 
 
 def _interval_month() -> str:
@@ -74,8 +96,50 @@ def ingest_dag(source_name: str, title: str, asset_uri: str) -> DAG:
             outlet_events[staging_asset].extra = {"periods": periods}
             return periods
 
+        @task
+        def check_quality(records: list[list[dict]]) -> list[str]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from transforms.pipeline import DataQualityFailure, report_quality
+
+            try:
+                return report_quality(_settings(), source_name, list(records))
+            except DataQualityFailure as failure:  # a retry would not change the data
+                raise AirflowFailException(str(failure)) from failure
+
         months = find_deliveries()
         prepare_warehouse() >> months
-        announce(load_month.expand(group=months))
+        loaded = load_month.expand(group=months)
+        announce(loaded)
+        check_quality(loaded)
 
     return ingest_source()
+
+
+def assess_dag(staging_asset_uris: list[str]) -> DAG:
+    """``assess_ethnicity``: best-known ethnicity per person and linked completeness."""
+    any_staging_change = Asset(staging_asset_uris[0])
+    for uri in staging_asset_uris[1:]:
+        any_staging_change = any_staging_change | Asset(uri)
+
+    @dag(
+        dag_id="assess_ethnicity",
+        description="Best-known ethnicity per person; ethnicity completeness after linkage",
+        doc_md="Runs whenever any staging table changes (see transforms.completeness).",
+        schedule=any_staging_change,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["quality", "ethnicity"],
+    )
+    def assess_ethnicity() -> None:
+        @task(pool=WAREHOUSE_POOL, outlets=[PERSON_ETHNICITY, COMPLETENESS])
+        def link_ethnicity() -> dict[str, int]:
+            from transforms.pipeline import assess_ethnicity
+
+            return assess_ethnicity(_settings())
+
+        link_ethnicity()
+
+    return assess_ethnicity()

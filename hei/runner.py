@@ -21,7 +21,7 @@ from transforms.sources import SOURCES
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
-PIPELINE_ORDER = tuple(f"ingest_{name}" for name in SOURCES)
+PIPELINE_ORDER = (*(f"ingest_{name}" for name in SOURCES), "assess_ethnicity")
 
 
 @dataclass

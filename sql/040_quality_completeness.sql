@@ -19,9 +19,10 @@ create table if not exists quality.ethnicity_completeness (
     computed_at timestamp not null
 );
 
--- quality.warnings: data-quality warnings raised by runs (completeness below threshold,
--- completeness expectations failed). Grain: one warning.
+-- quality.warnings: data-quality warnings raised by loads (ethnicity completeness below the
+-- source's threshold). Grain: one warning per load and kind.
 create table if not exists quality.warnings (
+    load_id varchar not null,
     run_id varchar,
     source varchar not null,
     period varchar,

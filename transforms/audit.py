@@ -7,7 +7,7 @@ also how the pipeline knows which deliveries are new, re-sent unchanged, or resu
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -44,6 +44,7 @@ class LoadRecord:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     run_id: str | None = None
+    warnings: list[str] = field(default_factory=list)  # data-quality warnings, not stored here
 
 
 def utcnow() -> datetime:
@@ -100,7 +101,7 @@ def record(conn: Connection, entry: LoadRecord) -> None:
             ":sha256, :status, :rows_read, :rows_loaded, :rows_quarantined, :error, "
             ":extra_columns, :file_modified_at, :started_at, :finished_at, :run_id)"
         ),
-        {**entry.__dict__, "file_modified_at": _timestamp(entry.file_modified_at)},
+        {**vars(entry), "file_modified_at": _timestamp(entry.file_modified_at)},
     )
 
 

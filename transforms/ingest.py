@@ -20,7 +20,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from transforms import audit
+from transforms import audit, completeness
 from transforms.audit import LoadRecord, Planned
 from transforms.errors import DeliveryRejected
 from transforms.reading import DeliveryReader, MalformedLine
@@ -134,6 +134,9 @@ def _load(
         )
     _quarantine_repeats(conn, source, entry)
     _count_outcomes(conn, source, entry)
+    entry.warnings = completeness.record_delivery(
+        conn, source, entry.period, entry.load_id, entry.run_id
+    )
     audit.supersede(conn, entry.source, entry.period)
     entry.status = "loaded"
     audit.record(conn, entry)

@@ -10,7 +10,10 @@ import logging
 from collections import defaultdict
 from dataclasses import asdict
 
-from transforms import audit, landing, warehouse
+import sqlalchemy as sa
+
+from transforms import audit, completeness, landing, warehouse
+from transforms.alerts import send_alert
 from transforms.audit import Planned
 from transforms.ingest import LoadContext, ingest
 from transforms.landing import Delivery
@@ -66,3 +69,36 @@ def load_month(settings: Settings, group: dict, run_id: str | None) -> list[dict
 def changed_periods(records: list[list[dict]]) -> list[str]:
     """Months whose staging data changed in this run (what downstream DAGs must recompute)."""
     return sorted({r["period"] for month in records for r in month if r["status"] == "loaded"})
+
+
+def assess_ethnicity(settings: Settings) -> dict[str, int]:
+    """Rebuild best-known ethnicity per person and the linked completeness figures."""
+    engine = warehouse.make_engine(settings.warehouse_url)
+    with engine.begin() as conn:
+        completeness.rebuild_person_ethnicity(conn)
+        completeness.rebuild_linked(conn)
+        people = conn.execute(sa.text("select count(*) from core.person_ethnicity")).scalar_one()
+    log.info("best-known ethnicity for %d people; linked completeness rebuilt", people)
+    return {"people": people}
+
+
+class DataQualityFailure(Exception):
+    """Raised when ``HEI_COMPLETENESS_ACTION=fail`` and a load breached a threshold."""
+
+
+def report_quality(settings: Settings, source: str, records: list[list[dict]]) -> list[str]:
+    """Alert on the run's data-quality warnings; fail the run instead if configured to.
+
+    The data stays loaded either way: the warning is about what the data says, and
+    withholding a month would hide the very gap the partnership needs to see.
+    """
+    warnings = [w for month in records for r in month for w in r.get("warnings", [])]
+    if warnings:
+        send_alert(
+            settings.alert_webhook_url,
+            f"health-equity-indicators: ethnicity completeness below threshold ({source})",
+            warnings,
+        )
+        if settings.completeness_action == "fail":
+            raise DataQualityFailure(f"{len(warnings)} completeness warning(s): {warnings[0]}")
+    return warnings

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     reports_dir: Path = Path("var/reports")
     until: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     pseudonym_key: SecretStr | None = None
+    alert_webhook_url: str | None = None
+    completeness_action: Literal["warn", "fail"] = "warn"
 
     @model_validator(mode="after")
     def _production_needs_a_key(self) -> Settings:

@@ -13,7 +13,8 @@ from airflow.timetables.interval import CronDataIntervalTimetable
 from hei.airflow_env import DAGS_FOLDER
 from transforms.sources import SOURCES
 
-EXPECTED_DAG_IDS = {"ingest_gp_register", "ingest_gp_appointments"}
+INGEST_DAG_IDS = {f"ingest_{name}" for name in SOURCES}
+EXPECTED_DAG_IDS = INGEST_DAG_IDS | {"assess_ethnicity"}
 WAREHOUSE_TASKS = {"prepare_warehouse", "find_deliveries", "load_month"}
 
 
@@ -61,12 +62,25 @@ def test_parsing_imports_no_heavy_libraries():
 @pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAG_IDS))
 def test_dag_policy(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
-    assert dag.tags and "ingest" in dag.tags
+    assert dag.tags
     assert dag.max_active_runs == 1 and dag.catchup is False
-    assert isinstance(dag.timetable, CronDataIntervalTimetable)
     for task in dag.tasks:
         assert task.owner == "hei-data-engineering"
         assert task.retries >= 2
+        assert task.on_failure_callback
+
+
+@pytest.mark.parametrize("dag_id", sorted(INGEST_DAG_IDS))
+def test_monthly_dags_use_a_data_interval_timetable(dagbag, dag_id):
+    assert isinstance(dagbag.dags[dag_id].timetable, CronDataIntervalTimetable)
+
+
+def test_assess_runs_when_any_staging_table_changes(dagbag):
+    dag = dagbag.dags["assess_ethnicity"]
+    condition = dag.timetable.asset_condition
+    assert type(condition).__name__ == "AssetAny"
+    watched = {asset.uri for asset in condition.objects}
+    assert watched == {s.asset_uri for s in SOURCES.values()}
 
 
 @pytest.mark.parametrize("source", sorted(SOURCES))
@@ -75,6 +89,6 @@ def test_ingest_dag_wiring_pool_and_asset(dagbag, source):
     tasks = {t.task_id: t for t in dag.tasks}
     assert tasks["prepare_warehouse"].downstream_task_ids == {"find_deliveries"}
     assert tasks["find_deliveries"].downstream_task_ids == {"load_month"}
-    assert tasks["load_month"].downstream_task_ids == {"announce"}
+    assert tasks["load_month"].downstream_task_ids == {"announce", "check_quality"}
     assert {t for t in tasks if tasks[t].pool == "warehouse"} == WAREHOUSE_TASKS
     assert [o.uri for o in tasks["announce"].outlets] == [SOURCES[source].asset_uri]

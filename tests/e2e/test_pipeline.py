@@ -195,3 +195,42 @@ def test_run_exits_non_zero_and_fast_when_a_dag_run_fails(pipeline_run):
     )
     assert failed.returncode == 1
     assert "ingest_gp_register: failed" in failed.stderr
+
+
+def test_recorded_completeness_matches_the_generators_truth(pipeline_run):
+    rows = fetch(
+        pipeline_run["url"],
+        "select source, period, records, known, not_stated, not_known, "
+        "invalid from quality.ethnicity_completeness where basis = 'recorded' "
+        "and organisation = 'ALL'",
+    )
+    found = {
+        (r[0], r[1]): dict(
+            zip(("records", "known", "not_stated", "not_known", "invalid"), r[2:], strict=True)
+        )
+        for r in rows
+    }
+    expected = {
+        (t["source"], t["period"]): t["ethnicity"]
+        for t in pipeline_run["truth"]["files"].values()
+        if "ethnicity" in t
+    }
+    assert found == expected
+
+
+def test_linking_raises_completeness_and_gives_everyone_one_ethnicity(pipeline_run):
+    url = pipeline_run["url"]
+    assert fetch(url, "select count(*) - count(distinct person_id) from core.person_ethnicity") == [
+        (0,)
+    ]
+    pct = dict(
+        ((r[0], r[1]), r[2])
+        for r in fetch(
+            url,
+            "select source, basis, 100.0 * sum(known) / sum(records) from "
+            "quality.ethnicity_completeness where organisation = 'ALL' group by 1, 2",
+        )
+    )
+    for source in ("gp_register", "ae_attendances", "inpatient_spells"):
+        assert pct[(source, "linked")] > pct[(source, "recorded")]
+    assert pct[("workforce", "linked")] == pct[("workforce", "recorded")]
