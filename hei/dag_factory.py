@@ -107,11 +107,18 @@ def ingest_dag(source_name: str, title: str, asset_uri: str) -> DAG:
             except DataQualityFailure as failure:  # a retry would not change the data
                 raise AirflowFailException(str(failure)) from failure
 
+        @task
+        def render_data_docs(records: list[list[dict]]) -> str | None:
+            from transforms.pipeline import render_data_docs
+
+            return render_data_docs(_settings(), list(records))
+
         months = find_deliveries()
         prepare_warehouse() >> months
         loaded = load_month.expand(group=months)
         announce(loaded)
         check_quality(loaded)
+        render_data_docs(loaded)
 
     return ingest_source()
 

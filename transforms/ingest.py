@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -24,8 +24,9 @@ from transforms import audit, completeness
 from transforms.audit import LoadRecord, Planned
 from transforms.errors import DeliveryRejected
 from transforms.reading import DeliveryReader, MalformedLine
-from transforms.rules import check_chunk
+from transforms.rules import Checked, check_chunk
 from transforms.sources import Source, get_source
+from transforms.validation import DeliveryValidator
 from transforms.warehouse import append_arrow
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,13 @@ def prefetch(items: Iterator[T]) -> Iterator[T]:
 
 @dataclass(frozen=True)
 class LoadContext:
-    """What a load needs besides the file: the warehouse, the pseudonym key and the run."""
+    """What a load needs besides the file: the warehouse, the pseudonym key, the run, and
+    the Great Expectations context (see transforms.validation)."""
 
     engine: Engine
     key: bytes
     run_id: str | None = None
+    gx: Any = None
 
 
 def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord:
@@ -90,7 +93,7 @@ def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord:
                 f"{delivery.source}_2025-01.csv) and deliver it again.",
             )
         with ctx.engine.begin() as conn:
-            _load(conn, entry, get_source(delivery.source), ctx.key, planned)
+            _load(conn, entry, get_source(delivery.source), ctx, planned)
     except DeliveryRejected as rejection:
         entry.status, entry.error = "rejected", f"[{rejection.reason}] {rejection}"
         entry.rows_read = entry.rows_loaded = entry.rows_quarantined = 0
@@ -110,14 +113,14 @@ def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord:
 
 
 def _load(
-    conn: Connection, entry: LoadRecord, source: Source, key: bytes, planned: Planned
+    conn: Connection, entry: LoadRecord, source: Source, ctx: LoadContext, planned: Planned
 ) -> None:
     reader = DeliveryReader(planned.delivery, source)
     entry.extra_columns = json.dumps(reader.header.extra) if reader.header.extra else None
+    validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name)
     lineage = {"period": entry.period, "load_id": entry.load_id}
     conn.execute(sa.text(f"delete from {source.qualified_table} where period = :period"), lineage)
-    checked_chunks = (check_chunk(chunk, source, entry.period, key) for chunk in reader)
-    for checked in prefetch(checked_chunks):
+    for checked in prefetch(_checked(reader, source, entry.period, ctx.key, validator)):
         entry.rows_read += checked.rows
         good = checked.good
         for name, value in lineage.items():
@@ -132,14 +135,43 @@ def _load(
             "the file has a header but no data rows",
             "A month with no activity is unlikely: check the extract and resend it.",
         )
+    _reject_if_invalid(validator, entry)
     _quarantine_repeats(conn, source, entry)
     _count_outcomes(conn, source, entry)
+    validator.record(conn, entry.load_id, entry.period)
     entry.warnings = completeness.record_delivery(
         conn, source, entry.period, entry.load_id, entry.run_id
     )
     audit.supersede(conn, entry.source, entry.period)
     entry.status = "loaded"
     audit.record(conn, entry)
+
+
+def _checked(
+    reader: DeliveryReader, source: Source, period: str, key: bytes, validator: DeliveryValidator
+) -> Iterator[Checked]:
+    """Row rules, then the GX suites on the rows that passed (run in the prefetch thread)."""
+    for chunk in reader:
+        checked = check_chunk(chunk, source, period, key)
+        numbers = chunk.row_numbers
+        validator.validate(checked.good, int(numbers[0]), int(numbers[-1]))
+        yield checked
+
+
+def _reject_if_invalid(validator: DeliveryValidator, entry: LoadRecord) -> None:
+    """A structure expectation failing after the row rules means the contract was broken in
+    a way no row rule catches: refuse the delivery rather than load doubtful data."""
+    failures = validator.structure_failures()
+    if failures:
+        listed = "; ".join(
+            f"{f['expectation']}: {f['unexpected']} of {f['of']} rows" for f in failures
+        )
+        raise DeliveryRejected(
+            "failed_validation",
+            entry.file_name,
+            f"Great Expectations suite {entry.source}.structure failed ({listed})",
+            "Check the extract against the data contract (see Data Docs) and resend it.",
+        )
 
 
 def _quarantine(conn: Connection, entry: LoadRecord, rows: pa.Table) -> None:

@@ -12,7 +12,7 @@ from dataclasses import asdict
 
 import sqlalchemy as sa
 
-from transforms import audit, completeness, landing, warehouse
+from transforms import audit, completeness, landing, validation, warehouse
 from transforms.alerts import send_alert
 from transforms.audit import Planned
 from transforms.ingest import LoadContext, ingest
@@ -52,9 +52,15 @@ def find_deliveries(settings: Settings, source: str, until: str | None) -> list[
 
 
 def load_month(settings: Settings, group: dict, run_id: str | None) -> list[dict]:
-    """Apply a month's planned deliveries in order; returns their audit records."""
+    """Apply a month's planned deliveries in order.
+
+    Returns their audit records (with any data-quality warnings) for the run's summary.
+    """
     ctx = LoadContext(
-        warehouse.make_engine(settings.warehouse_url), settings.pseudonym_secret, run_id
+        warehouse.make_engine(settings.warehouse_url),
+        settings.pseudonym_secret,
+        run_id,
+        validation.gx_context(settings.var_dir),
     )
     records = []
     for item in group["items"]:
@@ -64,6 +70,16 @@ def load_month(settings: Settings, group: dict, run_id: str | None) -> list[dict
             {k: v for k, v in asdict(record).items() if k not in ("started_at", "finished_at")}
         )
     return records
+
+
+def render_data_docs(settings: Settings, records: list[list[dict]]) -> str | None:
+    """Add this run's validation results to the Data Docs; returns the index page."""
+    names = {r["file_name"] for month in records for r in month if r["status"] != "unchanged"}
+    if not names:
+        return None
+    index = validation.build_data_docs(validation.gx_context(settings.var_dir), names)
+    log.info("Data Docs: %s", index)
+    return str(index)
 
 
 def changed_periods(records: list[list[dict]]) -> list[str]:

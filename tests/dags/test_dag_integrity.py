@@ -89,6 +89,10 @@ def test_ingest_dag_wiring_pool_and_asset(dagbag, source):
     tasks = {t.task_id: t for t in dag.tasks}
     assert tasks["prepare_warehouse"].downstream_task_ids == {"find_deliveries"}
     assert tasks["find_deliveries"].downstream_task_ids == {"load_month"}
-    assert tasks["load_month"].downstream_task_ids == {"announce", "check_quality"}
+    assert tasks["load_month"].downstream_task_ids == {
+        "announce",
+        "check_quality",
+        "render_data_docs",
+    }
     assert {t for t in tasks if tasks[t].pool == "warehouse"} == WAREHOUSE_TASKS
     assert [o.uri for o in tasks["announce"].outlets] == [SOURCES[source].asset_uri]
