@@ -46,16 +46,14 @@ def pseudonymise(values: pa.Array, key: bytes) -> pa.Array:
     """
     encoded = pc.dictionary_encode(pc.replace_substring(values, " ", ""))
     inner_pad, outer_pad = _hmac_pads(key)
-    distinct = pa.table(
-        {"v": encoded.dictionary, "i": pa.array(np.arange(len(encoded.dictionary)))}
-    )
     engine = duckdb.connect()
     try:
-        engine.register("distinct_values", distinct)
+        engine.register("distinct_values", pa.table({"v": encoded.dictionary}))
+        # A plain projection keeps the input order (DuckDB's preserve_insertion_order).
         hashed = (
             engine.sql(
                 "select substr(sha256($outer::blob || unhex(sha256($inner::blob || encode(v)))), "
-                f"1, {PSEUDONYM_HEX_CHARS}) from distinct_values order by i",
+                f"1, {PSEUDONYM_HEX_CHARS}) from distinct_values",
                 params={"inner": inner_pad, "outer": outer_pad},
             )
             .to_arrow_table()

@@ -38,8 +38,9 @@ T = TypeVar("T")
 def prefetch(items: Iterator[T]) -> Iterator[T]:
     """Produce the next item in a worker thread while the caller consumes this one.
 
-    Reading and checking (Arrow) and writing (the warehouse driver) both release the GIL, so
-    on a two-core machine this overlaps them; at most two chunks are in memory at once.
+    Reading and checking (Arrow), validating and writing (the warehouse driver) mostly
+    release the GIL, so chained prefetches overlap the stages; each holds at most one chunk
+    ahead, so memory stays bounded.
     """
     done = object()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
@@ -120,7 +121,8 @@ def _load(
     validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name)
     lineage = {"period": entry.period, "load_id": entry.load_id}
     conn.execute(sa.text(f"delete from {source.qualified_table} where period = :period"), lineage)
-    for checked in prefetch(_checked(reader, source, entry.period, ctx.key, validator)):
+    checked = prefetch(check_chunk(chunk, source, entry.period, ctx.key) for chunk in reader)
+    for checked in prefetch(_validated(checked, validator)):
         entry.rows_read += checked.rows
         good = checked.good
         for name, value in lineage.items():
@@ -147,14 +149,14 @@ def _load(
     audit.record(conn, entry)
 
 
-def _checked(
-    reader: DeliveryReader, source: Source, period: str, key: bytes, validator: DeliveryValidator
-) -> Iterator[Checked]:
-    """Row rules, then the GX suites on the rows that passed (run in the prefetch thread)."""
-    for chunk in reader:
-        checked = check_chunk(chunk, source, period, key)
-        numbers = chunk.row_numbers
-        validator.validate(checked.good, int(numbers[0]), int(numbers[-1]))
+def _validated(chunks: Iterator[Checked], validator: DeliveryValidator) -> Iterator[Checked]:
+    """Run the GX suites on the rows that passed the row rules.
+
+    This is its own pipeline stage (a second prefetch thread), so validation overlaps with
+    reading and checking the next chunk and with writing the previous one.
+    """
+    for checked in chunks:
+        validator.validate(checked.good, checked.first_row, checked.last_row)
         yield checked
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -28,6 +29,8 @@ class Checked:
     """The outcome of the row rules for one chunk."""
 
     rows: int  # rows in the chunk
+    first_row: int  # data-row numbers of the chunk's first and last rows
+    last_row: int
     good: pa.Table  # typed output columns plus ``row_number``
     quarantined: pa.Table  # row_number, reason, detail
 
@@ -84,7 +87,9 @@ def check_chunk(chunk: Chunk, source: Source, period: str, key: bytes) -> Checke
             "person_id",
             pseudonymise(text["nhs_number"].filter(ok), key),
         )
-    return Checked(chunk.table.num_rows, good, quarantined)
+    numbers = chunk.row_numbers
+    first, last = (int(numbers[0]), int(numbers[-1])) if len(numbers) else (0, 0)
+    return Checked(chunk.table.num_rows, first, last, good, quarantined)
 
 
 def _clean(values: pa.ChunkedArray) -> pa.Array:
@@ -215,19 +220,26 @@ def _date_window_rule(column: Column, parsed: pa.Array, source: Source, period: 
     )
 
 
+DATE_SHAPES = (  # format, the exact text shape it accepts, where the day is in the text
+    ("%Y-%m-%d", r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", (8, 10)),
+    ("%d/%m/%Y", r"^[0-9]{2}/[0-9]{2}/[0-9]{4}$", (0, 2)),
+)
+
+
 def parse_dates(values: pa.Array) -> pa.Array:
     """Dates in either contract format; impossible dates (31/02/2025) give null.
 
-    Arrow's strptime rolls 2025-02-31 over to 3 March, so each parse is accepted only if
-    formatting the date again gives back the text that was parsed.
+    Arrow's strptime rolls 2025-02-31 over to 3 March, so a parse is accepted only if the
+    parsed day of the month is the day written in the text.
     """
     result = pa.nulls(len(values), pa.date32())
-    for fmt in DATE_FORMATS:
-        stamp = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
-        round_trips = pc.equal(pc.strftime(stamp, format=fmt), values)
-        parsed = pc.if_else(
-            pc.fill_null(round_trips, False), stamp.cast(pa.date32()), pa.scalar(None, pa.date32())
-        )
+    for fmt, shape, (start, stop) in DATE_SHAPES:
+        shaped = pc.fill_null(pc.match_substring_regex(values, shape), False)
+        text = pc.if_else(shaped, values, pa.scalar(None, pa.string()))
+        stamp = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+        written_day = pc.utf8_slice_codeunits(text, start, stop).cast(pa.int64())
+        real = pc.fill_null(pc.equal(pc.day(stamp), written_day), False)
+        parsed = pc.if_else(real, stamp.cast(pa.date32()), pa.scalar(None, pa.date32()))
         result = pc.coalesce(result, parsed)
     return result
 
@@ -248,13 +260,15 @@ def parse_bools(values: pa.Array) -> pa.Array:
 
 
 def _first_failure(rules: list[Rule], n: int) -> tuple[pa.Array, pa.Array]:
-    reason = pa.nulls(n, pa.string())
-    detail = pa.nulls(n, pa.string())
-    for rule in rules:
-        hit = pc.and_(pc.is_null(reason), pc.fill_null(rule.mask, False))
-        reason = pc.if_else(hit, rule.reason, reason)
-        detail = pc.if_else(hit, rule.detail, detail)
-    return reason, detail
+    """Reason and detail of the first rule each row breaks (null where it breaks none)."""
+    first = np.full(n, len(rules), dtype=np.int32)  # len(rules) stands for "no failure"
+    for index in range(len(rules) - 1, -1, -1):
+        hit = pc.fill_null(rules[index].mask, False).to_numpy(zero_copy_only=False)
+        first[hit] = index
+    which = pa.array(first)
+    reasons = pa.array([r.reason for r in rules] + [None], pa.string())
+    details = pa.array([r.detail for r in rules] + [None], pa.string())
+    return reasons.take(which), details.take(which)
 
 
 def _arrow_type(column: Column) -> pa.DataType:
