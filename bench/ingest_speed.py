@@ -84,6 +84,7 @@ def measure(landing: Path, url: str) -> dict:
         "rows": rows,
         "warehouse": sa_dialect(url),
         "seconds": round(seconds, 1),
+        "gx_startup_s": round(startup, 1),
         "rows_per_s": round(rows / seconds),
         "peak_rss_mb": peak_rss_mb(),
         "rss_before_load_mb": rss_before,

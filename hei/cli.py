@@ -62,6 +62,12 @@ def _parser() -> argparse.ArgumentParser:
     status = commands.add_parser("status", help="latest loads per source and month")
     status.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse")
     status.add_argument("--source", help="only this source")
+    status.add_argument(
+        "--quarantine",
+        nargs=2,
+        metavar=("SOURCE", "PERIOD"),
+        help="why rows of SOURCE's YYYY-MM delivery were quarantined",
+    )
     return parser
 
 
@@ -148,27 +154,40 @@ def cmd_status(args: argparse.Namespace) -> int:
     settings = _apply_overrides(args)
     engine = warehouse.make_engine(settings.warehouse_url)
     warehouse.apply_ddl(engine)
+    if args.quarantine:
+        source, period = args.quarantine
+        rows = status.quarantine_reasons(engine, source, period)
+        print(
+            status.format_table(rows, ["file_name", "reason", "rows", "first_row", "example"])
+            if rows
+            else f"no quarantined rows for {source} {period}"
+        )
+        return 0
     rows = status.latest_loads(engine, args.source)
     if not rows:
         print("no loads recorded yet: run `hei run`")
         return 0
-    print(
-        status.format_table(
-            rows,
-            [
-                "source",
-                "period",
-                "file_name",
-                "status",
-                "rows_read",
-                "rows_loaded",
-                "rows_quarantined",
-                "finished_at",
-                "error",
-            ],
-        )
-    )
+    print(status.format_table(rows, STATUS_COLUMNS))
+    warnings = status.current_warnings(engine, args.source)
+    if warnings:
+        print(f"\nData-quality warnings ({len(warnings)}):")
+        for warning in warnings:
+            print(f"  {warning['message']}")
     return 0
+
+
+STATUS_COLUMNS = [
+    "source",
+    "period",
+    "file_name",
+    "status",
+    "rows_loaded",
+    "rows_quarantined",
+    "known_recorded_pct",
+    "known_linked_pct",
+    "warnings",
+    "error",
+]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -44,17 +44,16 @@ def _insert_completeness(
     params: dict,
 ) -> None:
     """Insert per-organisation rows and an ``ALL`` row for each period of ``select_from``."""
-    organisation = (
-        f"coalesce(s.{source.organisation}, 'UNKNOWN')" if source.organisation else "'ALL'"
-    )
+    counts = COUNTS.format(status=status)
     grouped = (
-        f"select s.period as period, {organisation} as organisation, {COUNTS.format(status=status)} "
-        f"from {select_from} where {where} group by s.period, {organisation}"
+        f"select s.period as period, 'ALL' as organisation, {counts} "
+        f"from {select_from} where {where} group by s.period"
     )
     if source.organisation:
+        organisation = f"coalesce(s.{source.organisation}, 'UNKNOWN')"
         grouped += (
-            f" union all select s.period, 'ALL', {COUNTS.format(status=status)} "
-            f"from {select_from} where {where} group by s.period"
+            f" union all select s.period, {organisation}, {counts} from {select_from} "
+            f"where {where} group by s.period, {organisation}"
         )
     conn.execute(
         sa.text(
@@ -126,8 +125,9 @@ def _raise_warnings(
     )
     conn.execute(
         sa.text(
-            "insert into quality.warnings (load_id, run_id, source, period, kind, message, raised_at) "
-            "values (:load_id, :run_id, :source, :period, 'ethnicity_completeness', :message, :now)"
+            "insert into quality.warnings "
+            "(load_id, run_id, source, period, kind, message, raised_at) values "
+            "(:load_id, :run_id, :source, :period, 'ethnicity_completeness', :message, :now)"
         ),
         {
             "load_id": load_id,
@@ -145,8 +145,8 @@ def _raise_warnings(
 def rebuild_person_ethnicity(conn: Connection) -> None:
     """Best-known ethnicity per person over everything loaded (see sql/030_core_ethnicity.sql)."""
     secondary = " union all ".join(
-        f"select person_id, ethnic_code, '{name}' as source, {date} as recorded_on, {rank} as priority "
-        f"from {SOURCES[name].qualified_table} where ethnic_status = 'known'"
+        f"select person_id, ethnic_code, '{name}' as source, {date} as recorded_on, "
+        f"{rank} as priority from {SOURCES[name].qualified_table} where ethnic_status = 'known'"
         for rank, (name, date) in enumerate(SECONDARY_CARE.items())
     )
     snapshot_day = (

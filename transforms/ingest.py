@@ -121,8 +121,8 @@ def _load(
     validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name)
     lineage = {"period": entry.period, "load_id": entry.load_id}
     conn.execute(sa.text(f"delete from {source.qualified_table} where period = :period"), lineage)
-    checked = prefetch(check_chunk(chunk, source, entry.period, ctx.key) for chunk in reader)
-    for checked in prefetch(_validated(checked, validator)):
+    chunks = prefetch(check_chunk(chunk, source, entry.period, ctx.key) for chunk in reader)
+    for checked in prefetch(_validated(chunks, validator)):
         entry.rows_read += checked.rows
         good = checked.good
         for name, value in lineage.items():

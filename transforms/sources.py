@@ -105,7 +105,7 @@ PRACTICE = Column("practice_code", "str", required=True, pattern=r"^[A-Z][0-9]{5
 PROVIDER = Column("provider_code", "str", pattern=r"^[A-Z0-9]{3,5}$")
 ORGANISATION = Column("organisation_code", "str", required=True, pattern=r"^[A-Z0-9]{3,5}$")
 LSOA = Column("lsoa_code", "str")
-ICD10 = r"^[A-Z][0-9]{2}(\.?[0-9A-Z]{1,2})?$"
+ICD10 = r"^[A-Z][0-9]{2}(?:\.?[0-9A-Z]{1,2})?$"
 PERSON = (PERSON_ID, NHS_NUMBER)
 DEMOGRAPHICS = (AGE, SEX, ETHNIC_CATEGORY)
 PAY_BANDS = tuple(f"Band {n}" for n in range(1, 10)) + ("VSM", "Medical", "Other")

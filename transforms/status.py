@@ -9,16 +9,50 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 LATEST = """
-select source, period, file_name, status, rows_read, rows_loaded, rows_quarantined, error,
-       finished_at
-from (
+with ranked as (
     select f.*, row_number() over (
         partition by source, coalesce(period, file_name) order by finished_at desc, load_id
     ) as recency
     from audit.file_loads f
-) latest
-where recency = 1
-order by source, period, file_name
+),
+completeness as (
+    select source, period,
+           max(case when basis = 'recorded' then pct_known end) as recorded,
+           max(case when basis = 'linked' then pct_known end) as linked
+    from quality.ethnicity_completeness
+    where organisation = 'ALL'
+    group by source, period
+),
+warnings as (
+    select load_id, count(*) as warnings from quality.warnings group by load_id
+)
+select r.source, r.period, r.file_name, r.status, r.rows_read, r.rows_loaded,
+       r.rows_quarantined, round(cast(c.recorded as numeric), 1) as known_recorded_pct,
+       round(cast(c.linked as numeric), 1) as known_linked_pct,
+       coalesce(w.warnings, 0) as warnings, r.error, r.finished_at
+from ranked r
+left join completeness c on c.source = r.source and c.period = r.period and r.status = 'loaded'
+left join warnings w on w.load_id = r.load_id
+where r.recency = 1
+order by r.source, r.period, r.file_name
+"""
+
+QUARANTINE_REASONS = """
+select q.file_name, q.reason, count(*) as rows, min(q.row_number) as first_row,
+       min(q.detail) as example
+from quality.quarantine q
+join audit.file_loads f on f.load_id = q.load_id and f.status = 'loaded'
+where q.source = :source and q.period = :period
+group by q.file_name, q.reason
+order by rows desc, q.reason
+"""
+
+WARNINGS = """
+select w.source, w.period, w.message
+from quality.warnings w
+join audit.file_loads f on f.load_id = w.load_id and f.status = 'loaded'
+where :source is null or w.source = :source
+order by w.source, w.period
 """
 
 RUN_TOTALS = """
@@ -32,9 +66,24 @@ order by source, status
 
 
 def latest_loads(engine: Engine, source: str | None = None) -> list[dict]:
+    """The latest load of each source and month, with its completeness and warning count."""
     with engine.connect() as conn:
         rows = conn.execute(sa.text(LATEST)).mappings().all()
     return [dict(r) for r in rows if source is None or r["source"] == source]
+
+
+def quarantine_reasons(engine: Engine, source: str, period: str) -> list[dict]:
+    """Why rows of the month's current delivery were quarantined, with counts."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(QUARANTINE_REASONS), {"source": source, "period": period})
+        return [dict(r) for r in rows.mappings()]
+
+
+def current_warnings(engine: Engine, source: str | None = None) -> list[dict]:
+    """Data-quality warnings raised by the deliveries currently loaded."""
+    statement = sa.text(WARNINGS).bindparams(sa.bindparam("source", type_=sa.String))
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(statement, {"source": source}).mappings()]
 
 
 def run_totals(engine: Engine, run_ids: Sequence[str]) -> list[dict]:

@@ -150,7 +150,7 @@ class DeliveryValidator:
             tally = outcome.tallies.setdefault(
                 index,
                 ExpectationTally(
-                    description=f"{config.type}({kwargs.get('column') or kwargs.get('column_A', '')})",
+                    description=f"{config.type}({_columns_of(kwargs)})",
                     mostly=kwargs.get("mostly"),
                 ),
             )
@@ -162,10 +162,11 @@ class DeliveryValidator:
         for outcome in self.outcomes.values():
             conn.execute(
                 sa.text(
-                    "insert into quality.validation_runs (load_id, source, file_name, period, suite, "
-                    "success, evaluated, successful, rows_validated, statistics, failed_expectations, "
-                    "validated_at) values (:load_id, :source, :file_name, :period, :suite, :success, "
-                    ":evaluated, :successful, :rows, :statistics, :failed, :now)"
+                    "insert into quality.validation_runs (load_id, source, file_name, period, "
+                    "suite, success, evaluated, successful, rows_validated, statistics, "
+                    "failed_expectations, validated_at) values (:load_id, :source, :file_name, "
+                    ":period, :suite, :success, :evaluated, :successful, :rows, :statistics, "
+                    ":failed, :now)"
                 ),
                 {
                     "load_id": load_id,
@@ -185,6 +186,10 @@ class DeliveryValidator:
 
     def structure_failures(self) -> list[dict[str, Any]]:
         return self.outcomes[f"{self.source.name}.structure"].failed()
+
+
+def _columns_of(kwargs: dict[str, Any]) -> str:
+    return kwargs.get("column") or f"{kwargs.get('column_A', '')}, {kwargs.get('column_B', '')}"
 
 
 def _dataframe_asset(context: Any, name: str) -> Any:

@@ -97,7 +97,8 @@ def _add_missing_columns(conn: Connection, source: Source) -> None:
         if column.name not in existing:
             conn.execute(
                 sa.text(
-                    f"alter table {source.qualified_table} add column {column.name} {column.sql_type}"
+                    f"alter table {source.qualified_table} "
+                    f"add column {column.name} {column.sql_type}"
                 )
             )
 

@@ -1,0 +1,57 @@
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+import pytest
+
+from transforms.alerts import send_alert
+from transforms.pipeline import DataQualityFailure, report_quality
+from transforms.settings import Settings
+
+
+@pytest.fixture
+def webhook():
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook", received
+    server.shutdown()
+
+
+def test_alert_is_posted_to_the_webhook_as_json(webhook):
+    url, received = webhook
+    assert send_alert(url, "title", ["line one", "line two"]) is True
+    assert received == [{"title": "title", "text": "line one\nline two"}]
+
+
+def test_unreachable_webhook_is_logged_not_raised():
+    assert send_alert("http://127.0.0.1:9/nowhere", "title", ["x"]) is False
+
+
+RECORDS = [[{"status": "loaded", "warnings": ["ae_attendances 2025-01: below threshold"]}]]
+
+
+def test_completeness_warnings_alert_and_the_run_carries_on(webhook, tmp_path):
+    url, received = webhook
+    settings = Settings(var_dir=tmp_path, alert_webhook_url=url)
+    assert report_quality(settings, "ae_attendances", RECORDS) == [
+        "ae_attendances 2025-01: below threshold"
+    ]
+    assert "below threshold" in received[0]["text"]
+
+
+def test_completeness_warnings_fail_the_run_when_configured(tmp_path):
+    settings = Settings(var_dir=tmp_path, completeness_action="fail")
+    with pytest.raises(DataQualityFailure, match="1 completeness warning"):
+        report_quality(settings, "ae_attendances", RECORDS)
