@@ -21,7 +21,10 @@ import sqlalchemy as sa
 from transforms.sources import SOURCES
 
 pytestmark = pytest.mark.e2e
-START, END = "2025-01", "2025-03"
+# HEI_E2E_SCALE / HEI_E2E_MONTHS run the same checks at full size (see the README's figures).
+SCALE = os.environ.get("HEI_E2E_SCALE", "0.02")
+END = "2025-03"
+START = {"3": "2025-01"}.get(os.environ.get("HEI_E2E_MONTHS", "3"), "2023-04")
 
 
 def hei(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -49,7 +52,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "--end",
         END,
         "--scale",
-        "0.02",
+        SCALE,
         "--faults",
         "0.01",
         env=env,
@@ -234,3 +237,14 @@ def test_linking_raises_completeness_and_gives_everyone_one_ethnicity(pipeline_r
     for source in ("gp_register", "ae_attendances", "inpatient_spells"):
         assert pct[(source, "linked")] > pct[(source, "recorded")]
     assert pct[("workforce", "linked")] == pct[("workforce", "recorded")]
+
+
+def test_every_loaded_file_passed_its_structure_suite_and_has_data_docs(pipeline_run):
+    rows = fetch(pipeline_run["url"],
+                 "select f.file_name, v.suite, v.success, v.rows_validated, f.rows_read "
+                 "from audit.file_loads f join quality.validation_runs v on v.load_id = f.load_id "
+                 "where f.status = 'loaded' and v.suite like '%.structure'")
+    assert len(rows) == len(ingested_files(pipeline_run["truth"]))
+    assert all(success for _, _, success, _, _ in rows)
+    docs = pipeline_run["root"] / "var" / "data_docs" / "index.html"
+    assert docs.exists() and "gp_register" in docs.read_text()
