@@ -240,10 +240,12 @@ def test_linking_raises_completeness_and_gives_everyone_one_ethnicity(pipeline_r
 
 
 def test_every_loaded_file_passed_its_structure_suite_and_has_data_docs(pipeline_run):
-    rows = fetch(pipeline_run["url"],
-                 "select f.file_name, v.suite, v.success, v.rows_validated, f.rows_read "
-                 "from audit.file_loads f join quality.validation_runs v on v.load_id = f.load_id "
-                 "where f.status = 'loaded' and v.suite like '%.structure'")
+    rows = fetch(
+        pipeline_run["url"],
+        "select f.file_name, v.suite, v.success, v.rows_validated, f.rows_read "
+        "from audit.file_loads f join quality.validation_runs v on v.load_id = f.load_id "
+        "where f.status = 'loaded' and v.suite like '%.structure'",
+    )
     assert len(rows) == len(ingested_files(pipeline_run["truth"]))
     assert all(success for _, _, success, _, _ in rows)
     docs = pipeline_run["root"] / "var" / "data_docs" / "index.html"
