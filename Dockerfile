@@ -52,7 +52,9 @@ RUN pip install --no-deps -e /opt/hei \
     && cd / && python -c "import transforms; assert transforms.__file__.startswith('/opt/hei/'), transforms.__file__" \
     && test -d /opt/hei/sql && test -d /opt/hei/dags
 
-ENV AIRFLOW__CORE__DAGS_FOLDER=/opt/hei/dags \
+# Cap glibc malloc arenas: loading threads otherwise keep freed memory (see hei.cli).
+ENV MALLOC_ARENA_MAX=2 \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/hei/dags \
     AIRFLOW__CORE__LOAD_EXAMPLES=false
 
 # Run as the airflow user (uid 50000, group 0); compose may override with AIRFLOW_UID.

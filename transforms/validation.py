@@ -13,6 +13,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +69,7 @@ class SuiteOutcome:
         ]
 
 
+@cache
 def gx_context(var_dir: Path):  # noqa: ANN201 - GX's context types are internal
     """A file-backed GX context under ``var_dir`` with a Data Docs site in ``var/data_docs``."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")

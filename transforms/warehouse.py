@@ -9,6 +9,7 @@ tables are generated from the source catalogue so that a new source needs no SQL
 from __future__ import annotations
 
 import io
+from functools import cache
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,14 +22,24 @@ from transforms.sources import SOURCES, Source
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 COPY_BATCH_ROWS = 250_000
+# DuckDB caches table data up to its memory limit (80% of RAM by default), so without a cap a
+# long run's memory grows with the history it touches. Larger work spills to disk instead.
+DUCKDB_MEMORY = "512MB"
 
 
+@cache
 def make_engine(url: str) -> Engine:
-    """An engine for the warehouse URL; a DuckDB file's folder is created if missing."""
+    """The process's engine for the warehouse URL; a DuckDB file's folder is created if missing.
+
+    One engine per URL and process: for DuckDB that means one database instance and one
+    memory limit, however many tasks run in the process (as under ``hei run``).
+    """
     parsed = sa.make_url(url)
     if parsed.drivername == "duckdb" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    return sa.create_engine(url, pool_pre_ping=parsed.drivername != "duckdb")
+    if parsed.drivername == "duckdb":
+        return sa.create_engine(url, connect_args={"config": {"memory_limit": DUCKDB_MEMORY}})
+    return sa.create_engine(url, pool_pre_ping=True)
 
 
 def is_duckdb(conn: Connection | Engine) -> bool:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from transforms import pipeline
 from transforms.settings import Settings
 from transforms.sources import SOURCES, Column, Source
+from transforms.warehouse import make_engine
 
 PERIOD = "2025-01"
 VALID_NHS = ["9434765919", "4010232137", "9990000018", "9990000026", "9990000034"]
@@ -79,7 +80,7 @@ def load(settings: Settings, source: str) -> list[dict]:
 
 
 def reasons(settings: Settings, load_id: str) -> Counter:
-    engine = sa.create_engine(settings.warehouse_url)
+    engine = make_engine(settings.warehouse_url)
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
@@ -88,7 +89,7 @@ def reasons(settings: Settings, load_id: str) -> Counter:
             ),
             {"id": load_id},
         ).all()
-    engine.dispose()
+
     return Counter(dict(rows))
 
 
@@ -230,7 +231,7 @@ def test_windows_1252_file_loads_and_keeps_its_characters(settings):
     deliver(settings, "ae_attendances", f"ae_attendances_{PERIOD}.csv", csv_bytes(rows, "cp1252"))
     [record] = load(settings, "ae_attendances")
     assert outcome(record) == ("loaded", 3, 3, 0)
-    engine = sa.create_engine(settings.warehouse_url)
+    engine = make_engine(settings.warehouse_url)
     with engine.connect() as conn:
         codes = conn.execute(
             sa.text(
@@ -258,7 +259,7 @@ def test_resubmission_supersedes_and_the_same_bytes_again_are_unchanged(settings
         ("loaded", 2, 2, 0),
         ("unchanged", 0, 0, 0),
     ]
-    engine = sa.create_engine(settings.warehouse_url)
+    engine = make_engine(settings.warehouse_url)
     with engine.connect() as conn:
         statuses = (
             conn.execute(sa.text("select status from audit.file_loads order by started_at"))

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from transforms import ingest, pipeline
 from transforms.settings import Settings
+from transforms.warehouse import make_engine
 
 HEADER = (
     "appointment_id,nhs_number,practice_code,appointment_date,appointment_status,"
@@ -53,10 +54,10 @@ def run(settings: Settings) -> list[dict]:
 
 
 def query(settings: Settings, sql: str) -> list[tuple]:
-    engine = sa.create_engine(settings.warehouse_url)
+    engine = make_engine(settings.warehouse_url)
     with engine.connect() as conn:
         result = [tuple(r) for r in conn.execute(sa.text(sql))]
-    engine.dispose()
+
     return result
 
 
