@@ -137,6 +137,11 @@ def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Pat
     )
     for rejected in status.rejected_in_runs(engine, run_ids):
         print(f"REJECTED {rejected['error']}")
+    warnings = status.warnings_in_runs(engine, run_ids)
+    if warnings:
+        print(f"\n{len(warnings)} data-quality warning(s) in this run (all of them: hei status):")
+        for message in warnings[:10]:
+            print(f"  {message}")
     if settings.uses_development_key:
         print(
             "\nNOTE: NHS numbers were pseudonymised with a generated development key "
@@ -144,6 +149,7 @@ def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Pat
         )
     print(
         f"\nwarehouse:  {settings.warehouse_url}\nlanding:    {settings.landing_dir}\n"
+        f"data docs:  {settings.var_dir / 'data_docs' / 'index.html'}\n"
         f"airflow:    {home} (run `make airflow` for the UI)\nlog:        {log_path}\n"
         "status:     hei status"
     )

@@ -120,3 +120,11 @@ def _cell(value: object) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
+
+
+def warnings_in_runs(engine: Engine, run_ids: Sequence[str]) -> list[str]:
+    statement = sa.text(
+        "select message from quality.warnings where run_id in :ids order by source, period"
+    ).bindparams(sa.bindparam("ids", expanding=True))
+    with engine.connect() as conn:
+        return list(conn.execute(statement, {"ids": list(run_ids)}).scalars())
