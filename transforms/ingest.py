@@ -24,7 +24,7 @@ from transforms import audit, completeness
 from transforms.audit import LoadRecord, Planned
 from transforms.errors import DeliveryRejected
 from transforms.reading import DeliveryReader, MalformedLine
-from transforms.rules import Checked, check_chunk
+from transforms.rules import Checked, check_rows, pseudonymise_rows
 from transforms.sources import Source, get_source
 from transforms.validation import DeliveryValidator
 from transforms.warehouse import append_arrow
@@ -121,8 +121,10 @@ def _load(
     validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name)
     lineage = {"period": entry.period, "load_id": entry.load_id}
     conn.execute(sa.text(f"delete from {source.qualified_table} where period = :period"), lineage)
-    chunks = prefetch(check_chunk(chunk, source, entry.period, ctx.key) for chunk in reader)
-    for checked in prefetch(_validated(chunks, validator)):
+    # Four overlapping stages, one thread each: read and check, pseudonymise, validate, write.
+    checked_chunks = prefetch(check_rows(chunk, source, entry.period) for chunk in reader)
+    pseudonymised = prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks)
+    for checked in prefetch(_validated(pseudonymised, validator)):
         entry.rows_read += checked.rows
         good = checked.good
         for name, value in lineage.items():

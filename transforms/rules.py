@@ -7,7 +7,7 @@ never repeat the value, because values can be identifiers. Everything is vectori
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import numpy as np
@@ -33,6 +33,7 @@ class Checked:
     last_row: int
     good: pa.Table  # typed output columns plus ``row_number``
     quarantined: pa.Table  # row_number, reason, detail
+    nhs_numbers: pa.Array | None = None  # of the good rows, until pseudonymise() replaces them
 
 
 @dataclass
@@ -50,12 +51,33 @@ def month_bounds(period: str) -> tuple[date, date]:
 
 
 def check_chunk(chunk: Chunk, source: Source, period: str, key: bytes) -> Checked:
-    """Apply the source's row rules to a chunk and split it into typed rows and quarantine."""
+    """Apply the source's row rules to a chunk, split it, and pseudonymise the good rows."""
+    return pseudonymise_rows(check_rows(chunk, source, period), key)
+
+
+def pseudonymise_rows(checked: Checked, key: bytes) -> Checked:
+    """Put the pseudonym in ``person_id`` and drop the NHS numbers.
+
+    Separate from :func:`check_rows` so that loading can run it as its own pipeline stage.
+    """
+    if checked.nhs_numbers is None:
+        return checked
+    position = checked.good.column_names.index("person_id")
+    good = checked.good.set_column(position, "person_id", pseudonymise(checked.nhs_numbers, key))
+    return replace(checked, good=good, nhs_numbers=None)
+
+
+def check_rows(chunk: Chunk, source: Source, period: str) -> Checked:
+    """Apply the source's row rules to a chunk and split it into typed rows and quarantine.
+
+    The good rows' ``person_id`` is empty until :func:`pseudonymise_rows`; their NHS numbers
+    travel beside the table, never in it.
+    """
     text = {name: _clean(chunk.table[name]) for name in chunk.table.column_names}
     typed: dict[str, pa.Array] = {}
     rules: list[Rule] = []
     if source.person_level:
-        rules += _identifier_rules(text, typed, key)
+        rules += _identifier_rules(text, typed)
     for column in source.columns:
         if column.name in ("nhs_number", "person_id"):
             continue
@@ -81,15 +103,10 @@ def check_chunk(chunk: Chunk, source: Source, period: str, key: bytes) -> Checke
     quarantined = pa.table({"row_number": row_numbers, "reason": reason, "detail": detail}).filter(
         pc.invert(ok)
     )
-    if "person_id" in good.column_names and source.person_level and "nhs_number" in text:
-        good = good.set_column(
-            good.column_names.index("person_id"),
-            "person_id",
-            pseudonymise(text["nhs_number"].filter(ok), key),
-        )
+    nhs = text["nhs_number"].filter(ok) if source.person_level and "nhs_number" in text else None
     numbers = chunk.row_numbers
     first, last = (int(numbers[0]), int(numbers[-1])) if len(numbers) else (0, 0)
-    return Checked(chunk.table.num_rows, first, last, good, quarantined)
+    return Checked(chunk.table.num_rows, first, last, good, quarantined, nhs)
 
 
 def _clean(values: pa.ChunkedArray) -> pa.Array:
@@ -98,13 +115,11 @@ def _clean(values: pa.ChunkedArray) -> pa.Array:
     return pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, pa.string()), trimmed)
 
 
-def _identifier_rules(
-    text: dict[str, pa.Array], typed: dict[str, pa.Array], key: bytes
-) -> list[Rule]:
+def _identifier_rules(text: dict[str, pa.Array], typed: dict[str, pa.Array]) -> list[Rule]:
     """A person is identified by a valid NHS number (pseudonymised later) or a person_id."""
     if "nhs_number" in text:
         nhs = text["nhs_number"]
-        typed["person_id"] = nhs  # replaced by the pseudonym once bad rows are gone
+        typed["person_id"] = pa.nulls(len(nhs), pa.string())  # see pseudonymise_rows
         return [
             Rule(
                 pc.is_null(nhs),
