@@ -1,0 +1,346 @@
+"""Statistical disclosure control for every table that leaves the warehouse.
+
+The partnership's rules (``shared/design/INDICATORS.md``, "Disclosure control"; sources and
+their wording in ``shared/design/standards/03_disclosure_control.md``):
+
+1. **Primary suppression.** A count from 1 to :data:`SUPPRESSION_THRESHOLD` (7) is withheld;
+   0 is shown. This is NHS Digital's sub-national rule for HES and ECDS from September 2018
+   ("1–7 → ``*``") and OpenSAFELY's current output rule ("redact any count ≤ 7").
+2. **Rounding.** Every other count is rounded to the nearest :data:`ROUNDING_BASE` (5), after
+   suppression (both sources; OpenSAFELY stresses the order, so no shown ``5`` can stand for
+   6 or 7). Ties go up (``(x + base // 2) // base * base``); with the odd base 5 an integer
+   count never lies half-way, so 8 → 10, 12 → 10, 13 → 15. Totals are rounded from their own
+   unrounded value, like any other count.
+3. **Derived values withheld.** Rates, proportions, their confidence limits, ratios to a
+   reference group (any column named in ``derived``) are withheld wherever the row's
+   numerator or denominator is withheld, whether primarily or secondarily. They are computed
+   upstream from the *unrounded* counts (INDICATORS.md); this module does not recompute them.
+4. **Secondary suppression.** Rows sharing the values of ``group_cols`` form a *set*: cells
+   that add up to one total (for example the ethnic groups, including "Not stated" and "Not
+   known", of one indicator × period × breakdown). The total is the row labelled
+   ``total_label`` in that set (e.g. ``All persons``); a set without such a row is assumed to
+   have its total published elsewhere, so it is protected all the same. If exactly one value
+   of a set (cells and total together) is withheld, it could be recovered by differencing, so
+   one more is withheld: **the smallest non-zero shown cell** (ties: the first row in table
+   order); if there is none, the smallest shown cell (a zero); if there is none, the total.
+   Zero cells come last because hiding a known-empty group protects little. With two or more
+   withheld values a set needs nothing more. Numerators and denominators are each treated
+   as their own additive column.
+5. **Reason codes.** Each row gets ``suppressed`` (any of its values withheld) and
+   ``suppression_reason``: the codes that apply, distinct, in the order of :data:`REASONS`,
+   joined with ``;`` (None when nothing is withheld):
+
+   * ``small_count`` – a count of the row was 1–7 (primary);
+   * ``secondary`` – a count was withheld to protect another cell of its set;
+   * ``numerator_suppressed`` / ``denominator_suppressed`` – the derived values are withheld
+     because that count is;
+   * ``unreliable_rate`` – a directly standardised rate with total count below 10 (its value
+     is already NA from :func:`transforms.statistics.dsr`, statistic
+     :data:`transforms.statistics.NO_DSR_SMALL_COUNT`); its derived values are withheld too.
+
+:func:`check_publishable` is the final gate: it re-checks a finished table against the same
+rules and lists every violation, so a file is written only when the list is empty.
+
+Limits of this module (the caller's job): sets are one partition of the table, so nested
+breakdowns (16 groups within 5) and repeated or overlapping periods are not protected against
+differencing *between* sets; a ratio to a reference group whose own counts are withheld is
+not withheld by this module unless the ratio row's counts are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from transforms.statistics import NO_DSR_SMALL_COUNT
+
+SUPPRESSION_THRESHOLD = 7
+"""Largest count withheld (1..7; 0 is shown): NHS Digital HES/ECDS rule from September 2018,
+and OpenSAFELY's "redact ≤ 7" output rule."""
+
+ROUNDING_BASE = 5
+"""Shown counts are rounded to the nearest multiple of this: the same two sources (NHS Digital
+HES/ECDS from September 2018; OpenSAFELY "then round all counts to the nearest 5")."""
+
+SMALL_COUNT = "small_count"
+SECONDARY = "secondary"
+NUMERATOR_SUPPRESSED = "numerator_suppressed"
+DENOMINATOR_SUPPRESSED = "denominator_suppressed"
+UNRELIABLE_RATE = "unreliable_rate"
+REASONS = (SMALL_COUNT, SECONDARY, NUMERATOR_SUPPRESSED, DENOMINATOR_SUPPRESSED, UNRELIABLE_RATE)
+"""Every reason code, in the order they are listed in ``suppression_reason``."""
+
+DERIVED_COLUMNS = (
+    "value",
+    "lower95_0cl",
+    "upper95_0cl",
+    "lower99_8cl",
+    "upper99_8cl",
+    "variance",
+    "ratio",
+    "ratio_lower95_0cl",
+    "ratio_upper95_0cl",
+    "ratio_lower99_8cl",
+    "ratio_upper99_8cl",
+)
+"""Default derived columns (names as ``transforms.statistics`` returns them; ratio limits
+prefixed ``ratio_``). Columns absent from a table are skipped; pass ``derived`` for others
+(e.g. significance labels)."""
+
+
+# --- counts ----------------------------------------------------------------------------------
+
+
+def _as_counts(values: pd.Series, name: str, *, allow_na: bool) -> pd.Series:
+    """Non-negative whole numbers as nullable Int64; raises on anything else."""
+    numbers = pd.to_numeric(values, errors="coerce")
+    unreadable = numbers.isna() & values.notna()
+    if unreadable.any():
+        raise ValueError(f"{name}: {int(unreadable.sum())} value(s) are not numbers")
+    if not allow_na and numbers.isna().any():
+        raise ValueError(
+            f"{name}: {int(numbers.isna().sum())} missing count(s); fill in zeros or drop "
+            "rows without data before disclosure control"
+        )
+    array = numbers.to_numpy(dtype=float, na_value=np.nan)
+    present = ~np.isnan(array)
+    if np.any(array[present] < 0) or np.any(array[present] != np.floor(array[present])):
+        raise ValueError(f"{name}: counts must be non-negative whole numbers")
+    return numbers.astype("Int64")
+
+
+def suppress_counts(counts: pd.Series, threshold: int = SUPPRESSION_THRESHOLD) -> pd.Series:
+    """Primary suppression: True where 1 <= count <= ``threshold`` (0 and NA are False)."""
+    counts = _as_counts(counts, str(counts.name or "counts"), allow_na=True)
+    return (counts.ge(1) & counts.le(threshold)).fillna(False).astype(bool)
+
+
+def round_counts(counts: pd.Series, base: int = ROUNDING_BASE) -> pd.Series:
+    """Counts rounded to the nearest multiple of ``base``, ties upwards; NA stays NA (Int64).
+
+    Ties cannot occur for an odd base: with base 5, 8 → 10, 12 → 10, 13 → 15.
+    """
+    if base < 1:
+        raise ValueError("base must be a positive whole number")
+    counts = _as_counts(counts, str(counts.name or "counts"), allow_na=True)
+    return (counts + base // 2) // base * base
+
+
+# --- sets (for secondary suppression) --------------------------------------------------------
+
+
+def _set_ids(table: pd.DataFrame, group_cols: Sequence[str]) -> pd.Series:
+    if not group_cols:
+        return pd.Series(0, index=table.index)
+    ids = table.groupby(list(group_cols), sort=False, dropna=False).ngroup()
+    return pd.Series(ids.to_numpy(), index=table.index)
+
+
+def _total_rows(table: pd.DataFrame, label_col: str, total_label: str | None) -> pd.Series:
+    if total_label is None:
+        return pd.Series(False, index=table.index)
+    return table[label_col].eq(total_label).fillna(False).astype(bool)
+
+
+def _recoverable_sets(sets: pd.Series, hidden: pd.Series) -> pd.Series:
+    """Per row: its set has exactly one withheld value among two or more rows."""
+    grouped = hidden.astype(int).groupby(sets.to_numpy())
+    return (grouped.transform("sum") == 1) & (grouped.transform("size") >= 2)
+
+
+def _secondary(
+    counts: pd.Series, primary: pd.Series, sets: pd.Series, is_total: pd.Series
+) -> pd.Series:
+    """The cells to withhold so that no set has exactly one withheld value (rule 4)."""
+    needs = _recoverable_sets(sets, primary)
+    rows = pd.DataFrame(
+        {
+            "set": sets,
+            "zero": counts.eq(0),
+            "count": counts,
+            "position": np.arange(len(counts)),
+        }
+    )
+    candidates = rows[needs & ~primary & ~is_total]
+    chosen = candidates.sort_values(["set", "zero", "count", "position"]).drop_duplicates("set")
+    secondary = np.zeros(len(counts), dtype=bool)
+    secondary[chosen["position"].to_numpy()] = True
+    # A set whose only shown value is its total (one cell, withheld): withhold the total.
+    uncovered = needs & ~rows["set"].isin(chosen["set"]) & is_total & ~primary
+    return pd.Series(secondary, index=counts.index) | uncovered
+
+
+# --- the whole table -------------------------------------------------------------------------
+
+
+def _require(table: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise KeyError(f"table has no column(s) {missing}")
+
+
+def _join_reasons(codes: dict[str, pd.Series], index: pd.Index) -> pd.Series:
+    text = pd.Series("", index=index, dtype=object)
+    for code in REASONS:
+        text = text.where(~codes[code], text + ";" + code)
+    text = text.str.removeprefix(";")
+    return text.where(text != "", None).astype(object)
+
+
+def apply_sdc(
+    table: pd.DataFrame,
+    group_cols: Sequence[str],
+    *,
+    numerator: str = "numerator",
+    denominator: str | None = "denominator",
+    derived: Sequence[str] = DERIVED_COLUMNS,
+    total_label: str | None = None,
+    label_col: str = "group_label",
+    statistic: str = "statistic",
+    threshold: int = SUPPRESSION_THRESHOLD,
+    base: int = ROUNDING_BASE,
+) -> pd.DataFrame:
+    """The table as partners may see it: counts suppressed or rounded, derived values withheld.
+
+    ``group_cols`` name the sets for secondary suppression (e.g. ``["indicator_id",
+    "period_start", "breakdown"]``); the row whose ``label_col`` equals ``total_label`` is its
+    set's total. ``denominator=None`` for a table of counts only. Counts must be present,
+    non-negative whole numbers (a ValueError otherwise), and each set has at most one total
+    row. Returns a copy: the count columns rounded (nullable Int64, NA where withheld), the
+    derived columns NA where withheld, plus ``suppressed`` and ``suppression_reason`` (see
+    the module docstring). No unrounded count remains in the named count columns; other
+    columns the caller leaves in the table (e.g. ``total_count``) are not touched.
+    """
+    count_cols = [c for c in (numerator, denominator) if c is not None]
+    _require(table, [*group_cols, *count_cols, *([label_col] if total_label is not None else [])])
+    sets = _set_ids(table, group_cols)
+    is_total = _total_rows(table, label_col, total_label)
+    if (is_total.astype(int).groupby(sets.to_numpy()).sum() > 1).any():
+        raise ValueError(f"a set has more than one {total_label!r} row")
+
+    out = table.copy()
+    codes = {code: pd.Series(False, index=table.index) for code in REASONS}
+    withheld = pd.Series(False, index=table.index)
+    for col, derived_code in (
+        (numerator, NUMERATOR_SUPPRESSED),
+        (denominator, DENOMINATOR_SUPPRESSED),
+    ):
+        if col is None:
+            continue
+        counts = _as_counts(table[col], col, allow_na=False)
+        primary = suppress_counts(counts, threshold)
+        secondary = _secondary(counts, primary, sets, is_total) & ~primary
+        hidden = primary | secondary
+        out[col] = round_counts(counts, base).mask(hidden)
+        codes[SMALL_COUNT] |= primary
+        codes[SECONDARY] |= secondary
+        codes[derived_code] = hidden
+        withheld |= hidden
+
+    if statistic in table.columns:
+        codes[UNRELIABLE_RATE] = table[statistic].eq(NO_DSR_SMALL_COUNT).fillna(False).astype(bool)
+        withheld |= codes[UNRELIABLE_RATE]
+    for col in derived:
+        if col in out.columns and col not in count_cols:
+            out[col] = out[col].mask(withheld)
+
+    out["suppressed"] = pd.concat(codes, axis=1).any(axis=1)
+    out["suppression_reason"] = _join_reasons(codes, table.index)
+    return out
+
+
+# --- the final gate --------------------------------------------------------------------------
+
+
+def _rows(mask: pd.Series, limit: int = 5) -> str:
+    labels = [str(i) for i in mask.index[mask.to_numpy()][:limit]]
+    more = int(mask.sum()) - len(labels)
+    return ", ".join(labels) + (f" and {more} more" if more > 0 else "")
+
+
+def check_publishable(
+    table: pd.DataFrame,
+    group_cols: Sequence[str],
+    *,
+    numerator: str = "numerator",
+    denominator: str | None = "denominator",
+    derived: Sequence[str] = DERIVED_COLUMNS,
+    total_label: str | None = None,
+    label_col: str = "group_label",
+    threshold: int = SUPPRESSION_THRESHOLD,
+    base: int = ROUNDING_BASE,
+) -> list[str]:
+    """Every way ``table`` breaks the disclosure rules, as messages naming rows (by index).
+
+    An empty list means it may be published. Checked: a shown count of 1..``threshold``; a
+    shown count that is not a non-negative multiple of ``base``; a derived value shown where
+    the numerator or denominator is withheld (NA); a set (as in :func:`apply_sdc`) with
+    exactly one withheld count, which total − Σ(others) would reveal; and the reason columns:
+    each withheld count has ``small_count`` or ``secondary``, ``suppressed`` agrees with
+    ``suppression_reason``, and only known codes are used. Any NA count is taken as withheld.
+    """
+    count_cols = [c for c in (numerator, denominator) if c is not None]
+    needed = [*group_cols, *count_cols, "suppressed", "suppression_reason"]
+    needed += [label_col] if total_label is not None else []
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        return [f"missing column(s) {missing}"]
+
+    problems: list[str] = []
+    sets = _set_ids(table, group_cols)
+    reason = (
+        table["suppression_reason"].astype(object).where(table["suppression_reason"].notna(), None)
+    )
+    reason_codes = reason.map(lambda r: set(r.split(";")) if isinstance(r, str) and r else set())
+    has_reason = reason_codes.map(bool)
+    count_reason = reason_codes.map(lambda c: bool(c & {SMALL_COUNT, SECONDARY}))
+    withheld = pd.Series(False, index=table.index)
+
+    for col in count_cols:
+        values = pd.to_numeric(table[col], errors="coerce")
+        hidden = values.isna()
+        withheld |= hidden
+        shown = values[~hidden]
+        small = shown.between(1, threshold)
+        if small.any():
+            problems.append(f"{col}: count of 1–{threshold} shown in row(s) {_rows(small)}")
+        unrounded = (shown < 0) | (shown % base != 0)
+        if unrounded.any():
+            problems.append(f"{col}: count not a multiple of {base} in row(s) {_rows(unrounded)}")
+        recoverable = _recoverable_sets(sets, hidden) & hidden
+        if recoverable.any():
+            problems.append(
+                f"{col}: the only withheld value of its set, recoverable as total − Σ(others), "
+                f"in row(s) {_rows(recoverable)}"
+            )
+        unexplained = hidden & ~count_reason
+        if unexplained.any():
+            problems.append(
+                f"{col}: withheld without a small_count/secondary reason in row(s) "
+                f"{_rows(unexplained)}"
+            )
+
+    for col in derived:
+        if col in table.columns and col not in count_cols:
+            leaked = withheld & table[col].notna()
+            if leaked.any():
+                problems.append(
+                    f"{col}: shown although its numerator or denominator is withheld, "
+                    f"in row(s) {_rows(leaked)}"
+                )
+
+    flagged = table["suppressed"].fillna(False).astype(bool)
+    if (flagged != has_reason).any():
+        problems.append(
+            f"suppressed and suppression_reason disagree in row(s) {_rows(flagged != has_reason)}"
+        )
+    if (withheld & ~flagged).any():
+        problems.append(
+            f"withheld count not marked suppressed in row(s) {_rows(withheld & ~flagged)}"
+        )
+    unknown = reason_codes.map(lambda c: bool(c - set(REASONS)))
+    if unknown.any():
+        problems.append(f"unknown reason code in row(s) {_rows(unknown)}")
+    return problems
