@@ -48,9 +48,17 @@ DEFAULT_ARGS = {
 }
 
 
-def _interval_month() -> str:
-    """``YYYY-MM`` of the run's data interval: the last month this run may load."""
-    return get_current_context()["data_interval_start"].strftime("%Y-%m")
+def _interval_month() -> str | None:
+    """``YYYY-MM`` of the run's data interval: the last month this run may load.
+
+    A run triggered by hand in Airflow 3 has no data interval: it then loads up to the last
+    complete month.
+    """
+    start = get_current_context().get("data_interval_start")
+    if start is None:
+        today = pendulum.today("UTC")
+        return today.subtract(months=1).format("YYYY-MM")
+    return start.strftime("%Y-%m")
 
 
 def ingest_dag(source_name: str, title: str, asset_uri: str) -> DAG:

@@ -54,35 +54,33 @@ def utcnow() -> datetime:
 def plan(engine: Engine, deliveries: Iterable[Delivery]) -> list[Planned]:
     """Decide what to do with each file found in the landing zone.
 
-    A file already decided with these bytes, and not re-delivered since, is skipped (so a
-    rerun does nothing). The same bytes as the month's current load, delivered again, are
-    recorded as ``unchanged``. Anything else is loaded; a later file for a month that is
-    already loaded is a resubmission and will supersede it.
+    A file whose latest audit record has these bytes, and which has not been delivered again
+    since, is skipped (so a rerun, or a retried task, does nothing). The same bytes as the
+    month's current load, delivered again, are recorded as ``unchanged``. Anything else is
+    loaded, including an older version restored with its old timestamp: the landing zone is
+    the truth, so the warehouse follows it.
     """
     deliveries = list(deliveries)
     if not deliveries:
         return []
-    source = deliveries[0].source
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "select file_name, sha256, period, status, file_modified_at "
-                "from audit.file_loads where source = :source"
+                "select file_name, sha256, period, status, file_modified_at from audit.file_loads "
+                "where source = :source order by finished_at, load_id"
             ),
-            {"source": source},
+            {"source": deliveries[0].source},
         ).all()
-    last_seen: dict[tuple[str, str], str] = {}
-    current: dict[str, str] = {}
+    latest: dict[str, tuple[str, str]] = {}  # file name -> (sha256, modified) of its last record
+    current: dict[str, str] = {}  # period -> sha256 of the loaded file
     for file_name, sha, period, status, modified in rows:
-        key = (file_name, sha)
-        stamp = modified.isoformat() if modified else ""
-        last_seen[key] = max(last_seen.get(key, ""), stamp)
+        latest[file_name] = (sha, modified.isoformat() if modified else "")
         if status == "loaded":
             current[period] = sha
     planned = []
     for delivery in deliveries:
-        seen = last_seen.get((delivery.file_name, delivery.sha256))
-        if seen is not None and seen >= delivery.modified_at:
+        sha, seen = latest.get(delivery.file_name, (None, ""))
+        if sha == delivery.sha256 and seen >= delivery.modified_at:
             continue
         same_as_loaded = (
             delivery.period is not None and current.get(delivery.period) == delivery.sha256

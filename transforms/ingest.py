@@ -12,7 +12,7 @@ import json
 import logging
 import uuid
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -27,7 +27,7 @@ from transforms.reading import DeliveryReader, MalformedLine
 from transforms.rules import Checked, check_rows, pseudonymise_rows
 from transforms.sources import Source, get_source
 from transforms.validation import DeliveryValidator
-from transforms.warehouse import append_arrow
+from transforms.warehouse import append_arrow, lock
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +40,21 @@ def prefetch(items: Iterator[T]) -> Iterator[T]:
 
     Reading and checking (Arrow), validating and writing (the warehouse driver) mostly
     release the GIL, so chained prefetches overlap the stages; each holds at most one chunk
-    ahead, so memory stays bounded.
+    ahead, so memory stays bounded. If the consumer stops early (a failed write), the item in
+    flight is waited for and the source is closed, so no stage runs on behind a rollback.
     """
     done = object()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
         upcoming = pool.submit(next, items, done)
-        while (item := upcoming.result()) is not done:
-            upcoming = pool.submit(next, items, done)
-            yield item
+        try:
+            while (item := upcoming.result()) is not done:
+                upcoming = pool.submit(next, items, done)
+                yield item
+        finally:
+            wait([upcoming])
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
 
 @dataclass(frozen=True)
@@ -98,7 +105,6 @@ def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord:
     except DeliveryRejected as rejection:
         entry.status, entry.error = "rejected", f"[{rejection.reason}] {rejection}"
         entry.rows_read = entry.rows_loaded = entry.rows_quarantined = 0
-        entry.finished_at = None
         with ctx.engine.begin() as conn:
             audit.record(conn, entry)
         log.warning("rejected %s", entry.error)
@@ -116,6 +122,9 @@ def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord:
 def _load(
     conn: Connection, entry: LoadRecord, source: Source, ctx: LoadContext, planned: Planned
 ) -> None:
+    # Months of one source may load in parallel on PostgreSQL; the cross-month duplicate
+    # check must see the other loads' rows, so a source's loads take turns.
+    lock(conn, f"hei:load:{source.name}")
     reader = DeliveryReader(planned.delivery, source)
     entry.extra_columns = json.dumps(reader.header.extra) if reader.header.extra else None
     validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name)
@@ -142,6 +151,14 @@ def _load(
     _reject_if_invalid(validator, entry)
     _quarantine_repeats(conn, source, entry)
     _count_outcomes(conn, source, entry)
+    if entry.rows_loaded == 0:
+        raise DeliveryRejected(
+            "no_valid_rows",
+            entry.file_name,
+            f"none of its {entry.rows_read} rows passed the row rules, so it would empty the month",
+            "Check that it is the right source and month and that its coded fields follow the "
+            "data contract, then resend it.",
+        )
     validator.record(conn, entry.load_id, entry.period)
     entry.warnings = completeness.record_delivery(
         conn, source, entry.period, entry.load_id, entry.run_id
@@ -157,9 +174,12 @@ def _validated(chunks: Iterator[Checked], validator: DeliveryValidator) -> Itera
     This is its own pipeline stage (a second prefetch thread), so validation overlaps with
     reading and checking the next chunk and with writing the previous one.
     """
-    for checked in chunks:
-        validator.validate(checked.good, checked.first_row, checked.last_row)
-        yield checked
+    try:
+        for checked in chunks:
+            validator.validate(checked.good, checked.first_row, checked.last_row)
+            yield checked
+    finally:
+        chunks.close()
 
 
 def _reject_if_invalid(validator: DeliveryValidator, entry: LoadRecord) -> None:

@@ -1,7 +1,8 @@
 """The steps of an ingest run, as plain functions of the settings.
 
 Airflow tasks call these with values that travel through XCom as plain dicts; tests and
-benchmarks call them directly. Each step opens its own engine, so it can run in any worker.
+benchmarks call them directly. Nothing is passed between steps but those dicts, so each
+step can run in any worker.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import sqlalchemy as sa
 
 from transforms import audit, completeness, landing, validation, warehouse
 from transforms.alerts import send_alert
-from transforms.audit import Planned
 from transforms.ingest import LoadContext, ingest
 from transforms.landing import Delivery
 from transforms.settings import Settings
@@ -64,8 +64,12 @@ def load_month(settings: Settings, group: dict, run_id: str | None) -> list[dict
     )
     records = []
     for item in group["items"]:
-        planned = Planned(Delivery(**item["delivery"]), item["action"])
-        record = ingest(planned, ctx)
+        # Planned again now: an earlier file of the month may have just loaded, and a retried
+        # task must not load again what its first try already loaded.
+        now = audit.plan(ctx.engine, [Delivery(**item["delivery"])])
+        if not now:
+            continue
+        record = ingest(now[0], ctx)
         records.append(
             {k: v for k, v in asdict(record).items() if k not in ("started_at", "finished_at")}
         )

@@ -12,6 +12,7 @@ import codecs
 import csv
 import gzip
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from transforms.landing import Delivery
 from transforms.sources import Source
 
 BLOCK_BYTES = 16 << 20
+SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PARQUET_BATCH_ROWS = 200_000
 
 
@@ -53,7 +55,7 @@ class Header:
 
 
 def normalise_name(name: str) -> str:
-    return name.strip().lower().lstrip("\ufeff").replace(" ", "_")
+    return name.strip().lower().replace(" ", "_")
 
 
 def map_header(raw_names: list[str], source: Source, file_name: str) -> Header:
@@ -63,16 +65,11 @@ def map_header(raw_names: list[str], source: Source, file_name: str) -> Header:
         for alias in (column.name, *column.aliases):
             lookup[alias] = column.name
     names = [lookup.get(normalise_name(n), normalise_name(n)) for n in raw_names]
-    extra = [n for n in names if n not in lookup.values()]
+    known = set(lookup.values())
+    # Unrecognised names are never echoed as they are: a file without a header has data
+    # (NHS numbers, say) where the names should be.
+    extra = [n if SAFE_NAME.match(n) else "(unnamed column)" for n in names if n not in known]
     present = set(names)
-    if len(present) != len(names):
-        dupes = sorted({n for n in names if names.count(n) > 1})
-        raise DeliveryRejected(
-            "duplicate_column",
-            file_name,
-            f"column(s) {', '.join(dupes)} appear more than once",
-            "Send the file with each column once.",
-        )
     missing = [
         c.name
         for c in source.columns
@@ -88,6 +85,14 @@ def map_header(raw_names: list[str], source: Source, file_name: str) -> Header:
             file_name,
             f"required column(s) missing: {', '.join(missing)}",
             f"Check the extract's header against the {source.name} data contract and resend.",
+        )
+    repeated = sorted({n for n in names if n in known and names.count(n) > 1})
+    if len(present) != len(names):
+        raise DeliveryRejected(
+            "duplicate_column",
+            file_name,
+            f"the header repeats column(s) {', '.join(repeated) or '(unrecognised names)'}",
+            "Send the file with each column once.",
         )
     return Header(names=names, extra=extra)
 
@@ -157,7 +162,8 @@ class DeliveryReader:
             else:
                 self.encoding = detect_encoding(delivery)
                 with _open_bytes(delivery) as stream:
-                    first_line = stream.readline().decode(self.encoding).lstrip("\ufeff")
+                    header_line = stream.readline().removeprefix(codecs.BOM_UTF8)
+                    first_line = header_line.decode(self.encoding)
                 raw_names = next(csv.reader([first_line]), [])
         self.header = map_header(raw_names, source, delivery.file_name)
 
@@ -180,7 +186,9 @@ class DeliveryReader:
                     block_size=BLOCK_BYTES,
                     use_threads=False,
                 ),
-                parse_options=pacsv.ParseOptions(invalid_row_handler=self._on_invalid),
+                parse_options=pacsv.ParseOptions(
+                    newlines_in_values=True, invalid_row_handler=self._on_invalid
+                ),
                 convert_options=pacsv.ConvertOptions(
                     column_types={n: pa.string() for n in names},
                     strings_can_be_null=False,
@@ -195,6 +203,13 @@ class DeliveryReader:
                 yield Chunk(pa.Table.from_batches([batch]), numbers)
 
     def _on_invalid(self, row: pacsv.InvalidRow) -> str:
+        """Skip a line with the wrong number of fields, to be quarantined by the caller.
+
+        A "row" spanning several lines means an unbalanced quote has swallowed the lines
+        after it: then the rows cannot be told apart, so the whole file is refused.
+        """
+        if "\n" in (row.text or ""):
+            return "error"
         number = (row.number or 0) - 1  # physical line numbers count the header line
         self.malformed.append(MalformedLine(number, row.expected_columns, row.actual_columns))
         return "skip"
@@ -204,16 +219,23 @@ class DeliveryReader:
         next_row = 1
         for batch in self._parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
             table = pa.Table.from_batches([batch]).rename_columns(names)
-            table = pa.table({n: table[n].cast(pa.string()) for n in names})
+            table = pa.table({n: _as_text(table[n]) for n in names})
             yield Chunk(table, np.arange(next_row, next_row + table.num_rows, dtype=np.int64))
             next_row += table.num_rows
+
+
+def _as_text(values: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Parquet columns as the text a CSV would carry (timestamps as their date)."""
+    if pa.types.is_timestamp(values.type):
+        values = values.cast(pa.date32())
+    return values.cast(pa.string())
 
 
 @contextmanager
 def _rejecting_unreadable(delivery: Delivery) -> Iterator[None]:
     try:
         yield
-    except (pa.ArrowInvalid, OSError, EOFError, csv.Error) as exc:
+    except (pa.ArrowException, UnicodeError, OSError, EOFError, csv.Error) as exc:
         raise DeliveryRejected(
             "unreadable_file",
             delivery.file_name,

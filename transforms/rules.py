@@ -50,11 +50,6 @@ def month_bounds(period: str) -> tuple[date, date]:
     return start, following - timedelta(days=1)
 
 
-def check_chunk(chunk: Chunk, source: Source, period: str, key: bytes) -> Checked:
-    """Apply the source's row rules to a chunk, split it, and pseudonymise the good rows."""
-    return pseudonymise_rows(check_rows(chunk, source, period), key)
-
-
 def pseudonymise_rows(checked: Checked, key: bytes) -> Checked:
     """Put the pseudonym in ``person_id`` and drop the NHS numbers.
 
@@ -132,13 +127,20 @@ def _identifier_rules(text: dict[str, pa.Array], typed: dict[str, pa.Array]) -> 
                 "nhs_number is not a valid NHS number (10 digits with a modulus-11 check digit)",
             ),
         ]
-    typed["person_id"] = text["person_id"]
+    person = text["person_id"]
+    typed["person_id"] = person
     return [
         Rule(
-            pc.is_null(text["person_id"]),
+            pc.is_null(person),
             "missing_value",
             "person_id is blank; every row must identify the person",
-        )
+        ),
+        Rule(
+            pc.match_substring_regex(person, r"^[0-9 ]{10,12}$"),
+            "identifier_not_pseudonymised",
+            "person_id looks like an NHS number; send NHS numbers in an nhs_number column so "
+            "they are pseudonymised",
+        ),
     ]
 
 

@@ -96,7 +96,7 @@ class Source:
         return tuple(c for c in self.columns if c.name != "nhs_number") + derived
 
 
-PERSON_ID = Column("person_id", "str", required=True, aliases=("patient_id", "pseudo_id"))
+PERSON_ID = Column("person_id", "str", required=True, aliases=("pseudo_id",))
 NHS_NUMBER = Column("nhs_number", "str", aliases=("nhs_no", "nhsnumber"))
 AGE = Column("age", "int", required=True, min_value=0, max_value=120)
 SEX = Column("sex", "code", required=True, allow_blank=True, codes=SEX_CODES)

@@ -9,9 +9,12 @@ stays bounded. Chunk results are combined into one outcome per suite and deliver
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -109,7 +112,8 @@ class DeliveryValidator:
         suites = [structure_suite(source, period)]
         if source.has_ethnicity:
             suites.append(completeness_suite(source))
-        self.suites = [context.suites.add_or_update(suite) for suite in suites]
+        with _file_lock(Path(context.root_directory) / ".suites.lock"):
+            self.suites = [context.suites.add_or_update(suite) for suite in suites]
         self.batches = _dataframe_asset(context, source.name)
         self.outcomes = {suite.name: SuiteOutcome(suite.name) for suite in self.suites}
 
@@ -192,6 +196,17 @@ class DeliveryValidator:
 
 def _columns_of(kwargs: dict[str, Any]) -> str:
     return kwargs.get("column") or f"{kwargs.get('column_A', '')}, {kwargs.get('column_B', '')}"
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """Processes sharing the GX store (parallel tasks on one worker) update suites in turn."""
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _dataframe_asset(context: Any, name: str) -> Any:

@@ -61,9 +61,20 @@ def staging_ddl(source: Source) -> str:
     return f"create table if not exists {source.qualified_table} ({', '.join(columns + lineage)})"
 
 
+def lock(conn: Connection, name: str) -> None:
+    """Serialise writers of ``name`` across processes until the transaction ends.
+
+    PostgreSQL deployments run tasks in parallel (advisory lock); a DuckDB file has one
+    writing process at a time anyway.
+    """
+    if not is_duckdb(conn):
+        conn.execute(sa.text("select pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+
+
 def apply_ddl(engine: Engine) -> None:
     """Create every schema and table that does not exist yet (safe to run every time)."""
     with engine.begin() as conn:
+        lock(conn, "hei:ddl")
         for path in sorted(SQL_DIR.glob("[0-9]*.sql")):
             for statement in sql_statements(path):
                 conn.execute(sa.text(statement))

@@ -293,3 +293,77 @@ def test_record_already_loaded_for_another_month_is_quarantined(settings):
     assert outcome(december) == ("loaded", 3, 3, 0)
     assert outcome(january) == ("loaded", 3, 1, 2)
     assert reasons(settings, january["load_id"]) == Counter({"duplicate_id": 2})
+
+
+def test_a_file_with_no_valid_row_is_rejected_and_keeps_the_month(settings):
+    deliver(
+        settings,
+        "gp_appointments",
+        f"gp_appointments_{PERIOD}.csv",
+        csv_bytes(clean_rows(SOURCES["gp_appointments"])),
+    )
+    load(settings, "gp_appointments")
+    rows = clean_rows(SOURCES["gp_appointments"])
+    for row in rows:
+        row["appointment_status"] = "Seen"
+    deliver(settings, "gp_appointments", f"gp_appointments_{PERIOD}.csv", csv_bytes(rows), 10)
+    [record] = load(settings, "gp_appointments")
+    assert outcome(record) == ("rejected", 0, 0, 0)
+    assert record["error"].startswith("[no_valid_rows]")
+    with make_engine(settings.warehouse_url).connect() as conn:
+        kept = conn.execute(
+            sa.text("select count(*) from staging.stg_gp_appointments")
+        ).scalar_one()
+    assert kept == 3
+
+
+def test_quoted_newlines_load_and_an_unbalanced_quote_rejects_the_file(settings):
+    rows = clean_rows(SOURCES["ae_attendances"])
+    rows[0]["lsoa_code"] = '"E0100\n6200"'
+    deliver(settings, "ae_attendances", f"ae_attendances_{PERIOD}.csv", csv_bytes(rows))
+    [record] = load(settings, "ae_attendances")
+    assert outcome(record) == ("loaded", 3, 3, 0)
+    rows = clean_rows(SOURCES["ae_attendances"])
+    rows[0]["lsoa_code"] = '"E01006200'
+    deliver(settings, "ae_attendances", f"ae_attendances_{PERIOD}.csv", csv_bytes(rows), 10)
+    [record] = load(settings, "ae_attendances")
+    assert record["status"] == "rejected" and record["error"].startswith("[unreadable_file]")
+
+
+def test_a_file_without_a_header_is_rejected_without_echoing_its_data(settings):
+    content = b"\n".join(csv_bytes(clean_rows(SOURCES["deaths"])).split(b"\n")[1:])
+    deliver(settings, "deaths", f"deaths_{PERIOD}.csv", content)
+    [record] = load(settings, "deaths")
+    assert record["error"].startswith("[missing_column]")
+    assert not any(number in record["error"] for number in VALID_NHS)
+
+
+def test_bytes_valid_in_no_encoding_reject_the_file(settings):
+    content = csv_bytes(clean_rows(SOURCES["deaths"])).replace(b"I21.9", b"I21\x81")
+    deliver(settings, "deaths", f"deaths_{PERIOD}.csv", content)
+    [record] = load(settings, "deaths")
+    assert record["status"] == "rejected" and record["error"].startswith("[unreadable_file]")
+
+
+def test_an_original_restored_with_its_old_timestamp_is_loaded_again(settings):
+    original = csv_bytes(clean_rows(SOURCES["deaths"]))
+    deliver(settings, "deaths", f"deaths_{PERIOD}.csv", original)
+    load(settings, "deaths")
+    deliver(
+        settings, "deaths", f"deaths_{PERIOD}.csv", csv_bytes(clean_rows(SOURCES["deaths"], 2)), 10
+    )
+    load(settings, "deaths")
+    deliver(settings, "deaths", f"deaths_{PERIOD}.csv", original, -10)
+    [record] = load(settings, "deaths")
+    assert outcome(record) == ("loaded", 3, 3, 0)
+
+
+def test_a_person_id_holding_nhs_numbers_is_quarantined(settings):
+    rows = clean_rows(SOURCES["deaths"])
+    for row in rows:
+        row["person_id"] = row.pop("nhs_number")
+    rows[0]["person_id"] = "a1b2c3"
+    deliver(settings, "deaths", f"deaths_{PERIOD}.csv", csv_bytes(rows))
+    [record] = load(settings, "deaths")
+    assert outcome(record) == ("loaded", 3, 1, 2)
+    assert reasons(settings, record["load_id"]) == Counter({"identifier_not_pseudonymised": 2})

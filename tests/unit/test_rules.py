@@ -3,10 +3,20 @@ import pyarrow as pa
 import pytest
 
 from transforms.reading import Chunk
-from transforms.rules import canonical_codes, check_chunk, month_bounds, parse_dates
+from transforms.rules import (
+    canonical_codes,
+    check_rows,
+    month_bounds,
+    parse_dates,
+    pseudonymise_rows,
+)
 from transforms.sources import get_source
 
 KEY = b"unit-test-key"
+
+
+def check_chunk(chunk, source, period, key):
+    return pseudonymise_rows(check_rows(chunk, source, period), key)
 
 
 def appointments(**overrides: list) -> Chunk:
