@@ -12,6 +12,7 @@ from typing import Any
 
 import pendulum
 from airflow.sdk import DAG, Asset, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 OWNER = "hei-data-engineering"
@@ -101,6 +102,8 @@ def ingest_dag(source_name: str, title: str, asset_uri: str) -> DAG:
             from transforms.pipeline import changed_periods
 
             periods = changed_periods(list(records))
+            if not periods:  # nothing changed: no Asset event, so nothing downstream reruns
+                raise AirflowSkipException("no month of this source changed")
             outlet_events[staging_asset].extra = {"periods": periods}
             return periods
 

@@ -197,8 +197,9 @@ def rebuild_person_ethnicity(conn: Connection) -> None:
 def rebuild_linked(conn: Connection) -> None:
     """Linked completeness for every source and period, from ``core.person_ethnicity``."""
     conn.execute(sa.text(f"delete from {COMPLETENESS} where basis = 'linked'"))
+    # No person_ethnicity row (pe.ethnic_code null) falls through to not_known.
     linked_status = (
-        "case when pe.ethnic_code in ('Z') then 'not_stated' "
+        "case when pe.ethnic_code = 'Z' then 'not_stated' "
         "when pe.ethnic_code <> '99' then 'known' else 'not_known' end"
     )
     for source in SOURCES.values():
@@ -209,7 +210,7 @@ def rebuild_linked(conn: Connection) -> None:
                 f"{source.qualified_table} as s left join core.person_ethnicity as pe "
                 "on pe.person_id = s.person_id"
             )
-            status = f"coalesce({linked_status}, 'not_known')"
+            status = linked_status
         else:  # staff and applicants cannot be linked: linked is as recorded
             select_from, status = f"{source.qualified_table} as s", "s.ethnic_status"
         _insert_completeness(conn, source, "linked", select_from, status, "1 = 1", {})

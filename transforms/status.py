@@ -14,6 +14,7 @@ with ranked as (
         partition by source, coalesce(period, file_name) order by finished_at desc, load_id
     ) as recency
     from audit.file_loads f
+    where status in ('loaded', 'rejected')  -- unchanged and superseded rows are history
 ),
 completeness as (
     select source, period,
