@@ -17,13 +17,13 @@ from common import machine, peak_rss_mb
 
 
 def measure(months: int, scale: float) -> dict:
-    from hei.cli import months_before
+    from transforms.periods import month_after
     from transforms.synth import generate
 
     end = "2026-10"
     with tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()
-        truth = generate(Path(tmp), months_before(end, months), end, scale=scale)
+        truth = generate(Path(tmp), month_after(end, 1 - months), end, scale=scale)
         seconds = time.perf_counter() - started
     rows = sum(f["rows"] for f in truth["files"].values())
     return {

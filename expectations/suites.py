@@ -12,7 +12,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 
 from transforms.ethnicity import KNOWN_CODES, NOT_KNOWN, NOT_STATED, STATUSES
-from transforms.rules import month_bounds
+from transforms.periods import month_bounds
 from transforms.sources import Column, Source
 
 EXCLUDED = ("person_id",)

@@ -44,13 +44,9 @@ def migrate_if_needed(home: Path) -> bool:
     return True
 
 
-def warehouse_pool_slots(warehouse_url: str) -> int:
+def warehouse_pool_slots(is_duckdb: bool) -> int:
     """DuckDB allows one writing process, so its writers queue on one slot; PostgreSQL does not."""
-    return (
-        1
-        if warehouse_url.startswith("duckdb")
-        else int(os.environ.get("HEI_WAREHOUSE_POOL_SLOTS", "8"))
-    )
+    return 1 if is_duckdb else int(os.environ.get("HEI_WAREHOUSE_POOL_SLOTS", "8"))
 
 
 def standalone() -> None:
@@ -60,7 +56,7 @@ def standalone() -> None:
     settings = Settings()
     home = configure(settings.var_dir)
     migrate_if_needed(home)
-    slots = warehouse_pool_slots(settings.warehouse_url)
+    slots = warehouse_pool_slots(settings.is_duckdb)
     subprocess.run(
         [
             sys.executable,

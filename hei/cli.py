@@ -15,9 +15,9 @@ import ctypes
 import os
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
+from transforms.periods import last_complete_month, month_after
 from transforms.settings import Settings
 
 RUN_OPTIONS = {
@@ -27,18 +27,6 @@ RUN_OPTIONS = {
     "reports": "reports_dir",
     "until": "until",
 }
-
-
-def last_complete_month(today: date | None = None) -> str:
-    today = today or date.today()
-    year, month = (today.year, today.month - 1) if today.month > 1 else (today.year - 1, 12)
-    return f"{year:04d}-{month:02d}"
-
-
-def months_before(end: str, count: int) -> str:
-    year, month = map(int, end.split("-"))
-    index = year * 12 + month - 1 - (count - 1)
-    return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,7 +73,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
     from transforms.synth import generate
 
     end = args.end or last_complete_month()
-    start = args.start or months_before(end, 24)
+    start = args.start or month_after(end, -23)
     started = time.monotonic()
     truth = generate(args.out, start, end, scale=args.scale, seed=args.seed, faults=args.faults)
     files = truth["files"]

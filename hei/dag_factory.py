@@ -49,17 +49,16 @@ DEFAULT_ARGS = {
 }
 
 
-def _interval_month() -> str | None:
+def _interval_month() -> str:
     """``YYYY-MM`` of the run's data interval: the last month this run may load.
 
     A run triggered by hand in Airflow 3 has no data interval: it then loads up to the last
     complete month.
     """
+    from transforms.periods import last_complete_month
+
     start = get_current_context().get("data_interval_start")
-    if start is None:
-        today = pendulum.today("UTC")
-        return today.subtract(months=1).format("YYYY-MM")
-    return start.strftime("%Y-%m")
+    return last_complete_month() if start is None else start.strftime("%Y-%m")
 
 
 def ingest_dag(source_name: str, title: str, asset_uri: str) -> DAG:

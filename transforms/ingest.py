@@ -2,8 +2,8 @@
 
 All of a delivery's effects (staging rows, quarantine rows, audit rows, superseding the
 previous load) happen in one transaction, so a failure leaves the warehouse exactly as it
-was and a rerun starts clean. Rows stream through in chunks into a temporary table; the
-duplicate check and the swap into staging are set-based SQL in the warehouse.
+was and a rerun starts clean. Rows stream in chunks straight into the month's emptied staging
+partition; the duplicate checks and the counts are set-based SQL in the warehouse.
 """
 
 from __future__ import annotations
@@ -140,6 +140,7 @@ def _load(
             good = good.append_column(name, pa.repeat(pa.scalar(value, pa.string()), good.num_rows))
         append_arrow(conn, source.qualified_table, good)
         _quarantine(conn, entry, checked.quarantined)
+    entry.rows_read += len(reader.malformed)
     _quarantine_malformed(conn, entry, reader.malformed)
     if entry.rows_read == 0:
         raise DeliveryRejected(
@@ -216,7 +217,6 @@ def _quarantine(conn: Connection, entry: LoadRecord, rows: pa.Table) -> None:
 
 
 def _quarantine_malformed(conn: Connection, entry: LoadRecord, lines: list[MalformedLine]) -> None:
-    entry.rows_read += len(lines)
     rows = pa.table(
         {
             "row_number": pa.array([m.row_number for m in lines], pa.int64()),

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-SUFFIXES = (".csv.gz", ".csv", ".parquet")
 _NAME = re.compile(
     r"^(?P<source>[a-z_]+)_(?P<period>\d{4}-(0[1-9]|1[0-2]))\.(csv|csv\.gz|parquet)$"
 )

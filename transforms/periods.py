@@ -1,15 +1,14 @@
-"""Reporting periods of the indicator catalogue, built from the months that have data.
+"""Months and reporting periods: the project's one place for month arithmetic.
 
-A period is reported only when every month it spans has been loaded: a rolling year with
-a missing month, or a flu season still under way, would understate its counts.
+A reporting period of the indicator catalogue is reported only when every month it spans has
+been loaded: a rolling year with a missing month, or a flu season still under way, would
+understate its counts. Standard library only, so DAG code and the CLI can import it cheaply.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
-
-from transforms.rules import month_bounds
+from datetime import date, timedelta
 
 # kind -> (first calendar month, length in months) for the fixed annual windows
 ANNUAL_WINDOWS = {
@@ -31,9 +30,21 @@ class Period:
 
 
 def month_after(month: str, count: int = 1) -> str:
+    """``YYYY-MM`` ``count`` months after ``month`` (before it when negative)."""
     year, number = map(int, month.split("-"))
     index = year * 12 + number - 1 + count
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
+
+
+def month_bounds(period: str) -> tuple[date, date]:
+    """First and last day of a ``YYYY-MM`` month."""
+    start = date.fromisoformat(f"{period}-01")
+    return start, date.fromisoformat(f"{month_after(period)}-01") - timedelta(days=1)
+
+
+def last_complete_month(today: date | None = None) -> str:
+    """The default end of generated data and of loads: the month before ``today``."""
+    return month_after((today or date.today()).strftime("%Y-%m"), -1)
 
 
 def _window(kind: str, first: str, length: int) -> Period:

@@ -44,11 +44,9 @@ def find_deliveries(settings: Settings, source: str, until: str | None) -> list[
     planned = audit.plan(engine, landing.scan(settings.landing_dir, source, until))
     groups: dict[str, list[dict]] = defaultdict(list)
     for item in planned:
-        groups[item.delivery.period or ""].append(
-            {"action": item.action, "delivery": item.delivery.to_dict()}
-        )
+        groups[item.delivery.period or ""].append(item.delivery.to_dict())
     log.info("%s: %d file(s) to process in %d month(s)", source, len(planned), len(groups))
-    return [{"period": period, "items": items} for period, items in sorted(groups.items())]
+    return [{"period": period, "deliveries": found} for period, found in sorted(groups.items())]
 
 
 def load_month(settings: Settings, group: dict, run_id: str | None) -> list[dict]:
@@ -63,10 +61,10 @@ def load_month(settings: Settings, group: dict, run_id: str | None) -> list[dict
         validation.gx_context(settings.var_dir),
     )
     records = []
-    for item in group["items"]:
-        # Planned again now: an earlier file of the month may have just loaded, and a retried
-        # task must not load again what its first try already loaded.
-        now = audit.plan(ctx.engine, [Delivery(**item["delivery"])])
+    for delivery in group["deliveries"]:
+        # Planned here, not when found: an earlier file of the month may have just loaded,
+        # and a retried task must not load again what its first try already loaded.
+        now = audit.plan(ctx.engine, [Delivery(**delivery)])
         if not now:
             continue
         record = ingest(now[0], ctx)

@@ -125,7 +125,7 @@ def detect_encoding(delivery: Delivery) -> str:
         raise DeliveryRejected(
             "unreadable_file",
             delivery.file_name,
-            f"the file cannot be read ({exc})",
+            f"the file cannot be read ({describe_unreadable(exc)})",
             "The file is probably truncated or not really gzip; resend it complete.",
         ) from None
     if size == 0:
@@ -239,9 +239,22 @@ def _rejecting_unreadable(delivery: Delivery) -> Iterator[None]:
         raise DeliveryRejected(
             "unreadable_file",
             delivery.file_name,
-            f"the file cannot be parsed ({exc})",
+            f"the file cannot be parsed ({describe_unreadable(exc)})",
             "Check that it is a complete, uncorrupted CSV or Parquet file and resend it.",
         ) from None
+
+
+def describe_unreadable(exc: Exception) -> str:
+    """What went wrong, without the parser's own message: Arrow quotes the offending line,
+    which can hold an NHS number, and the error goes to the audit table and the logs."""
+    if isinstance(exc, UnicodeError):
+        return "bytes that are neither UTF-8 nor Windows-1252"
+    if isinstance(exc, (EOFError, OSError)) and not isinstance(exc, pa.ArrowException):
+        return "the compressed data ends early or is not gzip"
+    fields = re.search(r"Expected \d+ columns, got \d+", str(exc))
+    if fields:
+        return f"{fields.group(0).lower()} on a line an unbalanced quote runs into"
+    return f"{type(exc).__name__} while reading it"
 
 
 def _row_numbers(start: int, count: int, malformed: list[MalformedLine]) -> np.ndarray:

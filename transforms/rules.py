@@ -8,7 +8,7 @@ never repeat the value, because values can be identifiers. Everything is vectori
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import date, timedelta
+from datetime import timedelta
 
 import numpy as np
 import pyarrow as pa
@@ -16,6 +16,7 @@ import pyarrow.compute as pc
 
 from transforms.ethnicity import classify
 from transforms.identifiers import pseudonymise, valid_nhs_numbers
+from transforms.periods import month_bounds
 from transforms.reading import Chunk
 from transforms.sources import Column, Source
 
@@ -41,13 +42,6 @@ class Rule:
     mask: pa.Array
     reason: str
     detail: str
-
-
-def month_bounds(period: str) -> tuple[date, date]:
-    year, month = map(int, period.split("-"))
-    start = date(year, month, 1)
-    following = date(year + month // 12, month % 12 + 1, 1)
-    return start, following - timedelta(days=1)
 
 
 def pseudonymise_rows(checked: Checked, key: bytes) -> Checked:

@@ -66,42 +66,54 @@ order by source, status
 """
 
 
+def _rows(engine: Engine, sql: str, **params: object) -> list[dict]:
+    """Run an audit query; ``run_ids`` expands to an IN list, ``source`` may be None."""
+    statement = sa.text(sql)
+    if "run_ids" in params:
+        params["run_ids"] = list(params["run_ids"])  # type: ignore[arg-type]
+        statement = statement.bindparams(sa.bindparam("run_ids", expanding=True))
+    if "source" in params:
+        statement = statement.bindparams(sa.bindparam("source", type_=sa.String))
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(statement, params).mappings()]
+
+
 def latest_loads(engine: Engine, source: str | None = None) -> list[dict]:
     """The latest load of each source and month, with its completeness and warning count."""
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(LATEST)).mappings().all()
-    return [dict(r) for r in rows if source is None or r["source"] == source]
+    return [r for r in _rows(engine, LATEST) if source is None or r["source"] == source]
 
 
 def quarantine_reasons(engine: Engine, source: str, period: str) -> list[dict]:
     """Why rows of the month's current delivery were quarantined, with counts."""
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(QUARANTINE_REASONS), {"source": source, "period": period})
-        return [dict(r) for r in rows.mappings()]
+    return _rows(engine, QUARANTINE_REASONS, source=source, period=period)
 
 
 def current_warnings(engine: Engine, source: str | None = None) -> list[dict]:
     """Data-quality warnings raised by the deliveries currently loaded."""
-    statement = sa.text(WARNINGS).bindparams(sa.bindparam("source", type_=sa.String))
-    with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(statement, {"source": source}).mappings()]
+    return _rows(engine, WARNINGS, source=source)
 
 
 def run_totals(engine: Engine, run_ids: Sequence[str]) -> list[dict]:
-    if not run_ids:
-        return []
-    statement = sa.text(RUN_TOTALS).bindparams(sa.bindparam("run_ids", expanding=True))
-    with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(statement, {"run_ids": list(run_ids)}).mappings()]
+    """Files and rows per source and outcome for these Airflow runs."""
+    return _rows(engine, RUN_TOTALS, run_ids=run_ids) if run_ids else []
 
 
 def rejected_in_runs(engine: Engine, run_ids: Sequence[str]) -> list[dict]:
-    statement = sa.text(
+    return _rows(
+        engine,
         "select file_name, error from audit.file_loads "
-        "where status = 'rejected' and run_id in :ids order by file_name"
-    ).bindparams(sa.bindparam("ids", expanding=True))
-    with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(statement, {"ids": list(run_ids)}).mappings()]
+        "where status = 'rejected' and run_id in :run_ids order by file_name",
+        run_ids=run_ids,
+    )
+
+
+def warnings_in_runs(engine: Engine, run_ids: Sequence[str]) -> list[str]:
+    rows = _rows(
+        engine,
+        "select message from quality.warnings where run_id in :run_ids order by source, period",
+        run_ids=run_ids,
+    )
+    return [r["message"] for r in rows]
 
 
 def format_table(rows: list[dict], columns: Sequence[str]) -> str:
@@ -121,11 +133,3 @@ def _cell(value: object) -> str:
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
-
-
-def warnings_in_runs(engine: Engine, run_ids: Sequence[str]) -> list[str]:
-    statement = sa.text(
-        "select message from quality.warnings where run_id in :ids order by source, period"
-    ).bindparams(sa.bindparam("ids", expanding=True))
-    with engine.connect() as conn:
-        return list(conn.execute(statement, {"ids": list(run_ids)}).scalars())

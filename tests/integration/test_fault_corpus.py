@@ -328,6 +328,7 @@ def test_quoted_newlines_load_and_an_unbalanced_quote_rejects_the_file(settings)
     deliver(settings, "ae_attendances", f"ae_attendances_{PERIOD}.csv", csv_bytes(rows), 10)
     [record] = load(settings, "ae_attendances")
     assert record["status"] == "rejected" and record["error"].startswith("[unreadable_file]")
+    assert not any(number in record["error"] for number in VALID_NHS)
 
 
 def test_a_file_without_a_header_is_rejected_without_echoing_its_data(settings):
