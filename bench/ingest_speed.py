@@ -23,16 +23,9 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from common import machine, peak_rss_mb
 
+from transforms.synth.population import nhs_numbers
+
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def nhs_numbers(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Valid NHS numbers in the 999 test range (check digit computed, 10s redrawn)."""
-    body = 999_000_000 + rng.integers(0, 1_000_000, size=n * 2)
-    digits = (body[:, None] // 10 ** np.arange(8, -1, -1)) % 10
-    check = (11 - (digits * np.arange(10, 1, -1)).sum(axis=1) % 11) % 11
-    ok = check < 10
-    return (body[ok] * 10 + check[ok])[:n]
 
 
 def write_delivery(folder: Path, rows: int) -> Path:
@@ -43,7 +36,7 @@ def write_delivery(folder: Path, rows: int) -> Path:
     table = pa.table(
         {
             "appointment_id": pa.array(np.char.add("APT", np.arange(rows).astype(str))),
-            "nhs_number": pa.array(nhs_numbers(rng, rows).astype(str)),
+            "nhs_number": pa.array(rng.choice(nhs_numbers(rng), rows).astype(str)),
             "practice_code": pa.array(
                 np.char.add("P920", (rng.integers(10, 70, size=rows)).astype(str))
             ),
