@@ -21,6 +21,7 @@ START = pendulum.datetime(2024, 1, 1, tz="UTC")
 MONTHLY = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")
 PERSON_ETHNICITY = Asset("warehouse://core/person_ethnicity")
 COMPLETENESS = Asset("warehouse://quality/ethnicity_completeness")
+INDICATOR_VALUES = Asset("warehouse://indicators/values")
 
 
 def _settings():  # noqa: ANN202 - imported lazily to keep parsing light
@@ -160,3 +161,37 @@ def assess_dag(staging_asset_uris: list[str]) -> DAG:
         link_ethnicity()
 
     return assess_ethnicity()
+
+
+def indicators_dag() -> DAG:
+    """``compute_indicators``: the catalogue into ``indicators.values``.
+
+    Scheduled on best-known ethnicity, which ``assess_ethnicity`` refreshes after every
+    staging change: so it runs once the staging Assets have changed *and* the linkage it
+    depends on is current, never on the half-updated state in between.
+    """
+
+    @dag(
+        dag_id="compute_indicators",
+        description="Indicators by ethnic group: counts, statistics, disclosure control",
+        doc_md="Recomputes the periods whose inputs changed (see transforms.indicator_store).",
+        schedule=PERSON_ETHNICITY,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["indicators"],
+    )
+    def compute_indicators() -> None:
+        @task(pool=WAREHOUSE_POOL, outlets=[INDICATOR_VALUES])
+        def compute() -> dict[str, int]:
+            from transforms.pipeline import compute_indicators
+
+            recomputed = compute_indicators(_settings(), get_current_context()["run_id"])
+            if not any(recomputed.values()):
+                raise AirflowSkipException("no indicator period had new inputs")
+            return recomputed
+
+        compute()
+
+    return compute_indicators()

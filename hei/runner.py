@@ -21,7 +21,7 @@ from transforms.sources import SOURCES
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
-PIPELINE_ORDER = (*(f"ingest_{name}" for name in SOURCES), "assess_ethnicity")
+PIPELINE_ORDER = (*(f"ingest_{name}" for name in SOURCES), "assess_ethnicity", "compute_indicators")
 
 
 @dataclass

@@ -20,6 +20,7 @@ from transforms.sources import SOURCES, Source
 log = logging.getLogger(__name__)
 
 COMPLETENESS = "quality.ethnicity_completeness"
+ALL_ORGANISATIONS = "ALL"  # the organisation of the whole-source row of each period
 SECONDARY_CARE = {  # source -> event date, in tie-break priority order (as NHS Digital's rule)
     "inpatient_spells": "admission_date",
     "ae_attendances": "arrival_date",
@@ -46,7 +47,7 @@ def _insert_completeness(
     """Insert per-organisation rows and an ``ALL`` row for each period of ``select_from``."""
     counts = COUNTS.format(status=status)
     grouped = (
-        f"select s.period as period, 'ALL' as organisation, {counts} "
+        f"select s.period as period, '{ALL_ORGANISATIONS}' as organisation, {counts} "
         f"from {select_from} where {where} group by s.period"
     )
     if source.organisation:
@@ -111,8 +112,8 @@ def _raise_warnings(
     ).all()
     if not rows:
         return []
-    overall = next((r for r in rows if r.organisation == "ALL"), None)
-    organisations = [r for r in rows if r.organisation != "ALL"]
+    overall = next((r for r in rows if r.organisation == ALL_ORGANISATIONS), None)
+    organisations = [r for r in rows if r.organisation != ALL_ORGANISATIONS]
     parts = []
     if overall:
         parts.append(f"{overall.pct_known:.1f}% known overall")

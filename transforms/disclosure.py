@@ -26,6 +26,16 @@ their wording in ``shared/design/standards/03_disclosure_control.md``):
    Zero cells come last because hiding a known-empty group protects little. With two or more
    withheld values a set needs nothing more. Numerators and denominators are each treated
    as their own additive column.
+
+   Nested breakdowns add up in more than one way: each 16-group row is a cell of its
+   5-group parent's set, and the 5-group rows are cells of All persons. ``group_cols`` give
+   one partition of the table into sets; each :class:`Partition` in ``nested`` gives another
+   (rows sharing its ``key_cols``, rows with a missing key outside it, totals marked in its
+   ``total_col``). The rule above applies to every set of every partition. A cell withheld
+   for one set can leave a set of another partition with exactly one withheld value, so the
+   partitions are gone through again, in order (``group_cols`` first), until no set of any
+   has exactly one; this stops, because cells are only ever added. The order can change
+   which cells are chosen, not whether the result is safe.
 5. **Reason codes.** Each row gets ``suppressed`` (any of its values withheld) and
    ``suppression_reason``: the codes that apply, distinct, in the order of :data:`REASONS`,
    joined with ``;`` (None when nothing is withheld):
@@ -41,15 +51,21 @@ their wording in ``shared/design/standards/03_disclosure_control.md``):
 :func:`check_publishable` is the final gate: it re-checks a finished table against the same
 rules and lists every violation, so a file is written only when the list is empty.
 
-Limits of this module (the caller's job): sets are one partition of the table, so nested
-breakdowns (16 groups within 5) and repeated or overlapping periods are not protected against
-differencing *between* sets; a ratio to a reference group whose own counts are withheld is
-not withheld by this module unless the ratio row's counts are.
+Limits of this module (the caller's job): the partitions must name every way the rows add
+up; a sum not given as a partition, such as repeated or overlapping periods, is not protected
+against differencing. "No set with exactly one withheld value" is enough for hierarchies
+(16 groups within 5 within All persons), whose sets nest like a tree, but not for crossed
+breakdowns (ethnicity × sex), whose sets form a grid in which adding and subtracting several
+sets' sums can reveal a cell although each set has two withheld. A partition implied
+by others (all 16 groups against All persons, given both levels) adds no protection and may
+withhold more than needed. A ratio to a reference group whose own counts are withheld is not
+withheld by this module unless the ratio row's counts are.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -131,45 +147,123 @@ def round_counts(counts: pd.Series, base: int = ROUNDING_BASE) -> pd.Series:
 # --- sets (for secondary suppression) --------------------------------------------------------
 
 
-def _set_ids(table: pd.DataFrame, group_cols: Sequence[str]) -> pd.Series:
-    if not group_cols:
-        return pd.Series(0, index=table.index)
-    ids = table.groupby(list(group_cols), sort=False, dropna=False).ngroup()
-    return pd.Series(ids.to_numpy(), index=table.index)
+@dataclass(frozen=True)
+class Partition:
+    """Another way the rows add up, besides the sets of ``group_cols`` (rule 4).
+
+    Rows sharing the values of ``key_cols`` form a set; a row with a missing value (NA/None)
+    in any of them is outside this partition. Unlike ``group_cols``, which put every row in
+    some set, this names one level of a nested breakdown without the rows of the other levels.
+    ``total_col`` names a boolean column, True on each set's total row; with None, or
+    in a set without a True row, the total is taken as published elsewhere and the set is
+    protected all the same.
+
+    For All persons, 5 and 16 ethnic groups, with ``parent_5`` the 5-group of a 5- or
+    16-group row (NA on All persons), ``set_5`` one value on All persons and the 5-group rows
+    (NA on the 16-group rows) and ``is_all_persons`` True on the All persons row::
+
+        apply_sdc(table, ["indicator_id", "period_start", "parent_5"],
+                  label_col="breakdown", total_label="ethnicity_5",
+                  nested=[Partition(("indicator_id", "period_start", "set_5"),
+                                    total_col="is_all_persons")])
+
+    Do not also put all 16-group rows in one set (say by ``breakdown`` in ``group_cols``):
+    that sum is implied by the two levels, and checked alongside them withholds more.
+    """
+
+    key_cols: tuple[str, ...]
+    total_col: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.key_cols, str) or not self.key_cols:
+            raise ValueError("key_cols must be a non-empty sequence of column names")
+        object.__setattr__(self, "key_cols", tuple(self.key_cols))
 
 
-def _total_rows(table: pd.DataFrame, label_col: str, total_label: str | None) -> pd.Series:
+@dataclass(frozen=True)
+class _Sets:
+    """A partition resolved on one table, by row position (so duplicate index labels are
+    harmless): each row's set (-1: outside the partition) and its total rows."""
+
+    ids: np.ndarray
+    is_total: np.ndarray
+    name: str
+    total_name: str
+
+
+def _first_sets(
+    table: pd.DataFrame, group_cols: Sequence[str], label_col: str, total_label: str | None
+) -> _Sets:
+    """The ``group_cols`` partition: every row is in it (missing keys form a set of their own)."""
+    if group_cols:
+        ids = table.groupby(list(group_cols), sort=False, dropna=False).ngroup().to_numpy()
+    else:
+        ids = np.zeros(len(table), dtype=int)
     if total_label is None:
-        return pd.Series(False, index=table.index)
-    return table[label_col].eq(total_label).fillna(False).astype(bool)
+        is_total = np.zeros(len(table), dtype=bool)
+    else:
+        is_total = table[label_col].eq(total_label).fillna(False).to_numpy(dtype=bool)
+    return _Sets(ids, is_total, "set", repr(total_label))
 
 
-def _recoverable_sets(sets: pd.Series, hidden: pd.Series) -> pd.Series:
-    """Per row: its set has exactly one withheld value among two or more rows."""
-    grouped = hidden.astype(int).groupby(sets.to_numpy())
-    return (grouped.transform("sum") == 1) & (grouped.transform("size") >= 2)
+def _nested_sets(table: pd.DataFrame, partition: Partition) -> _Sets:
+    """A :class:`Partition`; rows with a missing key get set -1 and are never totals."""
+    grouped = table.groupby(list(partition.key_cols), sort=False, dropna=True)
+    ids = grouped.ngroup().fillna(-1).to_numpy(dtype=int)
+    if partition.total_col is None:
+        is_total = np.zeros(len(table), dtype=bool)
+    else:
+        is_total = table[partition.total_col].eq(True).fillna(False).to_numpy(dtype=bool)
+    name = f"set of {list(partition.key_cols)}"
+    return _Sets(ids, is_total & (ids >= 0), name, repr(partition.total_col))
 
 
-def _secondary(
-    counts: pd.Series, primary: pd.Series, sets: pd.Series, is_total: pd.Series
-) -> pd.Series:
-    """The cells to withhold so that no set has exactly one withheld value (rule 4)."""
-    needs = _recoverable_sets(sets, primary)
+def _partitions(
+    table: pd.DataFrame,
+    group_cols: Sequence[str],
+    label_col: str,
+    total_label: str | None,
+    nested: Sequence[Partition],
+) -> list[_Sets]:
+    """The ``group_cols`` partition, then ``nested``: the order secondary suppression takes."""
+    return [
+        _first_sets(table, group_cols, label_col, total_label),
+        *(_nested_sets(table, p) for p in nested),
+    ]
+
+
+def _recoverable_sets(sets: _Sets, hidden: np.ndarray) -> np.ndarray:
+    """Per row: inside a set of two or more rows with exactly one withheld value."""
+    grouped = pd.Series(hidden.astype(int)).groupby(sets.ids)
+    one = (grouped.transform("sum") == 1) & (grouped.transform("size") >= 2)
+    return one.to_numpy() & (sets.ids >= 0)
+
+
+def _one_more(counts: np.ndarray, hidden: np.ndarray, sets: _Sets) -> np.ndarray:
+    """For each set with exactly one withheld value, the value to withhold next (rule 4)."""
+    needs = _recoverable_sets(sets, hidden)
     rows = pd.DataFrame(
-        {
-            "set": sets,
-            "zero": counts.eq(0),
-            "count": counts,
-            "position": np.arange(len(counts)),
-        }
+        {"set": sets.ids, "zero": counts == 0, "count": counts, "position": np.arange(len(counts))}
     )
-    candidates = rows[needs & ~primary & ~is_total]
+    candidates = rows[needs & ~hidden & ~sets.is_total]
     chosen = candidates.sort_values(["set", "zero", "count", "position"]).drop_duplicates("set")
-    secondary = np.zeros(len(counts), dtype=bool)
-    secondary[chosen["position"].to_numpy()] = True
+    more = np.zeros(len(counts), dtype=bool)
+    more[chosen["position"].to_numpy()] = True
     # A set whose only shown value is its total (one cell, withheld): withhold the total.
-    uncovered = needs & ~rows["set"].isin(chosen["set"]) & is_total & ~primary
-    return pd.Series(secondary, index=counts.index) | uncovered
+    uncovered = needs & ~rows["set"].isin(chosen["set"]).to_numpy() & sets.is_total & ~hidden
+    return more | uncovered
+
+
+def _secondary(counts: np.ndarray, primary: np.ndarray, partitions: Sequence[_Sets]) -> np.ndarray:
+    """The cells to withhold, besides ``primary``, so that no set of any partition has exactly
+    one withheld value: rule 4, partition by partition, repeated until nothing is added."""
+    hidden = primary.copy()
+    while True:
+        before = int(hidden.sum())
+        for sets in partitions:
+            hidden |= _one_more(counts, hidden, sets)
+        if hidden.sum() == before:
+            return hidden & ~primary
 
 
 # --- the whole table -------------------------------------------------------------------------
@@ -179,6 +273,12 @@ def _require(table: pd.DataFrame, columns: Sequence[str]) -> None:
     missing = [c for c in columns if c not in table.columns]
     if missing:
         raise KeyError(f"table has no column(s) {missing}")
+
+
+def _require_one_total(sets: _Sets) -> None:
+    """A set with two totals has no single sum to protect: refuse rather than guess."""
+    if (pd.Series(sets.is_total.astype(int)).groupby(sets.ids).sum() > 1).any():
+        raise ValueError(f"a {sets.name} has more than one {sets.total_name} row")
 
 
 def _join_reasons(codes: dict[str, pd.Series], index: pd.Index) -> pd.Series:
@@ -201,24 +301,30 @@ def apply_sdc(
     statistic: str = "statistic",
     threshold: int = SUPPRESSION_THRESHOLD,
     base: int = ROUNDING_BASE,
+    nested: Sequence[Partition] = (),
 ) -> pd.DataFrame:
     """The table as partners may see it: counts suppressed or rounded, derived values withheld.
 
     ``group_cols`` name the sets for secondary suppression (e.g. ``["indicator_id",
     "period_start", "breakdown"]``); the row whose ``label_col`` equals ``total_label`` is its
-    set's total. ``denominator=None`` for a table of counts only. Counts must be present,
-    non-negative whole numbers (a ValueError otherwise), and each set has at most one total
-    row. Returns a copy: the count columns rounded (nullable Int64, NA where withheld), the
-    derived columns NA where withheld, plus ``suppressed`` and ``suppression_reason`` (see
-    the module docstring). No unrounded count remains in the named count columns; other
-    columns the caller leaves in the table (e.g. ``total_count``) are not touched.
+    set's total. ``nested`` adds further partitions into sets, for tables whose rows add up
+    in more than one way (rule 4; :class:`Partition` shows the call for 5 and 16 ethnic
+    groups). ``denominator=None`` for a table of counts only. Counts
+    must be present, non-negative whole numbers (a ValueError otherwise), and each set of
+    each partition has at most one total row. Returns a copy: the count columns rounded
+    (nullable Int64, NA where withheld), the derived columns NA where withheld, plus
+    ``suppressed`` and ``suppression_reason`` (see the module docstring). No unrounded count
+    remains in the named count columns; other columns the caller leaves in the table (e.g.
+    ``total_count``) are not touched.
     """
     count_cols = [c for c in (numerator, denominator) if c is not None]
     _require(table, [*group_cols, *count_cols, *([label_col] if total_label is not None else [])])
-    sets = _set_ids(table, group_cols)
-    is_total = _total_rows(table, label_col, total_label)
-    if (is_total.astype(int).groupby(sets.to_numpy()).sum() > 1).any():
-        raise ValueError(f"a set has more than one {total_label!r} row")
+    for partition in nested:
+        total_cols = [partition.total_col] if partition.total_col is not None else []
+        _require(table, [*partition.key_cols, *total_cols])
+    partitions = _partitions(table, group_cols, label_col, total_label, nested)
+    for sets in partitions:
+        _require_one_total(sets)
 
     out = table.copy()
     codes = {code: pd.Series(False, index=table.index) for code in REASONS}
@@ -231,7 +337,10 @@ def apply_sdc(
             continue
         counts = _as_counts(table[col], col, allow_na=False)
         primary = suppress_counts(counts, threshold)
-        secondary = _secondary(counts, primary, sets, is_total) & ~primary
+        secondary = pd.Series(
+            _secondary(counts.to_numpy(dtype=int), primary.to_numpy(), partitions),
+            index=table.index,
+        )
         hidden = primary | secondary
         out[col] = round_counts(counts, base).mask(hidden)
         codes[SMALL_COUNT] |= primary
@@ -271,25 +380,28 @@ def check_publishable(
     label_col: str = "group_label",
     threshold: int = SUPPRESSION_THRESHOLD,
     base: int = ROUNDING_BASE,
+    nested: Sequence[Partition] = (),
 ) -> list[str]:
     """Every way ``table`` breaks the disclosure rules, as messages naming rows (by index).
 
     An empty list means it may be published. Checked: a shown count of 1..``threshold``; a
     shown count that is not a non-negative multiple of ``base``; a derived value shown where
-    the numerator or denominator is withheld (NA); a set (as in :func:`apply_sdc`) with
-    exactly one withheld count, which total − Σ(others) would reveal; and the reason columns:
-    each withheld count has ``small_count`` or ``secondary``, ``suppressed`` agrees with
-    ``suppression_reason``, and only known codes are used. Any NA count is taken as withheld.
+    the numerator or denominator is withheld (NA); a set of any partition (``group_cols`` and
+    ``nested``, as in :func:`apply_sdc`) with exactly one withheld count, which
+    total − Σ(others) would reveal; and the reason columns: each withheld count has
+    ``small_count`` or ``secondary``, ``suppressed`` agrees with ``suppression_reason``, and
+    only known codes are used. Any NA count is taken as withheld.
     """
     count_cols = [c for c in (numerator, denominator) if c is not None]
     needed = [*group_cols, *count_cols, "suppressed", "suppression_reason"]
     needed += [label_col] if total_label is not None else []
-    missing = [c for c in needed if c not in table.columns]
+    needed += [c for partition in nested for c in partition.key_cols]
+    missing = [c for c in dict.fromkeys(needed) if c not in table.columns]
     if missing:
         return [f"missing column(s) {missing}"]
 
     problems: list[str] = []
-    sets = _set_ids(table, group_cols)
+    partitions = _partitions(table, group_cols, label_col, None, nested)
     reason = (
         table["suppression_reason"].astype(object).where(table["suppression_reason"].notna(), None)
     )
@@ -309,12 +421,14 @@ def check_publishable(
         unrounded = (shown < 0) | (shown % base != 0)
         if unrounded.any():
             problems.append(f"{col}: count not a multiple of {base} in row(s) {_rows(unrounded)}")
-        recoverable = _recoverable_sets(sets, hidden) & hidden
-        if recoverable.any():
-            problems.append(
-                f"{col}: the only withheld value of its set, recoverable as total − Σ(others), "
-                f"in row(s) {_rows(recoverable)}"
-            )
+        for sets in partitions:
+            lone = _recoverable_sets(sets, hidden.to_numpy()) & hidden.to_numpy()
+            recoverable = pd.Series(lone, index=table.index)
+            if recoverable.any():
+                problems.append(
+                    f"{col}: the only withheld value of its {sets.name}, recoverable as "
+                    f"total − Σ(others), in row(s) {_rows(recoverable)}"
+                )
         unexplained = hidden & ~count_reason
         if unexplained.any():
             problems.append(

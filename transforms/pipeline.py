@@ -13,7 +13,7 @@ from dataclasses import asdict
 
 import sqlalchemy as sa
 
-from transforms import audit, completeness, landing, validation, warehouse
+from transforms import audit, completeness, indicator_store, landing, validation, warehouse
 from transforms.alerts import send_alert
 from transforms.ingest import LoadContext, ingest
 from transforms.landing import Delivery
@@ -98,6 +98,15 @@ def assess_ethnicity(settings: Settings) -> dict[str, int]:
         people = conn.execute(sa.text("select count(*) from core.person_ethnicity")).scalar_one()
     log.info("best-known ethnicity for %d people; linked completeness rebuilt", people)
     return {"people": people}
+
+
+def compute_indicators(settings: Settings, run_id: str | None) -> dict[str, int]:
+    """Recompute the indicator periods whose inputs changed, in one transaction."""
+    engine = warehouse.make_engine(settings.warehouse_url)
+    warehouse.apply_ddl(engine)
+    with engine.begin() as conn:
+        warehouse.lock(conn, "hei:indicators")
+        return indicator_store.compute(conn, run_id)
 
 
 class DataQualityFailure(Exception):

@@ -14,7 +14,7 @@ from hei.airflow_env import DAGS_FOLDER
 from transforms.sources import SOURCES
 
 INGEST_DAG_IDS = {f"ingest_{name}" for name in SOURCES}
-EXPECTED_DAG_IDS = INGEST_DAG_IDS | {"assess_ethnicity"}
+EXPECTED_DAG_IDS = INGEST_DAG_IDS | {"assess_ethnicity", "compute_indicators"}
 WAREHOUSE_TASKS = {"prepare_warehouse", "find_deliveries", "load_month"}
 
 
@@ -44,14 +44,15 @@ def test_parsing_touches_no_connection_variable_or_warehouse():
     assert (conn.call_count, variable.call_count, engine.call_count) == (0, 0, 0)
 
 
-def test_parsing_imports_no_heavy_libraries():
+@pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS_FOLDER.glob("*.py")))
+def test_parsing_imports_no_heavy_libraries(dag_file):
     probe = (
         "import runpy, sys; runpy.run_path(sys.argv[1]);"
         "heavy = ('pandas', 'pyarrow', 'duckdb', 'psycopg', 'great_expectations', 'numpy');"
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     result = subprocess.run(
-        [sys.executable, "-c", probe, str(DAGS_FOLDER / "ingest_sources.py")],
+        [sys.executable, "-c", probe, str(DAGS_FOLDER / dag_file)],
         capture_output=True,
         text=True,
         check=True,
@@ -81,6 +82,16 @@ def test_assess_runs_when_any_staging_table_changes(dagbag):
     assert type(condition).__name__ == "AssetAny"
     watched = {asset.uri for asset in condition.objects}
     assert watched == {s.asset_uri for s in SOURCES.values()}
+
+
+def test_indicators_follow_the_ethnicity_linkage_and_announce_their_values(dagbag):
+    dag = dagbag.dags["compute_indicators"]
+    assert dag.timetable.asset_condition.uri == "warehouse://core/person_ethnicity"
+    assess = dagbag.dags["assess_ethnicity"].tasks[0]
+    assert "warehouse://core/person_ethnicity" in {o.uri for o in assess.outlets}
+    (compute,) = dag.tasks
+    assert compute.pool == "warehouse"
+    assert [o.uri for o in compute.outlets] == ["warehouse://indicators/values"]
 
 
 @pytest.mark.parametrize("source", sorted(SOURCES))

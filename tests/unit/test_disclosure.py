@@ -15,6 +15,7 @@ from transforms.disclosure import (
     SMALL_COUNT,
     SUPPRESSION_THRESHOLD,
     UNRELIABLE_RATE,
+    Partition,
     apply_sdc,
     check_publishable,
     round_counts,
@@ -320,8 +321,8 @@ def gate(frame, **kwargs):
     return check_publishable(frame, KEYS, total_label=TOTAL, **kwargs)
 
 
-def published():
-    frame = pd.concat(
+def unpublished():
+    return pd.concat(
         [
             table([500, 3, 40, 300, 20, 0, 25]),
             table([100, 0, 90, 80], [1000, 5, 900, 800], period="2024-05-01"),
@@ -330,7 +331,10 @@ def published():
         ],
         ignore_index=True,
     )
-    return sdc(frame)
+
+
+def published():
+    return sdc(unpublished())
 
 
 def test_gate_passes_apply_sdc_output():
@@ -420,3 +424,183 @@ def test_gate_uses_the_same_overridable_thresholds():
     out = sdc(table([500, 30, 40, 300]), threshold=10, base=10)
     assert out["numerator"].dropna().mod(10).eq(0).all()
     assert gate(out, threshold=10, base=10) == []
+
+
+# --- nested breakdowns -----------------------------------------------------------------------
+# Two levels, as 16 ethnic groups within 5: All persons, the 5-groups A, B, C, and their
+# children A1, A2, ... The caller adds the key and total columns that name the sets:
+# parent_5 (a row's 5-group; NA on All persons) with is_parent_total, and set_5 (the same
+# value on All persons and the 5-group rows; NA on the children) with is_all_persons.
+
+PARENTS = Partition(("indicator_id", "period_start", "parent_5"), total_col="is_parent_total")
+TOP = Partition(("indicator_id", "period_start", "set_5"), total_col="is_all_persons")
+LAYOUTS = {
+    # The 5-group sets as group_cols (All persons alone in its own), All persons' set nested.
+    "parents_first": {
+        "group_cols": ["indicator_id", "period_start", "parent_5"],
+        "label_col": "breakdown",
+        "total_label": "ethnicity_5",
+        "nested": [TOP],
+    },
+    # Both levels nested; group_cols make every row a set of its own, which adds nothing.
+    "both_nested": {"group_cols": [*KEYS, "group_label"], "nested": [TOP, PARENTS]},
+}
+
+
+def two_levels(numerators, denominators=None, *, period="2024-04-01"):
+    """All persons, the 5-group rows (sums of their children), then the children; numerators
+    and denominators map each 5-group to its children's counts (denominators 1000 each)."""
+    denominators = denominators or {p: [1000] * len(c) for p, c in numerators.items()}
+    children = [
+        (f"{parent}{i}", parent, num, den)
+        for parent in numerators
+        for i, (num, den) in enumerate(
+            zip(numerators[parent], denominators[parent], strict=True), 1
+        )
+    ]
+    parents = [(p, p, sum(numerators[p]), sum(denominators[p])) for p in numerators]
+    everyone = [(TOTAL, None, sum(r[2] for r in parents), sum(r[3] for r in parents))]
+    frame = pd.DataFrame(
+        everyone + parents + children,
+        columns=["group_label", "parent_5", "numerator", "denominator"],
+    )
+    breakdown = ["all"] + ["ethnicity_5"] * len(parents) + ["ethnicity_16"] * len(children)
+    return frame.assign(
+        indicator_id="VAC01",
+        period_start=period,
+        breakdown=breakdown,
+        set_5=[*["ethnicity_5"] * (1 + len(parents)), *[None] * len(children)],
+        is_parent_total=[False, *[True] * len(parents), *[False] * len(children)],
+        is_all_persons=[True, *[False] * (len(parents) + len(children))],
+    )
+
+
+def layout_sdc(frame, layout):
+    options = dict(LAYOUTS[layout])
+    return apply_sdc(frame, options.pop("group_cols"), **options)
+
+
+def layout_gate(frame, layout):
+    options = dict(LAYOUTS[layout])
+    return check_publishable(frame, options.pop("group_cols"), **options)
+
+
+def hidden_labels(out):
+    return out.loc[out["numerator"].isna(), "group_label"].tolist()
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_nested_cell_withheld_in_child_set_forces_one_more_in_same_parent(layout):
+    # B1 (10) is the smallest shown child, but only a sibling of A1 protects A1.
+    out = layout_sdc(two_levels({"A": [3, 40], "B": [10, 20], "C": [9, 50]}), layout)
+    assert hidden_labels(out) == ["A1", "A2"]
+    assert reasons(out, "A2") == {SECONDARY, NUMERATOR_SUPPRESSED}
+    assert layout_gate(out, layout) == []
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_nested_withheld_parent_forces_another_parent_and_then_one_of_its_children(layout):
+    # A (5) and A1 (5) are small: A's own set is safe, but All persons' set has A alone, so
+    # B (30, the smallest other 5-group) is withheld, which leaves B alone in its own set.
+    out = layout_sdc(two_levels({"A": [5, 0], "B": [10, 20], "C": [30, 40]}), layout)
+    assert hidden_labels(out) == ["A", "B", "A1", "B1"]
+    assert reasons(out, "B") == reasons(out, "B1") == {SECONDARY, NUMERATOR_SUPPRESSED}
+    assert layout_gate(out, layout) == []
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_nested_single_child_is_withheld_with_its_parent(layout):
+    # Like "Not stated", B has one child equal to it: once All persons' set needs B hidden,
+    # B1 would reveal it, so B1 is hidden too.
+    out = layout_sdc(two_levels({"A": [5, 0], "B": [60], "C": [80, 90]}), layout)
+    assert hidden_labels(out) == ["A", "B", "A1", "B1"]
+    assert reasons(out, "B1") == {SECONDARY, NUMERATOR_SUPPRESSED}
+    assert layout_gate(out, layout) == []
+
+
+def shown(frame, hidden):
+    """``frame`` as published with the rows labelled ``hidden`` withheld and nothing else."""
+    out = frame.assign(suppressed=frame["group_label"].isin(hidden), suppression_reason=None)
+    out["numerator"] = out["numerator"].astype("Int64").mask(out["suppressed"])
+    out.loc[out["suppressed"], "suppression_reason"] = "small_count;numerator_suppressed"
+    return out
+
+
+SINGLETONS = [*KEYS, "group_label"]
+"""group_cols that make every row a set of its own, so that only ``nested`` partitions count."""
+
+
+@pytest.mark.parametrize(
+    ("hidden", "flagged", "fine"), [(["A1"], PARENTS, TOP), (["B", "B1"], TOP, PARENTS)]
+)
+def test_gate_flags_a_lone_withheld_value_in_any_partition(hidden, flagged, fine):
+    # A1 alone in A's set, All persons' set fine; B alone in All persons' set, B's set fine.
+    frame = shown(two_levels({"A": [10, 40], "B": [10, 20], "C": [30, 40]}), hidden)
+    assert check_publishable(frame, SINGLETONS, nested=[fine]) == []
+    for nested in ([flagged], [TOP, PARENTS]):
+        problems = check_publishable(frame, SINGLETONS, nested=nested)
+        assert len(problems) == 1 and "recoverable" in problems[0]
+        assert str(list(flagged.key_cols)) in problems[0]
+
+
+def test_rows_with_a_missing_key_are_outside_a_nested_partition():
+    # The children have no set_5, so A1 (3) alone among them is no set with one withheld.
+    frame = two_levels({"A": [3, 40], "B": [10, 20], "C": [30, 40]})
+    out = apply_sdc(frame, SINGLETONS, nested=[TOP])
+    assert hidden_labels(out) == ["A1"]
+    assert check_publishable(out, SINGLETONS, nested=[TOP]) == []
+    # Given a key, the children form a set, and A1 needs a companion.
+    keyed = apply_sdc(
+        frame.assign(set_5=frame["set_5"].fillna("ethnicity_16")), SINGLETONS, nested=[TOP]
+    )
+    assert hidden_labels(keyed) == ["A1", "B1"]
+
+
+def test_a_nested_partition_repeating_group_cols_changes_nothing():
+    again = sdc(unpublished(), nested=[Partition(tuple(KEYS))])
+    pd.testing.assert_frame_equal(again, published())
+
+
+def test_two_totals_in_a_nested_set_are_refused():
+    frame = two_levels({"A": [20, 40], "B": [10, 20]})
+    frame.loc[frame["group_label"] == "A1", "is_parent_total"] = True
+    with pytest.raises(ValueError, match="more than one 'is_parent_total' row"):
+        layout_sdc(frame, "both_nested")
+
+
+def test_nested_columns_must_exist():
+    frame = two_levels({"A": [20, 40], "B": [10, 20]}).drop(columns=["set_5"])
+    with pytest.raises(KeyError, match="set_5"):
+        layout_sdc(frame, "both_nested")
+    finished = frame.assign(suppressed=False, suppression_reason=None)
+    assert layout_gate(finished, "both_nested") == ["missing column(s) ['set_5']"]
+
+
+def test_partition_keys_must_be_a_sequence_of_columns():
+    with pytest.raises(ValueError, match="key_cols"):
+        Partition("parent_5")
+    assert Partition(["parent_5"]).key_cols == ("parent_5",)
+
+
+def random_two_levels(rng, period):
+    """Random counts 0–30 for 1–3 children of each of 2–5 five-groups."""
+    parents = "ABCDE"[: rng.integers(2, 6)]
+    sizes = {parent: int(rng.integers(1, 4)) for parent in parents}
+    numerators = {p: rng.integers(0, 31, n).tolist() for p, n in sizes.items()}
+    denominators = {p: rng.integers(0, 31, n).tolist() for p, n in sizes.items()}
+    return two_levels(numerators, denominators, period=period)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_random_two_level_tables_leave_no_recoverable_set(layout):
+    rng = np.random.default_rng(20240401)
+    frame = pd.concat(
+        [random_two_levels(rng, f"period {i}") for i in range(300)], ignore_index=True
+    )
+    frame = frame.iloc[rng.permutation(len(frame))]
+    out = layout_sdc(frame, layout)
+    assert layout_gate(out, layout) == []
+    # Not vacuous: one partition alone leaves cells recoverable through the other.
+    options = {**LAYOUTS[layout], "nested": LAYOUTS[layout]["nested"][:-1]}
+    one_level = apply_sdc(frame, options.pop("group_cols"), **options)
+    assert layout_gate(one_level, layout) != []

@@ -1,0 +1,9 @@
+"""Airflow DAG ``compute_indicators``: the indicator catalogue into ``indicators.values``.
+
+Runs after ``assess_ethnicity`` has refreshed best-known ethnicity following a staging change;
+recomputes only the indicator periods whose inputs changed (see transforms.indicator_store).
+"""
+
+from hei.dag_factory import indicators_dag
+
+compute_indicators = indicators_dag()

@@ -1,0 +1,144 @@
+"""Truth recovery: the indicators computed by ``hei run`` recover what the generator injected.
+
+The generator (``transforms.synth``) draws events with known group rate ratios (White = 1,
+age-standardised) and known group proportions. Sampling noise is real, so the rule is
+statistical: the injected value must lie inside the 99.8% confidence interval (of the ratio
+to White for rates, of the value for proportions) in at least 90% of the cells that have one,
+and more often than a broken estimate would manage. Counts are checked exactly against an
+independent reading of the landing files and the generator's population totals.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+pytestmark = pytest.mark.e2e
+START, END, SCALE = "2024-09", "2025-12", "0.1"
+GROUPS = ["Mixed", "Asian or Asian British", "Black or Black British", "Other ethnic group"]
+RATE_TRUTH = {
+    "ACC01": "gp_appointments_attended",
+    "ACC03": "ae_attendances",
+    "ACC04": "elective_admissions",
+    "ACC05": "outpatient_first_attendances",
+    "ACC07": "talking_therapies_referrals",
+    "OUT01": "emergency_admissions",
+    "OUT02": "emergency_acsc_admissions",
+    "OUT04": "deaths",
+}
+PROPORTION_TRUTH = {
+    "ACC02": "gp_appointments_dna",
+    "ACC06": "outpatient_dna",
+    "OUT03": "talking_therapies_recovery",
+    "VAC01": "covid_uptake_adults",
+    "VAC02": "flu_uptake_65plus",
+}
+COVERAGE = 0.90  # share of cells whose 99.8% interval must contain the injected value
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("truth")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEI_", "AIRFLOW"))}
+    env |= {
+        "HEI_VAR_DIR": str(root / "var"),
+        "AIRFLOW_HOME": str(root / "airflow"),
+        "HEI_LANDING_DIR": str(root / "landing"),
+        "HEI_WAREHOUSE_URL": f"duckdb:///{root / 'warehouse.duckdb'}",
+    }
+    for args in (
+        ["synth", "--out", str(root / "landing"), "--start", START, "--end", END,
+         "--scale", SCALE, "--faults", "0"],
+        ["run"],
+    ):  # fmt: skip
+        done = subprocess.run(
+            [sys.executable, "-m", "hei.cli", *args],
+            env=env, cwd=root, capture_output=True, text=True, timeout=1200,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    engine = sa.create_engine(env["HEI_WAREHOUSE_URL"])
+    with engine.connect() as conn:
+        result = conn.execute(sa.text('select * from indicators."values"'))
+        values = pd.DataFrame(result.all(), columns=list(result.keys()))
+    engine.dispose()
+    truth = json.loads((root / "landing" / "truth.json").read_text())
+    return {"values": values, "truth": truth, "landing": root / "landing"}
+
+
+def _cells(values: pd.DataFrame, ids: dict[str, str], measure: str) -> pd.DataFrame:
+    chosen = values[
+        values["indicator_id"].isin(list(ids))
+        & (values["measure"] == measure)
+        & (values["breakdown"] == "ethnicity_5")
+        & values["group_label"].isin(GROUPS)
+    ]
+    return chosen.assign(truth_key=chosen["indicator_id"].map(ids))
+
+
+def test_injected_rate_ratios_are_recovered(run):
+    cells = _cells(run["values"], RATE_TRUTH, "dsr").dropna(
+        subset=["ratio_lower_998", "ratio_upper_998"]
+    )
+    true = [
+        run["truth"]["rate_ratios"][k][g]
+        for k, g in zip(cells["truth_key"], cells["group_label"], strict=True)
+    ]
+    inside = cells["ratio_lower_998"].le(true) & cells["ratio_upper_998"].ge(true)
+    assert len(cells) >= 60
+    assert inside.mean() >= COVERAGE, cells[~inside][["indicator_id", "group_label"]]
+    flat = cells["ratio_lower_998"].le(1.0) & cells["ratio_upper_998"].ge(1.0)
+    assert inside.sum() > flat.sum()  # the ratios tell the groups apart, not just "about 1"
+
+
+def test_injected_proportions_are_recovered(run):
+    cells = _cells(run["values"], PROPORTION_TRUTH, "proportion").dropna(
+        subset=["lower_998", "upper_998"]
+    )
+    truth = run["truth"]["proportions"]
+    true = [
+        100 * truth[k][g] for k, g in zip(cells["truth_key"], cells["group_label"], strict=True)
+    ]
+    inside = cells["lower_998"].le(true) & cells["upper_998"].ge(true)
+    assert len(cells) >= 60
+    assert inside.mean() >= COVERAGE, cells[~inside][["indicator_id", "group_label", "value"]]
+    for key, indicator in (("covid_uptake_adults", "VAC01"), ("flu_uptake_65plus", "VAC02")):
+        assert (cells["indicator_id"] == indicator).any(), f"no {key} cells"
+
+
+def test_register_person_years_equal_the_generated_population(run):
+    values, population = run["values"], run["truth"]["population"]["by_period"]
+    rows = values[(values["indicator_id"] == "OUT01") & (values["breakdown"] == "all")]
+    assert len(rows) == 5  # rolling years ending 2025-08 .. 2025-12
+    for row in rows.itertuples():
+        first = row.period_start.strftime("%Y-%m")
+        months = sorted(m for m in population if m >= first)[:12]
+        expected = sum(population[m]["total"] for m in months) / 12
+        assert row.denominator == pytest.approx(expected, rel=1e-12)
+
+
+def test_monthly_counts_equal_the_landing_files(run):
+    values = run["values"]
+    for path, entry in run["truth"]["files"].items():
+        if entry["source"] != "gp_appointments":
+            continue
+        status = _read(run["landing"] / path, entry)["appointment_status"]
+        row = values[
+            (values["indicator_id"] == "ACC02")
+            & (values["breakdown"] == "all")
+            & (values["period_start"].astype(str) == f"{entry['period']}-01")
+        ].iloc[0]
+        assert row.numerator == (status == "DNA").sum()
+        assert row.denominator == status.isin(["Attended", "DNA"]).sum()
+
+
+def _read(path: Path, entry: dict) -> pd.DataFrame:
+    if entry["format"] == "parquet":
+        return pd.read_parquet(path)
+    return pd.read_csv(path, dtype=str, encoding=entry["encoding"], compression="infer")

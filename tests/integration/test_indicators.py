@@ -1,0 +1,225 @@
+"""The indicator engine on a small synthetic Wigan loaded through the real ingest pipeline.
+
+One load into DuckDB per session; PostgreSQL gets an exact copy of those inputs, so the two
+warehouses can be compared value for value.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pytest
+import sqlalchemy as sa
+
+from transforms import aggregation, indicator_store, indicators, pipeline, warehouse
+from transforms.catalogue import catalogue
+from transforms.disclosure import SUPPRESSION_THRESHOLD
+from transforms.settings import Settings
+from transforms.sources import SOURCES
+from transforms.synth import generate
+
+START, END = "2024-09", "2025-10"  # 14 months: rolling years, a COVID campaign, a flu season
+INPUT_TABLES = [
+    *(s.qualified_table for s in SOURCES.values()),
+    "core.person_ethnicity",
+    "audit.file_loads",
+    "quality.ethnicity_completeness",
+]
+
+
+def _settings(root: Path, url: str) -> Settings:
+    return Settings(
+        var_dir=root / "var",
+        landing_dir=root / "landing",
+        warehouse_url=url,
+        pseudonym_key="test-key-not-secret",
+    )
+
+
+def load_everything(settings: Settings) -> None:
+    pipeline.prepare_warehouse(settings)
+    for source in SOURCES:
+        for group in pipeline.find_deliveries(settings, source, None):
+            pipeline.load_month(settings, group, "test-load")
+    pipeline.assess_ethnicity(settings)
+
+
+def compute(url: str, *, force: bool = False) -> dict[str, int]:
+    with warehouse.make_engine(url).begin() as conn:
+        return indicator_store.compute(conn, "test", force=force)
+
+
+def read(url: str, sql: str) -> pd.DataFrame:
+    with warehouse.make_engine(url).connect() as conn:
+        result = conn.execute(sa.text(sql))
+        return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+
+def values(url: str) -> pd.DataFrame:
+    frame = read(url, 'select * from indicators."values"').drop(columns=["computed_at", "run_id"])
+    keys = ["indicator_id", "measure", "period_type", "period_start", "breakdown", "group_code"]
+    return frame.sort_values(keys, ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def loaded(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DuckDB warehouse with 14 months of every source loaded (and ethnicity linked)."""
+    root = tmp_path_factory.mktemp("indicators")
+    generate(root / "landing", START, END, scale=0.03, seed=7, faults=0.0)
+    load_everything(_settings(root, f"duckdb:///{root / 'loaded.duckdb'}"))
+    warehouse.make_engine(f"duckdb:///{root / 'loaded.duckdb'}").dispose()
+    return root
+
+
+@pytest.fixture
+def duckdb_url(loaded: Path, tmp_path: Path) -> str:
+    """A private copy of the loaded warehouse, before any indicator was computed."""
+    shutil.copy(loaded / "loaded.duckdb", tmp_path / "warehouse.duckdb")
+    return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+
+
+def copy_inputs(source_url: str, target_url: str) -> None:
+    warehouse.apply_ddl(warehouse.make_engine(target_url))
+    with (
+        warehouse.make_engine(source_url).connect() as src,
+        warehouse.make_engine(target_url).begin() as dst,
+    ):
+        for table in INPUT_TABLES:
+            frame = pd.DataFrame(src.execute(sa.text(f"select * from {table}")).mappings().all())
+            dst.execute(sa.text(f"delete from {table}"))
+            warehouse.append_arrow(dst, table, pa.Table.from_pandas(frame, preserve_index=False))
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
+def test_duckdb_and_postgres_give_identical_values(duckdb_url, warehouse_url):
+    postgres_url = warehouse_url
+    copy_inputs(duckdb_url, postgres_url)
+    assert compute(duckdb_url) == compute(postgres_url)
+    ours, theirs = values(duckdb_url), values(postgres_url)
+    assert len(ours) > 1000
+    pd.testing.assert_frame_equal(ours, theirs, check_dtype=False, rtol=1e-12)
+
+
+def test_every_indicator_period_and_breakdown_is_filled(duckdb_url):
+    compute(duckdb_url)
+    found = values(duckdb_url)
+    sizes = {"all": 1, "ethnicity_5": 7, "ethnicity_16": 18}
+    for indicator in catalogue().values():
+        mine = found[found["indicator_id"] == indicator.id]
+        assert set(mine["measure"]) == set(indicator.measures), indicator.id
+        assert set(mine["period_type"]) == set(indicator.periods), indicator.id
+        for (_, _, breakdown), rows in mine.groupby(["measure", "period_start", "breakdown"]):
+            assert len(rows) == sizes.get(breakdown, len(rows)), (indicator.id, breakdown)
+    rolling = found[found["period_type"] == "rolling_12m"]["period_start"].astype(str)
+    assert sorted(set(rolling)) == ["2024-09-01", "2024-10-01", "2024-11-01"]
+
+
+def test_counts_equal_the_staging_rows_they_stand_for(duckdb_url):
+    compute(duckdb_url)
+    staged = read(
+        duckdb_url,
+        "select count(*) filter (where appointment_status = 'DNA') as dna, "
+        "count(*) filter (where appointment_status in ('Attended', 'DNA')) as seen "
+        "from staging.stg_gp_appointments where period = '2025-03'",
+    ).iloc[0]
+    row = read(
+        duckdb_url,
+        "select numerator, denominator from indicators.\"values\" where indicator_id = 'ACC02' "
+        "and period_start = date '2025-03-01' and breakdown = 'all'",
+    ).iloc[0]
+    assert (row["numerator"], row["denominator"]) == (staged["dna"], staged["seen"])
+    register = read(
+        duckdb_url,
+        "select count(*) / 12.0 as person_years from staging.stg_gp_register "
+        "where period between '2024-09' and '2025-08'",
+    ).iloc[0]["person_years"]
+    out01 = read(
+        duckdb_url,
+        "select denominator from indicators.\"values\" where indicator_id = 'OUT01' "
+        "and period_start = date '2024-09-01' and breakdown = 'all'",
+    ).iloc[0]["denominator"]
+    assert math.isclose(out01, register, rel_tol=1e-12)
+
+
+def test_only_aggregated_rows_reach_python(duckdb_url, monkeypatch):
+    fetched: list[int] = []
+    original = aggregation._fetch
+
+    def counting(conn, query, month=None):
+        frame = original(conn, query, month)
+        fetched.append(len(frame))
+        return frame
+
+    monkeypatch.setattr(aggregation, "_fetch", counting)
+    compute(duckdb_url)
+    months, codes, bands = 14, 18, 19  # the most a count can return, however many rows
+    assert fetched and max(fetched) <= months * codes * bands
+
+
+def test_rerun_recomputes_nothing_and_changes_nothing(duckdb_url):
+    first = compute(duckdb_url)
+    before = values(duckdb_url)
+    assert all(first.values())
+    assert not any(compute(duckdb_url).values())
+    pd.testing.assert_frame_equal(values(duckdb_url), before)
+
+
+def test_resubmission_recomputes_only_its_periods_and_matches_a_full_recompute(
+    duckdb_url, loaded, tmp_path
+):
+    compute(duckdb_url)
+    landing = tmp_path / "landing"
+    shutil.copytree(loaded / "landing", landing)
+    month = landing / "gp_appointments" / "gp_appointments_2025-03.csv"
+    lines = month.read_text(encoding="utf-8-sig").splitlines(keepends=True)
+    month.write_text("".join(lines[: len(lines) // 2]), encoding="utf-8")
+    settings = _settings(tmp_path, duckdb_url)
+    for group in pipeline.find_deliveries(settings, "gp_appointments", None):
+        pipeline.load_month(settings, group, "resubmission")
+
+    recomputed = compute(duckdb_url)
+    assert recomputed["ACC02"] == 1  # the month itself
+    assert recomputed["ACC01"] == 3  # every rolling year containing 2025-03
+    assert recomputed["OUT01"] == 0  # nothing it reads changed
+    incremental = values(duckdb_url)
+    compute(duckdb_url, force=True)
+    pd.testing.assert_frame_equal(values(duckdb_url), incremental)
+
+
+def test_failed_compute_leaves_the_values_as_they_were(duckdb_url, monkeypatch):
+    compute(duckdb_url, force=True)
+    before = values(duckdb_url)
+
+    def broken(indicator, measure, numerator, denominator):
+        if indicator.id == "OUT04":
+            raise RuntimeError("statistics failed")
+        return original(indicator, measure, numerator, denominator)
+
+    original = indicators.indicator_values
+    monkeypatch.setattr(indicators, "indicator_values", broken)
+    with pytest.raises(RuntimeError):
+        compute(duckdb_url, force=True)
+    pd.testing.assert_frame_equal(values(duckdb_url), before)
+
+
+def test_mart_view_shows_only_disclosure_controlled_values(duckdb_url):
+    compute(duckdb_url)
+    mart = read(duckdb_url, "select * from mart.indicator_values")
+    exact = values(duckdb_url)
+    assert len(mart) == len(exact)
+    assert not {"published_numerator", "published_denominator"} & set(mart.columns)
+    for column in ("numerator", "denominator"):
+        shown = mart[column].dropna()
+        assert not shown.between(1, SUPPRESSION_THRESHOLD).any()
+        assert (shown % 5 == 0).all()
+    suppressed = mart[mart["suppressed"]]
+    assert len(suppressed) > 0
+    derived = ["value", "lower_95", "upper_95", "ratio_to_reference", "significance_vs_all"]
+    assert suppressed[derived].isna().all().all()
+    small = exact[exact["numerator"].between(1, SUPPRESSION_THRESHOLD)]
+    assert small["suppressed"].all() and small["published_numerator"].isna().all()

@@ -1,0 +1,280 @@
+"""Compute the catalogue into ``indicators.values``, recomputing only what changed.
+
+Each reporting period of each indicator has a fingerprint of its inputs: the catalogue entry,
+the loads of every month it spans (of each source it reads) and the state of best-known
+ethnicity. A period whose fingerprint is unchanged is skipped; the others are recomputed and
+replaced in one transaction with their fingerprints, so a failed compute leaves the tables as
+they were and a rerun of the same data gives the same rows. Best-known ethnicity is computed
+over all data, so a change in it (most monthly loads bring some) recomputes every period: the
+same data always gives the same values, whatever order it arrived in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from datetime import date
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from transforms import aggregation, indicators
+from transforms.audit import utcnow
+from transforms.catalogue import QUALITY_SOURCE, Indicator, catalogue
+from transforms.periods import Period, periods
+from transforms.sources import SOURCES
+from transforms.warehouse import append_arrow
+
+log = logging.getLogger(__name__)
+
+METHOD_VERSION = "1"
+"""Part of every fingerprint: bump it when a code change alters computed values, so the next
+compute replaces every period."""
+
+VALUES_TABLE = "indicators.values"
+VALUE_COLUMNS = {
+    "indicator_id": pa.string(), "measure": pa.string(), "period_type": pa.string(),
+    "period_start": pa.date32(), "period_end": pa.date32(), "breakdown": pa.string(),
+    "group_code": pa.string(), "group_label": pa.string(), "group_order": pa.int32(),
+    "numerator": pa.float64(), "denominator": pa.float64(), "value": pa.float64(),
+    "lower_95": pa.float64(), "upper_95": pa.float64(), "lower_998": pa.float64(),
+    "upper_998": pa.float64(), "unit": pa.string(), "reference_group": pa.string(),
+    "ratio_to_reference": pa.float64(), "ratio_lower_95": pa.float64(),
+    "ratio_upper_95": pa.float64(), "ratio_lower_998": pa.float64(),
+    "ratio_upper_998": pa.float64(), "significance_vs_reference": pa.string(),
+    "significance_vs_reference_998": pa.string(), "significance_vs_all": pa.string(),
+    "significance_vs_all_998": pa.string(), "ethnicity_known_pct": pa.float64(),
+    "published_numerator": pa.int64(), "published_denominator": pa.int64(),
+    "suppressed": pa.bool_(), "suppression_reason": pa.string(), "method": pa.string(),
+    "note": pa.string(), "run_id": pa.string(), "computed_at": pa.timestamp("us"),
+}  # fmt: skip
+RENAMES = {
+    "lower95_0cl": "lower_95", "upper95_0cl": "upper_95", "lower99_8cl": "lower_998",
+    "upper99_8cl": "upper_998", "ratio": "ratio_to_reference",
+    "ratio_lower95_0cl": "ratio_lower_95", "ratio_upper95_0cl": "ratio_upper_95",
+    "ratio_lower99_8cl": "ratio_lower_998", "ratio_upper99_8cl": "ratio_upper_998",
+    "significance_vs_reference_95_0": "significance_vs_reference",
+    "significance_vs_reference_99_8": "significance_vs_reference_998",
+    "significance_vs_all_95_0": "significance_vs_all",
+    "significance_vs_all_99_8": "significance_vs_all_998",
+}  # fmt: skip
+ETHNICITY_SOURCES = [name for name, s in SOURCES.items() if s.has_ethnicity]
+
+
+def compute(conn: Connection, run_id: str | None, *, force: bool = False) -> dict[str, int]:
+    """Recompute every indicator period whose inputs changed; returns periods per indicator."""
+    entries = catalogue()
+    _refresh_catalogue(conn, entries)
+    loads = _loaded_months(conn)
+    ethnicity = _ethnicity_version(conn)
+    stored = _stored_fingerprints(conn)
+    done: dict[str, int] = {}
+    for indicator in entries.values():
+        planned = _plan(indicator, loads, ethnicity)
+        mine = {k[1:]: fp for k, fp in stored.items() if k[0] == indicator.id}
+        todo = [p for p, fp in planned if force or mine.get((p.kind, p.start)) != fp]
+        current = {(p.kind, p.start) for p, _ in planned}
+        gone = [key for key in mine if key not in current]
+        if todo or gone:
+            rows = values_for(conn, indicator, todo) if todo else pd.DataFrame()
+            _replace(conn, indicator, todo, gone, rows, dict(planned), run_id)
+        done[indicator.id] = len(todo)
+        log.info("%s: %d period(s) recomputed, %d unchanged", indicator.id, len(todo),
+                 len(planned) - len(todo))  # fmt: skip
+    return done
+
+
+def values_for(conn: Connection, indicator: Indicator, todo: list[Period]) -> pd.DataFrame:
+    """Every measure, period and group of ``indicator`` for the ``todo`` periods."""
+    months = sorted({m for p in todo for m in p.months})
+    if indicator.numerator.source == QUALITY_SOURCE:
+        counts = aggregation.completeness_by_month(conn, months)
+        keyed = [_keyed(counts[counts["month"] == p.months[0]], p) for p in todo]
+        return indicators.completeness_values(indicator, pd.concat(keyed, ignore_index=True))
+    with_age = "dsr" in indicator.measures
+    numerator = _counts(conn, indicator, "numerator", todo, months, with_age)
+    denominator = _counts(conn, indicator, "denominator", todo, months, with_age)
+    frames = [
+        indicators.indicator_values(indicator, measure, numerator, denominator)
+        for measure in indicator.measures
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _counts(
+    conn: Connection,
+    indicator: Indicator,
+    which: str,
+    todo: list[Period],
+    months: list[str],
+    with_age: bool,
+) -> pd.DataFrame:
+    count = getattr(indicator, which)
+    if count.count == "persons":
+        frames = [
+            _keyed(
+                aggregation.count_in_period(
+                    conn, indicator.numerator, indicator.denominator, p.months,
+                    which=which, with_age=with_age,
+                ),
+                p,
+            )
+            for p in todo
+        ]  # fmt: skip
+        return pd.concat(frames, ignore_index=True)
+    monthly = aggregation.count_by_month(conn, count, months, with_age=with_age)
+    return indicators.in_periods(monthly, todo, mean=count.count == "person_years")
+
+
+def _keyed(frame: pd.DataFrame, period: Period) -> pd.DataFrame:
+    return frame.drop(columns="month").assign(
+        period_type=period.kind, period_start=period.start, period_end=period.end
+    )
+
+
+# --- what each period was computed from ----------------------------------------------------
+
+
+def _sources(indicator: Indicator) -> list[str]:
+    if indicator.numerator.source == QUALITY_SOURCE:
+        return ETHNICITY_SOURCES
+    return sorted({indicator.numerator.source, indicator.denominator.source, aggregation.REGISTER})
+
+
+def _plan(
+    indicator: Indicator, loads: dict[str, dict[str, str]], ethnicity: str
+) -> list[tuple[Period, str]]:
+    """Every complete period of the indicator with the fingerprint of its inputs."""
+    sources = _sources(indicator)
+    months = [set(loads.get(s, {})) for s in sources]
+    quality = indicator.numerator.source == QUALITY_SOURCE
+    available = sorted(set.union(*months) if quality else set.intersection(*months))
+    definition = indicator.model_dump(mode="json")
+    planned = []
+    for kind in indicator.periods:
+        for period in periods(kind, available):
+            inputs = {
+                "version": METHOD_VERSION,
+                "definition": definition,
+                "period": [kind, *period.months],
+                "loads": {s: [loads.get(s, {}).get(m) for m in period.months] for s in sources},
+                "ethnicity": ethnicity,
+            }
+            digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+            planned.append((period, digest))
+    return planned
+
+
+def _loaded_months(conn: Connection) -> dict[str, dict[str, str]]:
+    """source -> month -> the load ids now in staging (comma-joined, sorted)."""
+    rows = conn.execute(
+        sa.text(
+            "select source, period, load_id from audit.file_loads "
+            "where status = 'loaded' and period is not null"
+        )
+    ).all()
+    found: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for source, period, load_id in rows:
+        found[source][period].append(load_id)
+    return {s: {m: ",".join(sorted(ids)) for m, ids in by.items()} for s, by in found.items()}
+
+
+def _ethnicity_version(conn: Connection) -> str:
+    """A digest of every person's best-known code, computed in the warehouse."""
+    return conn.execute(
+        sa.text(
+            "select coalesce(md5(string_agg(person_id || ':' || ethnic_code, ',' "
+            "order by person_id)), '') from core.person_ethnicity"
+        )
+    ).scalar_one()
+
+
+def _stored_fingerprints(conn: Connection) -> dict[tuple[str, str, date], str]:
+    rows = conn.execute(
+        sa.text(
+            "select indicator_id, period_type, period_start, fingerprint from indicators.inputs"
+        )
+    ).all()
+    return {(i, k, _as_date(s)): fp for i, k, s, fp in rows}
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _replace(
+    conn: Connection,
+    indicator: Indicator,
+    todo: list[Period],
+    gone: list[tuple[str, date]],
+    rows: pd.DataFrame,
+    fingerprints: dict[Period, str],
+    run_id: str | None,
+) -> None:
+    """Swap the indicator's recomputed (and vanished) periods for the new rows."""
+    keys = [(p.kind, p.start) for p in todo] + gone
+    for table in (VALUES_TABLE, "indicators.inputs"):
+        for kind, start in keys:
+            conn.execute(
+                sa.text(
+                    f"delete from {table} where indicator_id = :id "
+                    "and period_type = :kind and period_start = :start"
+                ),
+                {"id": indicator.id, "kind": kind, "start": start},
+            )
+    now = utcnow()
+    if len(rows):
+        append_arrow(conn, VALUES_TABLE, _as_arrow(rows, run_id, now))
+    if todo:
+        conn.execute(
+            sa.text(
+                "insert into indicators.inputs (indicator_id, period_type, period_start, "
+                "fingerprint, computed_at) values (:id, :kind, :start, :fingerprint, :now)"
+            ),
+            [
+                {"id": indicator.id, "kind": p.kind, "start": p.start,
+                 "fingerprint": fingerprints[p], "now": now}
+                for p in todo
+            ],
+        )  # fmt: skip
+
+
+def _as_arrow(rows: pd.DataFrame, run_id: str | None, now: object) -> pa.Table:
+    frame = rows.rename(columns=RENAMES).assign(run_id=run_id, computed_at=now)
+    frame["method"] = frame["method"].fillna("none")
+    columns = {
+        name: pa.array(frame[name].astype(object).where(frame[name].notna(), None), kind)
+        for name, kind in VALUE_COLUMNS.items()
+    }
+    return pa.table(columns)
+
+
+def _refresh_catalogue(conn: Connection, entries: dict[str, Indicator]) -> None:
+    conn.execute(sa.text("delete from indicators.catalogue"))
+    conn.execute(
+        sa.text(
+            "insert into indicators.catalogue (indicator_id, theme, title, measures, multiplier, "
+            "periods, breakdowns, polarity, reference_groups, numerator, denominator, "
+            "updated_at) values (:id, :theme, :title, :measures, :multiplier, :periods, "
+            ":breakdowns, :polarity, :reference_groups, :numerator, :denominator, :now)"
+        ),
+        [
+            {
+                "id": i.id, "theme": i.theme, "title": i.title,
+                "measures": ",".join(i.measures), "multiplier": i.multiplier,
+                "periods": ",".join(i.periods), "breakdowns": ",".join(i.breakdowns),
+                "polarity": i.polarity,
+                "reference_groups": json.dumps(i.reference_groups, sort_keys=True),
+                "numerator": i.numerator.model_dump_json(),
+                "denominator": i.denominator.model_dump_json(), "now": utcnow(),
+            }
+            for i in entries.values()
+        ],
+    )  # fmt: skip
