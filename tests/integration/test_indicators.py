@@ -6,6 +6,7 @@ warehouses can be compared value for value.
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -175,9 +176,15 @@ def test_resubmission_recomputes_only_its_periods_and_matches_a_full_recompute(
     compute(duckdb_url)
     landing = tmp_path / "landing"
     shutil.copytree(loaded / "landing", landing)
-    month = landing / "gp_appointments" / "gp_appointments_2025-03.csv"
-    lines = month.read_text(encoding="utf-8-sig").splitlines(keepends=True)
-    month.write_text("".join(lines[: len(lines) // 2]), encoding="utf-8")
+    (month,) = (landing / "gp_appointments").glob("gp_appointments_2025-03.*")
+    truth = json.loads((landing / "truth.json").read_text())
+    entry = truth["files"][f"gp_appointments/{month.name}"]
+    if entry["format"] == "parquet":
+        rows = pd.read_parquet(month)
+    else:
+        rows = pd.read_csv(month, dtype=str, encoding=entry["encoding"], keep_default_na=False)
+    month.unlink()
+    rows.head(len(rows) // 2).to_csv(month.parent / "gp_appointments_2025-03.csv", index=False)
     settings = _settings(tmp_path, duckdb_url)
     for group in pipeline.find_deliveries(settings, "gp_appointments", None):
         pipeline.load_month(settings, group, "resubmission")
