@@ -34,7 +34,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
 
 from transforms.catalogue import AGE_FILTERS, QUALITY_SOURCE, Count
-from transforms.completeness import ALL_ORGANISATIONS
 from transforms.ethnicity import NOT_KNOWN
 from transforms.sources import SOURCES
 from transforms.statistics import ESP2013
@@ -247,7 +246,8 @@ def count_in_period(
 
 
 def completeness_by_month(conn: Connection, months: Sequence[str]) -> pd.DataFrame:
-    """Recorded ethnicity completeness per source x organisation x month (for DQ01)."""
+    """Recorded ethnicity completeness per source x organisation x month (for DQ01), with
+    each source's ``ALL`` row (its total)."""
     table = sa.table(
         "ethnicity_completeness",
         *(sa.column(n) for n in ("source", "organisation", "period", "basis", "known", "records")),
@@ -261,11 +261,7 @@ def completeness_by_month(conn: Connection, months: Sequence[str]) -> pd.DataFra
             sa.func.sum(table.c.known).label("known"),
             sa.func.sum(table.c.records).label("records"),
         )
-        .where(
-            table.c.basis == "recorded",
-            table.c.period.in_(list(months)),
-            table.c.organisation != ALL_ORGANISATIONS,
-        )
+        .where(table.c.basis == "recorded", table.c.period.in_(list(months)))
         .group_by(table.c.period, table.c.source, table.c.organisation)
     )
     frame = pd.DataFrame(conn.execute(query).all(), columns=list(query.selected_columns.keys()))

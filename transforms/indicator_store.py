@@ -72,6 +72,7 @@ def compute(conn: Connection, run_id: str | None, *, force: bool = False) -> dic
     loads = _loaded_months(conn)
     ethnicity = _ethnicity_version(conn)
     stored = _stored_fingerprints(conn)
+    seen: dict[tuple, pd.DataFrame] = {}  # monthly counts shared by indicators (the register)
     done: dict[str, int] = {}
     for indicator in entries.values():
         planned = _plan(indicator, loads, ethnicity)
@@ -80,7 +81,7 @@ def compute(conn: Connection, run_id: str | None, *, force: bool = False) -> dic
         current = {(p.kind, p.start) for p, _ in planned}
         gone = [key for key in mine if key not in current]
         if todo or gone:
-            rows = values_for(conn, indicator, todo) if todo else pd.DataFrame()
+            rows = values_for(conn, indicator, todo, seen) if todo else pd.DataFrame()
             _replace(conn, indicator, todo, gone, rows, dict(planned), run_id)
         done[indicator.id] = len(todo)
         log.info("%s: %d period(s) recomputed, %d unchanged", indicator.id, len(todo),
@@ -88,16 +89,22 @@ def compute(conn: Connection, run_id: str | None, *, force: bool = False) -> dic
     return done
 
 
-def values_for(conn: Connection, indicator: Indicator, todo: list[Period]) -> pd.DataFrame:
-    """Every measure, period and group of ``indicator`` for the ``todo`` periods."""
+def values_for(
+    conn: Connection, indicator: Indicator, todo: list[Period], seen: dict[tuple, pd.DataFrame]
+) -> pd.DataFrame:
+    """Every measure, period and group of ``indicator`` for the ``todo`` periods.
+
+    ``seen`` keeps the monthly counts already fetched in this compute: six rates share one
+    register denominator, which is then counted once.
+    """
     months = sorted({m for p in todo for m in p.months})
     if indicator.numerator.source == QUALITY_SOURCE:
         counts = aggregation.completeness_by_month(conn, months)
         keyed = [_keyed(counts[counts["month"] == p.months[0]], p) for p in todo]
         return indicators.completeness_values(indicator, pd.concat(keyed, ignore_index=True))
     with_age = "dsr" in indicator.measures
-    numerator = _counts(conn, indicator, "numerator", todo, months, with_age)
-    denominator = _counts(conn, indicator, "denominator", todo, months, with_age)
+    numerator = _counts(conn, indicator, "numerator", todo, months, with_age, seen)
+    denominator = _counts(conn, indicator, "denominator", todo, months, with_age, seen)
     frames = [
         indicators.indicator_values(indicator, measure, numerator, denominator)
         for measure in indicator.measures
@@ -112,6 +119,7 @@ def _counts(
     todo: list[Period],
     months: list[str],
     with_age: bool,
+    seen: dict[tuple, pd.DataFrame],
 ) -> pd.DataFrame:
     count = getattr(indicator, which)
     if count.count == "persons":
@@ -126,8 +134,10 @@ def _counts(
             for p in todo
         ]  # fmt: skip
         return pd.concat(frames, ignore_index=True)
-    monthly = aggregation.count_by_month(conn, count, months, with_age=with_age)
-    return indicators.in_periods(monthly, todo, mean=count.count == "person_years")
+    key = (count.model_dump_json(), tuple(months), with_age)
+    if key not in seen:
+        seen[key] = aggregation.count_by_month(conn, count, months, with_age=with_age)
+    return indicators.in_periods(seen[key], todo, mean=count.count == "person_years")
 
 
 def _keyed(frame: pd.DataFrame, period: Period) -> pd.DataFrame:
@@ -219,16 +229,16 @@ def _replace(
     run_id: str | None,
 ) -> None:
     """Swap the indicator's recomputed (and vanished) periods for the new rows."""
-    keys = [(p.kind, p.start) for p in todo] + gone
+    starts: dict[str, list[date]] = defaultdict(list)
+    for kind, start in [(p.kind, p.start) for p in todo] + gone:
+        starts[kind].append(start)
     for table in (VALUES_TABLE, "indicators.inputs"):
-        for kind, start in keys:
-            conn.execute(
-                sa.text(
-                    f"delete from {table} where indicator_id = :id "
-                    "and period_type = :kind and period_start = :start"
-                ),
-                {"id": indicator.id, "kind": kind, "start": start},
-            )
+        delete = sa.text(
+            f"delete from {table} where indicator_id = :id "
+            "and period_type = :kind and period_start in :starts"
+        ).bindparams(sa.bindparam("starts", expanding=True))
+        for kind, chosen in starts.items():
+            conn.execute(delete, {"id": indicator.id, "kind": kind, "starts": chosen})
     now = utcnow()
     if len(rows):
         append_arrow(conn, VALUES_TABLE, _as_arrow(rows, run_id, now))

@@ -17,6 +17,7 @@ import pandas as pd
 
 from transforms import statistics as st
 from transforms.catalogue import Indicator
+from transforms.completeness import ALL_ORGANISATIONS
 from transforms.disclosure import Partition, apply_sdc, check_publishable
 from transforms.ethnicity import dimension_rows
 from transforms.periods import Period
@@ -24,7 +25,6 @@ from transforms.periods import Period
 ALL_PERSONS = "All persons"
 NOT_STATED, NOT_KNOWN = "Not stated", "Not known"
 UNKNOWN_GROUPS = (NOT_STATED, NOT_KNOWN)
-ALL_ORGANISATIONS = "All organisations"
 PERIOD_KEYS = ["period_type", "period_start", "period_end"]
 GROUP_KEYS = ["breakdown", "group_code", "group_label", "group_order"]
 SET_KEYS = ["indicator_id", "measure", *PERIOD_KEYS]
@@ -65,23 +65,15 @@ def _order_5(label: str) -> int:
 
 def in_periods(monthly: pd.DataFrame, periods: Sequence[Period], mean: bool) -> pd.DataFrame:
     """Monthly counts summed over each period (divided by its months for person-years)."""
-    frames = []
-    for period in periods:
-        part = monthly[monthly["month"].isin(period.months)]
-        summed = part.groupby(["ethnic_code", "age_band"], dropna=False)["n"].sum()
-        summed = summed / len(period.months) if mean else summed
-        frames.append(_keyed(summed.reset_index(), period))
-    return _concat(frames, ["ethnic_code", "age_band", "n"])
-
-
-def _keyed(frame: pd.DataFrame, period: Period) -> pd.DataFrame:
-    return frame.assign(period_type=period.kind, period_start=period.start, period_end=period.end)
-
-
-def _concat(frames: list[pd.DataFrame], columns: list[str]) -> pd.DataFrame:
-    if not frames:
-        return pd.DataFrame(columns=[*PERIOD_KEYS, *columns])
-    return pd.concat(frames, ignore_index=True)
+    spans = pd.DataFrame(
+        [(p.kind, p.start, p.end, m, len(p.months)) for p in periods for m in p.months],
+        columns=[*PERIOD_KEYS, "month", "months"],
+    )
+    keys = [*PERIOD_KEYS, "months", "ethnic_code", "age_band"]
+    summed = monthly.merge(spans, on="month").groupby(keys, dropna=False)["n"].sum().reset_index()
+    if mean:
+        summed["n"] = summed["n"] / summed["months"]
+    return summed.drop(columns="months")
 
 
 # --- groups --------------------------------------------------------------------------------
@@ -312,22 +304,21 @@ def _collapse_bands(frame: pd.DataFrame) -> pd.DataFrame:
 
 def completeness_values(indicator: Indicator, counts: pd.DataFrame) -> pd.DataFrame:
     """DQ01 from recorded completeness (period keys, source, organisation, known, records):
-    one row per source x organisation plus each source's total over organisations."""
-    totals = counts.groupby([*PERIOD_KEYS, "source"], as_index=False)[["known", "records"]].sum()
-    rows = pd.concat(
-        [counts.assign(is_total=False), totals.assign(organisation=None, is_total=True)],
-        ignore_index=True,
-    )
-    place = rows["organisation"].fillna("all organisations")
-    rows = rows.assign(
+    one row per source x organisation and the source's ``ALL`` row as its total (the only row
+    of a source without organisations, such as deaths)."""
+    is_total = counts["organisation"] == ALL_ORGANISATIONS
+    rows = counts.assign(
+        is_total=is_total,
         breakdown="source_organisation",
-        group_code=rows["source"] + ":" + rows["organisation"].fillna("all"),
-        group_label=rows["source"] + ": " + place,
+        group_code=counts["source"] + ":" + counts["organisation"].where(~is_total, "all"),
+        group_label=counts["source"]
+        + ": "
+        + counts["organisation"].where(~is_total, "all organisations"),
         group_order=0,
         parent_5=None,
-        numerator=rows["known"],
-        denominator=rows["records"],
-    ).sort_values([*PERIOD_KEYS, "source", "is_total", "group_code"], ignore_index=True)
+        numerator=counts["known"],
+        denominator=counts["records"],
+    )
     values = estimate(rows, indicator, "proportion").merge(
         rows[[*PERIOD_KEYS, "group_code", "source", "is_total"]], on=[*PERIOD_KEYS, "group_code"]
     )

@@ -98,3 +98,24 @@ def test_small_sixteen_group_cell_is_protected_within_its_five_group():
     assert not any(label.startswith("Black") for label in hidden)
     indian = sixteen.loc["Asian or Asian British - Indian"]
     assert indian["suppressed"] and "small_count" in indian["suppression_reason"]
+
+
+def test_completeness_shows_each_organisation_and_the_source_total():
+    rows = [
+        ("ae_attendances", "RRF", 80, 100),
+        ("ae_attendances", "R0A", 5, 10),
+        ("ae_attendances", "ALL", 85, 110),
+        ("deaths", "ALL", 30, 32),  # no organisation column: its total is its only row
+    ]
+    counts = pd.DataFrame(rows, columns=["source", "organisation", "known", "records"])
+    table = indicators.completeness_values(catalogue()["DQ01"], counts.assign(**MONTH))
+    table = table.set_index("group_label")
+    assert sorted(table.index) == [
+        "ae_attendances: R0A",
+        "ae_attendances: RRF",
+        "ae_attendances: all organisations",
+        "deaths: all organisations",
+    ]
+    assert table.loc["deaths: all organisations", "value"] == pytest.approx(100 * 30 / 32)
+    assert table.loc["ae_attendances: R0A", "suppressed"]  # 5 known: a small count
+    assert table.loc["ae_attendances: RRF", "suppressed"]  # else R0A = total - RRF
