@@ -106,20 +106,21 @@ def _condition(
     return column.in_(values)
 
 
-def _needs_age(count: Count, with_age: bool) -> bool:
-    return with_age or any(name in AGE_FILTERS for name in count.where)
+def _needs_age(count: Count) -> bool:
+    return any(name in AGE_FILTERS for name in count.where)
 
 
-def _event_query(
-    count: Count, months: Sequence[str], with_age: bool, label: str | None = None
+def _scan(
+    counts: Sequence[Count], months: Sequence[str], with_age: bool, label: str | None = None
 ) -> Select:
-    """Rows of ``count.source`` per month x ethnic code (x age band); with ``label``, one row
-    per code (x band) over all ``months``, keyed by that label (for distinct persons)."""
-    source = _table(count.source)
+    """One pass over a source counting each of ``counts`` (same source) per month x ethnic
+    code (x age band): columns n0, n1, ... With ``label``, one row per code (x band) over all
+    ``months`` (for distinct persons)."""
+    source = _table(counts[0].source)
     people = PERSON_ETHNICITY.alias("pe")
     joined = source.outerjoin(people, people.c.person_id == source.c.person_id)
     age: ColumnElement[Any] = sa.null()
-    if _needs_age(count, with_age):
+    if with_age or any(_needs_age(c) for c in counts):
         if "age" in source.c:
             age = source.c.age
         else:  # no age on the event: the age in that month's register snapshot
@@ -132,20 +133,36 @@ def _event_query(
                 ),
             )
             age = register.c.age
-    measured = (
-        sa.func.count(sa.distinct(source.c.person_id))
-        if count.count == "persons"
-        else sa.func.count()
-    )
+    filters = [[_condition(source, n, w, age) for n, w in c.where.items()] for c in counts]
+    conditions = [source.c.period.in_(list(months))]
+    if all(filters):  # rows no count wants are dropped before grouping
+        conditions.append(sa.or_(*(sa.and_(*f) for f in filters)))
+    measures = [
+        _measure(source, count, f if len(counts) > 1 else [])
+        for count, f in zip(counts, filters, strict=True)
+    ]
+    if len(counts) == 1:
+        conditions += filters[0]
     return _grouped(
         joined,
         source.c.period if label is None else None,
         sa.func.coalesce(people.c.ethnic_code, NOT_KNOWN),
         age_band(age) if with_age else None,
-        measured,
-        [source.c.period.in_(list(months))]
-        + [_condition(source, n, w, age) for n, w in count.where.items()],
+        measures,
+        conditions,
     )
+
+
+def _measure(
+    source: sa.TableClause, count: Count, only: list[ColumnElement[bool]]
+) -> ColumnElement[Any]:
+    """The count of rows (or distinct people) of ``count``, limited to ``only`` if given."""
+    measured = (
+        sa.func.count(sa.distinct(source.c.person_id))
+        if count.count == "persons"
+        else sa.func.count()
+    )
+    return measured.filter(sa.and_(*only)) if only else measured
 
 
 def _grouped(
@@ -153,15 +170,15 @@ def _grouped(
     month: ColumnElement[Any] | None,
     code: ColumnElement[Any],
     band: ColumnElement[Any] | None,
-    measured: ColumnElement[Any],
+    measures: list[ColumnElement[Any]],
     conditions: list[ColumnElement[bool]],
 ) -> Select:
-    """``measured`` grouped by the columns given (constants are added after fetching, since
-    PostgreSQL will not group by a bound parameter)."""
+    """``measures`` (n0, n1, ...) grouped by the columns given (constants are added after
+    fetching, since PostgreSQL will not group by a bound parameter)."""
     named = {"month": month, "ethnic_code": code, "age_band": band}
     columns = [c.label(name) for name, c in named.items() if c is not None]
     return (
-        sa.select(*columns, measured.label("n"))
+        sa.select(*columns, *(m.label(f"n{i}") for i, m in enumerate(measures)))
         .select_from(joined)
         .where(*conditions)
         .group_by(*columns)
@@ -191,33 +208,40 @@ def _uptake_query(
         None,
         sa.func.coalesce(people.c.ethnic_code, NOT_KNOWN),
         age_band(register.c.age) if with_age else None,
-        sa.func.count(),
+        [sa.func.count()],
         [register.c.period == snapshot, had_event]
         + [_condition(register, n, w, register.c.age) for n, w in denominator.where.items()],
     )
 
 
-def _fetch(conn: Connection, query: Select, month: str | None = None) -> pd.DataFrame:
-    """The counts as a frame with every column of COUNT_COLUMNS (constants filled in)."""
+def _fetch(conn: Connection, query: Select, month: str | None = None) -> list[pd.DataFrame]:
+    """One frame of COUNT_COLUMNS per measure of the query (constants filled in)."""
     frame = pd.DataFrame(conn.execute(query).all(), columns=list(query.selected_columns.keys()))
     if month is not None:
         frame["month"] = month
     if "age_band" not in frame:
         frame["age_band"] = "all"
-    return frame[COUNT_COLUMNS].astype({"month": "string", "ethnic_code": "string", "n": "int64"})
+    measures = [c for c in frame.columns if c not in COUNT_COLUMNS]
+    types = {"month": "string", "ethnic_code": "string", "n": "int64"}
+    return [
+        frame[[*COUNT_COLUMNS[:-1], m]].rename(columns={m: "n"}).astype(types) for m in measures
+    ]
 
 
-def count_by_month(
-    conn: Connection, count: Count, months: Sequence[str], *, with_age: bool
-) -> pd.DataFrame:
-    """``count`` per month x best-known ethnic code (x age band when ``with_age``).
+def counts_by_month(
+    conn: Connection, counts: Sequence[Count], months: Sequence[str], *, with_age: bool
+) -> list[pd.DataFrame]:
+    """Each of ``counts`` (one source) per month x best-known ethnic code (x age band when
+    ``with_age``), from one scan of the source.
 
     Columns: month, ethnic_code, age_band ('all' without age; null when unknown), n.
     ``person_years`` gives the register rows of each monthly snapshot.
     """
-    if count.source == QUALITY_SOURCE or count.count == "persons":
-        raise ValueError(f"{count.source}/{count.count} is not counted month by month")
-    return _fetch(conn, _event_query(count, months, with_age))
+    if {c.source for c in counts} & {QUALITY_SOURCE} or any(c.count == "persons" for c in counts):
+        raise ValueError("quality and distinct-person counts are not counted month by month")
+    if len({c.source for c in counts}) != 1:
+        raise ValueError("counts_by_month counts one source at a time")
+    return _fetch(conn, _scan(counts, months, with_age))
 
 
 def count_in_period(
@@ -236,13 +260,14 @@ def count_in_period(
     """
     label = months[0]
     if which == "denominator" and denominator.snapshot == "campaign_start":
-        query = _event_query(denominator, months[:1], with_age, label)
+        query = _scan([denominator], months[:1], with_age, label)
     elif numerator.of_denominator and denominator.snapshot == "campaign_start":
         query = _uptake_query(numerator, denominator, label, months, with_age)
     else:
         count = numerator if which == "numerator" else denominator
-        query = _event_query(count, months, with_age, label)
-    return _fetch(conn, query, label)
+        query = _scan([count], months, with_age, label)
+    (frame,) = _fetch(conn, query, label)
+    return frame
 
 
 def completeness_by_month(conn: Connection, months: Sequence[str]) -> pd.DataFrame:

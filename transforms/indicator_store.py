@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 
 from transforms import aggregation, indicators
 from transforms.audit import utcnow
-from transforms.catalogue import QUALITY_SOURCE, Indicator, catalogue
+from transforms.catalogue import QUALITY_SOURCE, Count, Indicator, catalogue
 from transforms.periods import Period, periods
 from transforms.sources import SOURCES
 from transforms.warehouse import append_arrow
@@ -72,39 +72,69 @@ def compute(conn: Connection, run_id: str | None, *, force: bool = False) -> dic
     loads = _loaded_months(conn)
     ethnicity = _ethnicity_version(conn)
     stored = _stored_fingerprints(conn)
-    seen: dict[tuple, pd.DataFrame] = {}  # monthly counts shared by indicators (the register)
-    done: dict[str, int] = {}
+    work: dict[str, tuple[list[Period], list[tuple[str, date]], dict[Period, str]]] = {}
     for indicator in entries.values():
         planned = _plan(indicator, loads, ethnicity)
         mine = {k[1:]: fp for k, fp in stored.items() if k[0] == indicator.id}
         todo = [p for p, fp in planned if force or mine.get((p.kind, p.start)) != fp]
         current = {(p.kind, p.start) for p, _ in planned}
-        gone = [key for key in mine if key not in current]
+        work[indicator.id] = (todo, [k for k in mine if k not in current], dict(planned))
+    monthly = _monthly_counts(conn, [(entries[i], todo) for i, (todo, _, _) in work.items()])
+    for indicator in entries.values():
+        todo, gone, fingerprints = work[indicator.id]
         if todo or gone:
-            rows = values_for(conn, indicator, todo, seen) if todo else pd.DataFrame()
-            _replace(conn, indicator, todo, gone, rows, dict(planned), run_id)
-        done[indicator.id] = len(todo)
+            rows = values_for(conn, indicator, todo, monthly) if todo else pd.DataFrame()
+            _replace(conn, indicator, todo, gone, rows, fingerprints, run_id)
         log.info("%s: %d period(s) recomputed, %d unchanged", indicator.id, len(todo),
-                 len(planned) - len(todo))  # fmt: skip
-    return done
+                 len(fingerprints) - len(todo))  # fmt: skip
+    return {i: len(todo) for i, (todo, _, _) in work.items()}
+
+
+def _monthly_counts(
+    conn: Connection, wanted: list[tuple[Indicator, list[Period]]]
+) -> dict[str, pd.DataFrame]:
+    """Every month-additive count the recomputed periods need, keyed by its definition.
+
+    Counts are gathered per source and fetched in one scan each (``count(*) filter (...)``),
+    so the register behind seven rates is read once, not seven times.
+    """
+    by_source: dict[str, dict[str, Count]] = defaultdict(dict)
+    months: dict[str, set[str]] = defaultdict(set)
+    with_age: dict[str, bool] = defaultdict(bool)
+    for indicator, todo in wanted:
+        for count in (indicator.numerator, indicator.denominator):
+            if not todo or count.source == QUALITY_SOURCE or count.count == "persons":
+                continue
+            by_source[count.source][count.model_dump_json()] = count
+            months[count.source].update(m for p in todo for m in p.months)
+            with_age[count.source] |= "dsr" in indicator.measures
+    found: dict[str, pd.DataFrame] = {}
+    for source, counts in by_source.items():
+        frames = aggregation.counts_by_month(
+            conn, list(counts.values()), sorted(months[source]), with_age=with_age[source]
+        )
+        found |= dict(zip(counts, frames, strict=True))
+    return found
 
 
 def values_for(
-    conn: Connection, indicator: Indicator, todo: list[Period], seen: dict[tuple, pd.DataFrame]
+    conn: Connection,
+    indicator: Indicator,
+    todo: list[Period],
+    monthly: dict[str, pd.DataFrame],
 ) -> pd.DataFrame:
-    """Every measure, period and group of ``indicator`` for the ``todo`` periods.
-
-    ``seen`` keeps the monthly counts already fetched in this compute: six rates share one
-    register denominator, which is then counted once.
-    """
+    """Every measure, period and group of ``indicator`` for the ``todo`` periods, from the
+    prefetched ``monthly`` counts (see ``_monthly_counts``) and its own person counts."""
     months = sorted({m for p in todo for m in p.months})
     if indicator.numerator.source == QUALITY_SOURCE:
         counts = aggregation.completeness_by_month(conn, months)
         keyed = [_keyed(counts[counts["month"] == p.months[0]], p) for p in todo]
         return indicators.completeness_values(indicator, pd.concat(keyed, ignore_index=True))
     with_age = "dsr" in indicator.measures
-    numerator = _counts(conn, indicator, "numerator", todo, months, with_age, seen)
-    denominator = _counts(conn, indicator, "denominator", todo, months, with_age, seen)
+    numerator, denominator = (
+        _counts(conn, indicator, which, todo, with_age, monthly)
+        for which in ("numerator", "denominator")
+    )
     frames = [
         indicators.indicator_values(indicator, measure, numerator, denominator)
         for measure in indicator.measures
@@ -117,27 +147,24 @@ def _counts(
     indicator: Indicator,
     which: str,
     todo: list[Period],
-    months: list[str],
     with_age: bool,
-    seen: dict[tuple, pd.DataFrame],
+    monthly: dict[str, pd.DataFrame],
 ) -> pd.DataFrame:
     count = getattr(indicator, which)
-    if count.count == "persons":
-        frames = [
-            _keyed(
-                aggregation.count_in_period(
-                    conn, indicator.numerator, indicator.denominator, p.months,
-                    which=which, with_age=with_age,
-                ),
-                p,
-            )
-            for p in todo
-        ]  # fmt: skip
-        return pd.concat(frames, ignore_index=True)
-    key = (count.model_dump_json(), tuple(months), with_age)
-    if key not in seen:
-        seen[key] = aggregation.count_by_month(conn, count, months, with_age=with_age)
-    return indicators.in_periods(seen[key], todo, mean=count.count == "person_years")
+    if count.count != "persons":
+        frame = monthly[count.model_dump_json()]
+        return indicators.in_periods(frame, todo, mean=count.count == "person_years")
+    frames = [
+        _keyed(
+            aggregation.count_in_period(
+                conn, indicator.numerator, indicator.denominator, p.months,
+                which=which, with_age=with_age,
+            ),
+            p,
+        )
+        for p in todo
+    ]  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
 
 
 def _keyed(frame: pd.DataFrame, period: Period) -> pd.DataFrame:

@@ -152,9 +152,9 @@ def test_only_aggregated_rows_reach_python(duckdb_url, monkeypatch):
     original = aggregation._fetch
 
     def counting(conn, query, month=None):
-        frame = original(conn, query, month)
-        fetched.append(len(frame))
-        return frame
+        frames = original(conn, query, month)
+        fetched.extend(len(f) for f in frames)
+        return frames
 
     monkeypatch.setattr(aggregation, "_fetch", counting)
     compute(duckdb_url)
