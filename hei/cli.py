@@ -16,9 +16,13 @@ import os
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from transforms.periods import last_complete_month, month_after
 from transforms.settings import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
 
 RUN_OPTIONS = {
     "landing": "landing_dir",
@@ -125,6 +129,7 @@ def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Pat
     )
     for rejected in status.rejected_in_runs(engine, run_ids):
         print(f"REJECTED {rejected['error']}")
+    _print_indicators(engine)
     warnings = status.warnings_in_runs(engine, run_ids)
     if warnings:
         print(f"\n{len(warnings)} data-quality warning(s) in this run (all of them: hei status):")
@@ -141,6 +146,15 @@ def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Pat
         f"airflow:    {home} (run `make airflow` for the UI)\nlog:        {log_path}\n"
         "status:     hei status"
     )
+
+
+def _print_indicators(engine: Engine) -> None:
+    from transforms import status
+
+    rows = status.indicator_summary(engine)
+    print("\nIndicators (indicators.values; partners see mart.indicator_values):")
+    columns = ["indicator_id", "measure", "periods", "latest_period_end", "values", "suppressed"]
+    print(status.format_table(rows, columns) if rows else "  none computed yet")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -163,6 +177,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         print("no loads recorded yet: run `hei run`")
         return 0
     print(status.format_table(rows, STATUS_COLUMNS))
+    if args.source is None:
+        _print_indicators(engine)
     warnings = status.current_warnings(engine, args.source)
     if warnings:
         print(f"\nData-quality warnings ({len(warnings)}):")

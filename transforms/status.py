@@ -1,4 +1,5 @@
-"""What the audit trail says: the latest load per source and month, and a run's totals."""
+"""What the audit trail says: the latest load per source and month, a run's totals, and
+what the indicator tables hold."""
 
 from __future__ import annotations
 
@@ -81,6 +82,24 @@ def _rows(engine: Engine, sql: str, **params: object) -> list[dict]:
 def latest_loads(engine: Engine, source: str | None = None) -> list[dict]:
     """The latest load of each source and month, with its completeness and warning count."""
     return [r for r in _rows(engine, LATEST) if source is None or r["source"] == source]
+
+
+INDICATORS = """
+select v.indicator_id, c.title, v.measure, count(distinct v.period_start) as periods,
+       max(v.period_end) as latest_period_end, count(*) as "values",
+       sum(case when v.suppressed then 1 else 0 end) as suppressed,
+       max(v.computed_at) as computed_at
+from indicators."values" v
+left join indicators.catalogue c on c.indicator_id = v.indicator_id
+group by v.indicator_id, c.title, v.measure
+order by v.indicator_id, v.measure
+"""
+
+
+def indicator_summary(engine: Engine) -> list[dict]:
+    """Per indicator and measure: periods computed, the latest, values and how many are
+    suppressed for partners."""
+    return _rows(engine, INDICATORS)
 
 
 def quarantine_reasons(engine: Engine, source: str, period: str) -> list[dict]:

@@ -20,6 +20,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from transforms.catalogue import catalogue
+
 pytestmark = pytest.mark.e2e
 START, END, SCALE = "2024-09", "2025-12", "0.1"
 GROUPS = ["Mixed", "Asian or Asian British", "Black or Black British", "Other ethnic group"]
@@ -57,6 +59,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         ["synth", "--out", str(root / "landing"), "--start", START, "--end", END,
          "--scale", SCALE, "--faults", "0"],
         ["run"],
+        ["status"],
     ):  # fmt: skip
         done = subprocess.run(
             [sys.executable, "-m", "hei.cli", *args],
@@ -69,7 +72,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         values = pd.DataFrame(result.all(), columns=list(result.keys()))
     engine.dispose()
     truth = json.loads((root / "landing" / "truth.json").read_text())
-    return {"values": values, "truth": truth, "landing": root / "landing"}
+    return {"values": values, "truth": truth, "landing": root / "landing", "status": done.stdout}
 
 
 def _cells(values: pd.DataFrame, ids: dict[str, str], measure: str) -> pd.DataFrame:
@@ -142,3 +145,9 @@ def _read(path: Path, entry: dict) -> pd.DataFrame:
     if entry["format"] == "parquet":
         return pd.read_parquet(path)
     return pd.read_csv(path, dtype=str, encoding=entry["encoding"], compression="infer")
+
+
+def test_status_lists_every_indicator_of_the_catalogue(run):
+    table = run["status"].split("Indicators (indicators.values")[1]
+    listed = {line.split()[0] for line in table.splitlines()[3:] if line.strip()}
+    assert set(catalogue()) <= listed
