@@ -53,6 +53,7 @@ airflow: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/synth_speed.py
 	$(BIN)/python bench/ingest_speed.py
+	$(BIN)/python bench/indicators_speed.py
 
 clean:
 	rm -rf var
