@@ -57,6 +57,7 @@ create table if not exists indicators.values (
     published_denominator bigint,
     suppressed boolean not null,
     suppression_reason varchar,
+    reference_suppressed boolean not null,
     method varchar not null,
     note varchar,
     run_id varchar,
@@ -77,7 +78,9 @@ create table if not exists indicators.inputs (
 create schema if not exists mart;
 
 -- mart.indicator_values: the disclosure-controlled view partners are granted. Counts are the
--- published (rounded, suppressed) ones; every derived value of a suppressed row is withheld;
+-- published (rounded, suppressed) ones; every derived value of a suppressed row is withheld,
+-- with its method and note (they would say whether the count is below 10); the ratio to a
+-- withheld reference group is withheld (with the row's value it would give that group away);
 -- linkage completeness is shown to one decimal place, and withheld where the Not stated or
 -- Not known count of the same indicator and period is (it would reveal their sum).
 create or replace view mart.indicator_values as
@@ -101,15 +104,20 @@ select
     case when v.suppressed then null else v.upper_998 end as upper_998,
     v.unit,
     v.reference_group,
-    case when v.suppressed then null else v.ratio_to_reference end as ratio_to_reference,
-    case when v.suppressed then null else v.ratio_lower_95 end as ratio_lower_95,
-    case when v.suppressed then null else v.ratio_upper_95 end as ratio_upper_95,
-    case when v.suppressed then null else v.ratio_lower_998 end as ratio_lower_998,
-    case when v.suppressed then null else v.ratio_upper_998 end as ratio_upper_998,
-    case when v.suppressed then null else v.significance_vs_reference end
-        as significance_vs_reference,
-    case when v.suppressed then null else v.significance_vs_reference_998 end
-        as significance_vs_reference_998,
+    case when v.suppressed or v.reference_suppressed then null
+        else v.ratio_to_reference end as ratio_to_reference,
+    case when v.suppressed or v.reference_suppressed then null
+        else v.ratio_lower_95 end as ratio_lower_95,
+    case when v.suppressed or v.reference_suppressed then null
+        else v.ratio_upper_95 end as ratio_upper_95,
+    case when v.suppressed or v.reference_suppressed then null
+        else v.ratio_lower_998 end as ratio_lower_998,
+    case when v.suppressed or v.reference_suppressed then null
+        else v.ratio_upper_998 end as ratio_upper_998,
+    case when v.suppressed or v.reference_suppressed then null
+        else v.significance_vs_reference end as significance_vs_reference,
+    case when v.suppressed or v.reference_suppressed then null
+        else v.significance_vs_reference_998 end as significance_vs_reference_998,
     case when v.suppressed then null else v.significance_vs_all end as significance_vs_all,
     case when v.suppressed then null else v.significance_vs_all_998 end
         as significance_vs_all_998,
@@ -119,11 +127,12 @@ select
           and u.period_type = v.period_type and u.period_start = v.period_start
           and u.breakdown = 'ethnicity_5' and u.group_code in ('not_stated', 'not_known')
           and u.suppressed
-    ) then null else round(cast(v.ethnicity_known_pct as numeric), 1) end as ethnicity_known_pct,
+    ) then null else cast(v.ethnicity_known_pct as numeric(4, 1)) end as ethnicity_known_pct,
     v.suppressed,
     v.suppression_reason,
-    v.method,
-    v.note,
+    v.reference_suppressed,
+    case when v.suppressed then null else v.method end as method,
+    case when v.suppressed then null else v.note end as note,
     v.computed_at
 from indicators.values as v
 left join indicators.catalogue as c on c.indicator_id = v.indicator_id;

@@ -76,7 +76,6 @@ class Indicator(BaseModel):
     denominator: Count
     breakdowns: list[Breakdown]
     reference_groups: dict[str, str]
-    confidence: list[float]
 
     @model_validator(mode="after")
     def _counts_match_the_sources(self) -> Indicator:
@@ -84,6 +83,8 @@ class Indicator(BaseModel):
         problems += [f"denominator: {p}" for p in self.denominator.problems()]
         if "dsr" in self.measures and self.denominator.count != "person_years":
             problems.append("a DSR needs a person_years denominator")
+        if self.numerator.of_denominator and self.denominator.snapshot != "campaign_start":
+            problems.append("of_denominator needs a denominator with snapshot: campaign_start")
         if problems:
             raise ValueError(f"{self.id}: " + "; ".join(problems))
         return self

@@ -47,6 +47,7 @@ their wording in ``shared/design/standards/03_disclosure_control.md``):
    * ``unreliable_rate`` – a directly standardised rate with total count below 10 (its value
      is already NA from :func:`transforms.statistics.dsr`, statistic
      :data:`transforms.statistics.NO_DSR_SMALL_COUNT`); its derived values are withheld too.
+     Given only where the row's counts are shown: on a withheld row it would say "below 10".
 
 :func:`check_publishable` is the final gate: it re-checks a finished table against the same
 rules and lists every violation, so a file is written only when the list is empty.
@@ -349,7 +350,10 @@ def apply_sdc(
         withheld |= hidden
 
     if statistic in table.columns:
-        codes[UNRELIABLE_RATE] = table[statistic].eq(NO_DSR_SMALL_COUNT).fillna(False).astype(bool)
+        # Only where the counts are shown: on a withheld row the code would say "under 10",
+        # narrowing a secondary cell (never 1-7) to 8 or 9.
+        small_dsr = table[statistic].eq(NO_DSR_SMALL_COUNT).fillna(False).astype(bool)
+        codes[UNRELIABLE_RATE] = small_dsr & ~withheld
         withheld |= codes[UNRELIABLE_RATE]
     for col in derived:
         if col in out.columns and col not in count_cols:

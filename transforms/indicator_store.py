@@ -16,6 +16,8 @@ import json
 import logging
 from collections import defaultdict
 from datetime import date
+from functools import cache
+from importlib.resources import files
 
 import pandas as pd
 import pyarrow as pa
@@ -31,9 +33,11 @@ from transforms.warehouse import append_arrow
 
 log = logging.getLogger(__name__)
 
-METHOD_VERSION = "1"
+METHOD_VERSION = "2"
 """Part of every fingerprint: bump it when a code change alters computed values, so the next
-compute replaces every period."""
+compute replaces every period. (The reference tables the values depend on are fingerprinted
+by content, see ``_reference_digest``.)"""
+REFERENCE_FILES = ("acsc_icd10_codes.csv", "ethnic_category_codes.csv", "esp2013.csv")
 
 VALUES_TABLE = "indicators.values"
 VALUE_COLUMNS = {
@@ -49,7 +53,8 @@ VALUE_COLUMNS = {
     "significance_vs_reference_998": pa.string(), "significance_vs_all": pa.string(),
     "significance_vs_all_998": pa.string(), "ethnicity_known_pct": pa.float64(),
     "published_numerator": pa.int64(), "published_denominator": pa.int64(),
-    "suppressed": pa.bool_(), "suppression_reason": pa.string(), "method": pa.string(),
+    "suppressed": pa.bool_(), "suppression_reason": pa.string(),
+    "reference_suppressed": pa.bool_(), "method": pa.string(),
     "note": pa.string(), "run_id": pa.string(), "computed_at": pa.timestamp("us"),
 }  # fmt: skip
 RENAMES = {
@@ -72,6 +77,7 @@ def compute(conn: Connection, run_id: str | None, *, force: bool = False) -> dic
     loads = _loaded_months(conn)
     ethnicity = _ethnicity_version(conn)
     stored = _stored_fingerprints(conn)
+    _forget_removed(conn, entries)
     work: dict[str, tuple[list[Period], list[tuple[str, date]], dict[Period, str]]] = {}
     for indicator in entries.values():
         planned = _plan(indicator, loads, ethnicity)
@@ -136,7 +142,7 @@ def values_for(
         for which in ("numerator", "denominator")
     )
     frames = [
-        indicators.indicator_values(indicator, measure, numerator, denominator)
+        indicators.indicator_values(indicator, measure, numerator, denominator, todo)
         for measure in indicator.measures
     ]
     return pd.concat(frames, ignore_index=True)
@@ -195,7 +201,7 @@ def _plan(
     for kind in indicator.periods:
         for period in periods(kind, available):
             inputs = {
-                "version": METHOD_VERSION,
+                "version": [METHOD_VERSION, _reference_digest()],
                 "definition": definition,
                 "period": [kind, *period.months],
                 "loads": {s: [loads.get(s, {}).get(m) for m in period.months] for s in sources},
@@ -204,6 +210,26 @@ def _plan(
             digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
             planned.append((period, digest))
     return planned
+
+
+@cache
+def _reference_digest() -> str:
+    """sha256 of the reference tables behind the values (codes, groups, the standard)."""
+    digest = hashlib.sha256()
+    for name in REFERENCE_FILES:
+        digest.update((files("transforms") / "reference" / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _forget_removed(conn: Connection, entries: dict[str, Indicator]) -> None:
+    """Drop the values of indicators no longer in the catalogue (their definitions are gone)."""
+    for table in (VALUES_TABLE, "indicators.inputs"):
+        conn.execute(
+            sa.text(f"delete from {table} where indicator_id not in :ids").bindparams(
+                sa.bindparam("ids", expanding=True)
+            ),
+            {"ids": list(entries)},
+        )
 
 
 def _loaded_months(conn: Connection) -> dict[str, dict[str, str]]:

@@ -82,13 +82,14 @@ def in_periods(monthly: pd.DataFrame, periods: Sequence[Period], mean: bool) -> 
 def by_group(
     numerator: pd.DataFrame,
     denominator: pd.DataFrame,
+    periods: Sequence[Period],
     breakdowns: Sequence[str],
     with_age: bool,
 ) -> pd.DataFrame:
     """Numerator and denominator per period x breakdown group (x age band), zeros included.
 
-    Every group of each breakdown appears in every period, so an empty group shows as 0
-    (and disclosure sets are complete).
+    Every group of each breakdown appears in every period asked for, so an empty group (or
+    a period with no events at all) shows as 0 and disclosure sets are complete.
     """
     groups = ethnic_groups()
     groups = groups[groups["breakdown"].isin(breakdowns)]
@@ -97,18 +98,16 @@ def by_group(
         frame.merge(groups, on="ethnic_code").groupby(keys, dropna=False)["n"].sum().rename(name)
         for name, frame in (("numerator", numerator), ("denominator", denominator))
     ]
-    grid = _grid(numerator, denominator, groups, with_age)
+    grid = _grid(periods, groups, with_age)
     table = grid.join(counts[0], on=keys).join(counts[1], on=keys)
     return table.fillna({"numerator": 0, "denominator": 0})
 
 
-def _grid(
-    numerator: pd.DataFrame, denominator: pd.DataFrame, groups: pd.DataFrame, with_age: bool
-) -> pd.DataFrame:
-    periods = pd.concat([numerator[PERIOD_KEYS], denominator[PERIOD_KEYS]]).drop_duplicates()
+def _grid(periods: Sequence[Period], groups: pd.DataFrame, with_age: bool) -> pd.DataFrame:
+    keys = pd.DataFrame([(p.kind, p.start, p.end) for p in periods], columns=PERIOD_KEYS)
     bands = pd.DataFrame({"age_band": list(st.ESP2013) if with_age else ["all"]})
     distinct = groups.drop(columns="ethnic_code").drop_duplicates()
-    return periods.merge(distinct, how="cross").merge(bands, how="cross")
+    return keys.merge(distinct, how="cross").merge(bands, how="cross")
 
 
 # --- statistics ----------------------------------------------------------------------------
@@ -181,7 +180,7 @@ def compare(values: pd.DataFrame, indicator: Indicator, measure: str) -> pd.Data
     is_reference = out["group_label"] == out["reference_group"]
     ratios = _ratios(out, measure, compared & ~is_reference & out["reference_group"].notna())
     out = out.join(ratios)
-    out.loc[is_reference, "ratio"] = 1.0
+    out.loc[is_reference & out["value"].notna(), "ratio"] = 1.0
     for level in ("95_0", "99_8"):
         out[f"significance_vs_reference_{level}"] = np.where(
             compared & ~is_reference,
@@ -258,6 +257,16 @@ def protect(
     )
 
 
+def with_reference_flag(values: pd.DataFrame) -> pd.DataFrame:
+    """``reference_suppressed``: the row's reference group is withheld, so its ratio (which
+    with the row's own value would give the reference's value away) is withheld too."""
+    reference = values.loc[
+        values["group_label"] == values["reference_group"], [*SET_KEYS, "breakdown", "suppressed"]
+    ].rename(columns={"suppressed": "reference_suppressed"})
+    flagged = values.merge(reference, on=[*SET_KEYS, "breakdown"], how="left")
+    return flagged.fillna({"reference_suppressed": False}).astype({"reference_suppressed": bool})
+
+
 def protect_ethnic_groups(values: pd.DataFrame) -> pd.DataFrame:
     """Sets: all persons = Σ 5 groups; each 5 group = Σ its 16 groups."""
     sixteen = values["breakdown"] == "ethnicity_16"
@@ -266,7 +275,8 @@ def protect_ethnic_groups(values: pd.DataFrame) -> pd.DataFrame:
     parent = values["parent_5"].where(sixteen, values["group_label"].where(five))
     table = values.assign(sdc_parent=parent, sdc_parent_total=five)
     nested = [Partition((*SET_KEYS, "sdc_parent"), "sdc_parent_total")]
-    return protect(table, top, nested, ALL_PERSONS).drop(columns=["sdc_parent", "sdc_parent_total"])
+    protected = protect(table, top, nested, ALL_PERSONS)
+    return with_reference_flag(protected.drop(columns=["sdc_parent", "sdc_parent_total"]))
 
 
 # --- whole indicators ----------------------------------------------------------------------
@@ -280,14 +290,18 @@ def unit(indicator: Indicator, measure: str) -> str:
 
 
 def indicator_values(
-    indicator: Indicator, measure: str, numerator: pd.DataFrame, denominator: pd.DataFrame
+    indicator: Indicator,
+    measure: str,
+    numerator: pd.DataFrame,
+    denominator: pd.DataFrame,
+    periods: Sequence[Period],
 ) -> pd.DataFrame:
     """Every period x group of one indicator and measure, from per-period counts by ethnic
     code and age band (``in_periods`` output), with statistics, comparisons and disclosure."""
     with_age = measure == "dsr"
     if not with_age:
         numerator, denominator = (_collapse_bands(f) for f in (numerator, denominator))
-    table = by_group(numerator, denominator, indicator.breakdowns, with_age)
+    table = by_group(numerator, denominator, periods, indicator.breakdowns, with_age)
     values = estimate(table, indicator, measure)
     values = values.merge(known_share(values), on=PERIOD_KEYS, how="left")
     values = compare(values, indicator, measure)
@@ -333,4 +347,5 @@ def completeness_values(indicator: Indicator, counts: pd.DataFrame) -> pd.DataFr
     )
     nested = [Partition((*SET_KEYS, "source"), "is_total")]
     top = "own:" + values["group_code"]
-    return protect(values, top, nested, None).drop(columns=["source", "is_total"])
+    protected = protect(values, top, nested, None).drop(columns=["source", "is_total"])
+    return protected.assign(reference_suppressed=False)

@@ -104,7 +104,7 @@ def compute_indicators(settings: Settings, run_id: str | None) -> dict[str, int]
     """Recompute the indicator periods whose inputs changed, in one transaction."""
     engine = warehouse.make_engine(settings.warehouse_url)
     warehouse.apply_ddl(engine)
-    with engine.begin() as conn:
+    with warehouse.snapshot_connection(engine) as conn, conn.begin():
         warehouse.lock(conn, "hei:indicators")
         return indicator_store.compute(conn, run_id)
 

@@ -61,6 +61,17 @@ def staging_ddl(source: Source) -> str:
     return f"create table if not exists {source.qualified_table} ({', '.join(columns + lineage)})"
 
 
+def snapshot_connection(engine: Engine) -> Connection:
+    """A connection whose transaction sees one snapshot of the warehouse throughout.
+
+    On PostgreSQL a long read (the indicator compute) would otherwise see loads that commit
+    part-way through, and count a numerator and its denominator in different states. A
+    DuckDB transaction is a snapshot already.
+    """
+    conn = engine.connect()
+    return conn if is_duckdb(conn) else conn.execution_options(isolation_level="REPEATABLE READ")
+
+
 def lock(conn: Connection, name: str) -> None:
     """Serialise writers of ``name`` across processes until the transaction ends.
 

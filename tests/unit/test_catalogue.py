@@ -36,7 +36,7 @@ def write(tmp_path: Path, entry: dict) -> Path:
     path.write_text(
         yaml.safe_dump(
             {
-                "defaults": {"breakdowns": ["all"], "reference_groups": {}, "confidence": [0.95]},
+                "defaults": {"breakdowns": ["all"], "reference_groups": {}},
                 "indicators": [entry],
             }
         )
@@ -96,6 +96,10 @@ ENTRY = {
             "needs an age column",
         ),
         ({"measures": ["dsr"]}, "a DSR needs a person_years denominator"),
+        (
+            {"numerator": {"source": "vaccinations", "count": "persons", "of_denominator": True}},
+            "of_denominator needs a denominator with snapshot: campaign_start",
+        ),
     ],
 )
 def test_a_mistyped_entry_fails_to_load_naming_the_indicator(tmp_path, change, message):

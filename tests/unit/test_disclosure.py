@@ -179,6 +179,15 @@ def test_unreliable_dsr_gets_its_reason():
     assert check_publishable(out, KEYS, total_label=TOTAL) == []
 
 
+def test_withheld_small_dsr_row_does_not_say_its_count_is_below_ten():
+    frame = table([500, 3, 9, 300], [1000] * 4).assign(statistic="dsr per 100,000")
+    small = frame["group_label"].isin(["Mixed", "Asian"])
+    frame.loc[small, "statistic"] = NO_DSR_SMALL_COUNT
+    out = sdc(frame)
+    asian = row(out, "Asian")  # 9: withheld as the secondary cell, not as an unreliable rate
+    assert asian["suppressed"] and UNRELIABLE_RATE not in asian["suppression_reason"]
+
+
 # --- secondary suppression -------------------------------------------------------------------
 
 

@@ -11,10 +11,11 @@ import sqlalchemy as sa
 
 from transforms import aggregation, indicators
 from transforms.catalogue import catalogue
-from transforms.periods import periods
+from transforms.periods import Period, periods
 from transforms.warehouse import make_engine
 
-MONTH = {"period_type": "month", "period_start": date(2025, 1, 1), "period_end": date(2025, 1, 31)}
+JANUARY = Period("month", date(2025, 1, 1), date(2025, 1, 31), ("2025-01",))
+MONTH = {"period_type": "month", "period_start": JANUARY.start, "period_end": JANUARY.end}
 
 
 def counts(by_code: dict[str, int]) -> pd.DataFrame:
@@ -24,7 +25,7 @@ def counts(by_code: dict[str, int]) -> pd.DataFrame:
 
 def acc02(numerator: dict[str, int], denominator: dict[str, int]) -> pd.DataFrame:
     frame = indicators.indicator_values(
-        catalogue()["ACC02"], "proportion", counts(numerator), counts(denominator)
+        catalogue()["ACC02"], "proportion", counts(numerator), counts(denominator), [JANUARY]
     )
     return frame.set_index(["breakdown", "group_label"])
 
