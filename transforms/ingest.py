@@ -27,7 +27,7 @@ from transforms.reading import DeliveryReader, MalformedLine
 from transforms.rules import Checked, check_rows, pseudonymise_rows
 from transforms.sources import Source, get_source
 from transforms.validation import DeliveryValidator
-from transforms.warehouse import append_arrow, lock
+from transforms.warehouse import append_arrow, lock, refresh_statistics
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,7 @@ def _load(
             "A month with no activity is unlikely: check the extract and resend it.",
         )
     _reject_if_invalid(validator, entry)
+    refresh_statistics(conn, source.qualified_table)
     _quarantine_repeats(conn, source, entry)
     _count_outcomes(conn, source, entry)
     if entry.rows_loaded == 0:
@@ -262,7 +263,7 @@ def _quarantine_repeats(conn: Connection, source: Source, entry: LoadRecord) -> 
         ") as repeats where copy > 1"
     )
     detail = f"{rid} repeats an earlier row of this file; the first row was kept (send each once)"
-    conn.execute(sa.text(QUARANTINE_INSERT + repeats), params | {"detail": detail})
+    found = conn.execute(sa.text(QUARANTINE_INSERT + repeats), params | {"detail": detail}).rowcount
     if not source.snapshot:
         elsewhere = (
             f"{table} as this where period = :period and exists ("
@@ -274,7 +275,11 @@ def _quarantine_repeats(conn: Connection, source: Source, entry: LoadRecord) -> 
             f"{rid} is already loaded for another month; send each record in one month "
             "only (resubmit the other month if the record moved)"
         )
-        conn.execute(sa.text(QUARANTINE_INSERT + elsewhere), params | {"detail": detail})
+        found += conn.execute(
+            sa.text(QUARANTINE_INSERT + elsewhere), params | {"detail": detail}
+        ).rowcount
+    if found == 0:  # the usual case: nothing to take out of the month
+        return
     conn.execute(
         sa.text(
             f"delete from {table} where period = :period and row_number in ("

@@ -136,6 +136,18 @@ def _add_missing_columns(conn: Connection, source: Source) -> None:
             )
 
 
+def refresh_statistics(conn: Connection, table: str) -> None:
+    """Sample ``table`` again, inside the open transaction, for the queries that follow.
+
+    Right after a month is written its rows are in no statistics (autovacuum cannot see
+    uncommitted rows), so PostgreSQL would plan the duplicate checks and counts for a few
+    thousand rows and, say, sort millions on disk rather than hash a few groups. A sample
+    costs a fraction of a second. DuckDB keeps its statistics up to date as it writes.
+    """
+    if not is_duckdb(conn):
+        conn.execute(sa.text(f"analyze {table}"))
+
+
 def append_arrow(conn: Connection, table: str, data: pa.Table) -> None:
     """Append an Arrow table to ``table`` inside the connection's open transaction."""
     if data.num_rows == 0:
