@@ -21,7 +21,9 @@ from transforms.ethnicity import dimension_rows
 from transforms.sources import SOURCES, Source
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
-COPY_BATCH_ROWS = 250_000
+# COPY ends only once the server has parsed all it was sent, so each chunk is sent in small
+# batches: the server parses one while Arrow writes the next (about 10% faster than 250k).
+COPY_BATCH_ROWS = 10_000
 # DuckDB caches table data up to its memory limit (80% of RAM by default), so without a cap a
 # long run's memory grows with the history it touches. Larger work spills to disk instead.
 DUCKDB_MEMORY = "512MB"
@@ -140,9 +142,10 @@ def refresh_statistics(conn: Connection, table: str) -> None:
     """Sample ``table`` again, inside the open transaction, for the queries that follow.
 
     Right after a month is written its rows are in no statistics (autovacuum cannot see
-    uncommitted rows), so PostgreSQL would plan the duplicate checks and counts for a few
-    thousand rows and, say, sort millions on disk rather than hash a few groups. A sample
-    costs a fraction of a second. DuckDB keeps its statistics up to date as it writes.
+    uncommitted rows), so PostgreSQL planned the duplicate checks, counts and completeness
+    that follow for a few thousand rows: for 5M it sorted the month on disk to find 60
+    practices, and probed the record-id index for every row with no other month loaded.
+    The sample costs a fraction of a second; DuckDB keeps its statistics as it writes.
     """
     if not is_duckdb(conn):
         conn.execute(sa.text(f"analyze {table}"))
