@@ -15,7 +15,8 @@ create table if not exists indicators.catalogue (
     updated_at timestamp not null
 );
 
--- indicators.values: what analysts query. Exact values (never rounded) with disclosure flags.
+-- indicators.values: what the data team queries. Exact values (never rounded) with disclosure
+-- flags and the reasons behind them; partners see indicators.published through the mart.
 -- Grain: indicator_id x measure x period_type x period_start x breakdown x group_code.
 -- value: a percentage (4.5 = 4.5%) or a rate per the catalogue multiplier (see unit).
 -- numerator/denominator: exact (person-years of a rate are a mean, so may be fractional);
@@ -75,64 +76,92 @@ create table if not exists indicators.inputs (
     computed_at timestamp not null
 );
 
+-- indicators.published: what partners see of each indicators.values row, as the compute wrote
+-- it after the attacking audit (transforms/disclosure_audit.py) found nothing to narrow down.
+-- Counts are the published ones (1-7 withheld, others rounded to 5; null where withheld);
+-- value, limits, ratios and significance are recomputed from those counts alone (a DSR keeps
+-- its exact value, with Dobson limits for the published count); suppression_reason is only
+-- 'withheld' (counts withheld, whatever the rule) or 'unreliable' (a DSR whose published count
+-- is below 15). No exact count or statistic of an exact count is stored here.
+-- Grain: as indicators.values.
+create table if not exists indicators.published (
+    indicator_id varchar not null,
+    measure varchar not null,
+    period_type varchar not null,
+    period_start date not null,
+    period_end date not null,
+    breakdown varchar not null,
+    group_code varchar not null,
+    group_label varchar not null,
+    group_order integer not null,
+    numerator bigint,
+    denominator bigint,
+    value double precision,
+    lower_95 double precision,
+    upper_95 double precision,
+    lower_998 double precision,
+    upper_998 double precision,
+    unit varchar not null,
+    reference_group varchar,
+    ratio_to_reference double precision,
+    ratio_lower_95 double precision,
+    ratio_upper_95 double precision,
+    ratio_lower_998 double precision,
+    ratio_upper_998 double precision,
+    significance_vs_reference varchar,
+    significance_vs_reference_998 varchar,
+    significance_vs_all varchar,
+    significance_vs_all_998 varchar,
+    ethnicity_known_pct double precision,
+    suppressed boolean not null,
+    suppression_reason varchar,
+    reference_suppressed boolean not null,
+    method varchar,
+    note varchar,
+    run_id varchar,
+    computed_at timestamp not null
+);
+
 create schema if not exists mart;
 
--- mart.indicator_values: the disclosure-controlled view partners are granted. Counts are the
--- published (rounded, suppressed) ones; every derived value of a suppressed row is withheld,
--- with its method and note (they would say whether the count is below 10); the ratio to a
--- withheld reference group is withheld (with the row's value it would give that group away);
--- linkage completeness is shown to one decimal place, and withheld where the Not stated or
--- Not known count of the same indicator and period is (it would reveal their sum).
+-- mart.indicator_values: the disclosure-controlled view partners are granted: the rows of
+-- indicators.published with the indicator's title.
 create or replace view mart.indicator_values as
 select
-    v.indicator_id,
+    p.indicator_id,
     c.title as indicator_title,
-    v.measure,
-    v.period_type,
-    v.period_start,
-    v.period_end,
-    v.breakdown,
-    v.group_code,
-    v.group_label,
-    v.group_order,
-    v.published_numerator as numerator,
-    v.published_denominator as denominator,
-    case when v.suppressed then null else v.value end as value,
-    case when v.suppressed then null else v.lower_95 end as lower_95,
-    case when v.suppressed then null else v.upper_95 end as upper_95,
-    case when v.suppressed then null else v.lower_998 end as lower_998,
-    case when v.suppressed then null else v.upper_998 end as upper_998,
-    v.unit,
-    v.reference_group,
-    case when v.suppressed or v.reference_suppressed then null
-        else v.ratio_to_reference end as ratio_to_reference,
-    case when v.suppressed or v.reference_suppressed then null
-        else v.ratio_lower_95 end as ratio_lower_95,
-    case when v.suppressed or v.reference_suppressed then null
-        else v.ratio_upper_95 end as ratio_upper_95,
-    case when v.suppressed or v.reference_suppressed then null
-        else v.ratio_lower_998 end as ratio_lower_998,
-    case when v.suppressed or v.reference_suppressed then null
-        else v.ratio_upper_998 end as ratio_upper_998,
-    case when v.suppressed or v.reference_suppressed then null
-        else v.significance_vs_reference end as significance_vs_reference,
-    case when v.suppressed or v.reference_suppressed then null
-        else v.significance_vs_reference_998 end as significance_vs_reference_998,
-    case when v.suppressed then null else v.significance_vs_all end as significance_vs_all,
-    case when v.suppressed then null else v.significance_vs_all_998 end
-        as significance_vs_all_998,
-    case when exists (
-        select 1 from indicators.values as u
-        where u.indicator_id = v.indicator_id and u.measure = v.measure
-          and u.period_type = v.period_type and u.period_start = v.period_start
-          and u.breakdown = 'ethnicity_5' and u.group_code in ('not_stated', 'not_known')
-          and u.suppressed
-    ) then null else cast(v.ethnicity_known_pct as numeric(4, 1)) end as ethnicity_known_pct,
-    v.suppressed,
-    v.suppression_reason,
-    v.reference_suppressed,
-    case when v.suppressed then null else v.method end as method,
-    case when v.suppressed then null else v.note end as note,
-    v.computed_at
-from indicators.values as v
-left join indicators.catalogue as c on c.indicator_id = v.indicator_id;
+    p.measure,
+    p.period_type,
+    p.period_start,
+    p.period_end,
+    p.breakdown,
+    p.group_code,
+    p.group_label,
+    p.group_order,
+    p.numerator,
+    p.denominator,
+    p.value,
+    p.lower_95,
+    p.upper_95,
+    p.lower_998,
+    p.upper_998,
+    p.unit,
+    p.reference_group,
+    p.ratio_to_reference,
+    p.ratio_lower_95,
+    p.ratio_upper_95,
+    p.ratio_lower_998,
+    p.ratio_upper_998,
+    p.significance_vs_reference,
+    p.significance_vs_reference_998,
+    p.significance_vs_all,
+    p.significance_vs_all_998,
+    cast(p.ethnicity_known_pct as numeric(4, 1)) as ethnicity_known_pct,
+    p.suppressed,
+    p.suppression_reason,
+    p.reference_suppressed,
+    p.method,
+    p.note,
+    p.computed_at
+from indicators.published as p
+left join indicators.catalogue as c on c.indicator_id = p.indicator_id;

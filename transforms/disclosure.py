@@ -13,8 +13,10 @@ their wording in ``shared/design/standards/03_disclosure_control.md``):
    unrounded value, like any other count.
 3. **Derived values withheld.** Rates, proportions, their confidence limits, ratios to a
    reference group (any column named in ``derived``) are withheld wherever the row's
-   numerator or denominator is withheld, whether primarily or secondarily. They are computed
-   upstream from the *unrounded* counts (INDICATORS.md); this module does not recompute them.
+   numerator or denominator is withheld, whether primarily or secondarily. This module does
+   not compute them: what partners see is recomputed from the published (rounded) counts by
+   ``transforms.indicators`` (INDICATORS.md, second edition), since statistics of the exact
+   counts would give the rounding away.
 4. **Secondary suppression.** Rows sharing the values of ``group_cols`` form a *set*: cells
    that add up to one total (for example the ethnic groups, including "Not stated" and "Not
    known", of one indicator × period × breakdown). The total is the row labelled
@@ -41,6 +43,8 @@ their wording in ``shared/design/standards/03_disclosure_control.md``):
    joined with ``;`` (None when nothing is withheld):
 
    * ``small_count`` – a count of the row was 1–7 (primary);
+   * ``audit`` – a count the caller asked to withhold (``also_withhold``): one the attacking
+     audit (``transforms.disclosure_audit``) could narrow down despite the rules above;
    * ``secondary`` – a count was withheld to protect another cell of its set;
    * ``numerator_suppressed`` / ``denominator_suppressed`` – the derived values are withheld
      because that count is;
@@ -65,7 +69,7 @@ withheld by this module unless the ratio row's counts are.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,11 +86,19 @@ ROUNDING_BASE = 5
 HES/ECDS from September 2018; OpenSAFELY "then round all counts to the nearest 5")."""
 
 SMALL_COUNT = "small_count"
+AUDIT = "audit"
 SECONDARY = "secondary"
 NUMERATOR_SUPPRESSED = "numerator_suppressed"
 DENOMINATOR_SUPPRESSED = "denominator_suppressed"
 UNRELIABLE_RATE = "unreliable_rate"
-REASONS = (SMALL_COUNT, SECONDARY, NUMERATOR_SUPPRESSED, DENOMINATOR_SUPPRESSED, UNRELIABLE_RATE)
+REASONS = (
+    SMALL_COUNT,
+    AUDIT,
+    SECONDARY,
+    NUMERATOR_SUPPRESSED,
+    DENOMINATOR_SUPPRESSED,
+    UNRELIABLE_RATE,
+)
 """Every reason code, in the order they are listed in ``suppression_reason``."""
 
 DERIVED_COLUMNS = (
@@ -303,6 +315,7 @@ def apply_sdc(
     threshold: int = SUPPRESSION_THRESHOLD,
     base: int = ROUNDING_BASE,
     nested: Sequence[Partition] = (),
+    also_withhold: Mapping[str, pd.Series] | None = None,
 ) -> pd.DataFrame:
     """The table as partners may see it: counts suppressed or rounded, derived values withheld.
 
@@ -310,7 +323,9 @@ def apply_sdc(
     "period_start", "breakdown"]``); the row whose ``label_col`` equals ``total_label`` is its
     set's total. ``nested`` adds further partitions into sets, for tables whose rows add up
     in more than one way (rule 4; :class:`Partition` shows the call for 5 and 16 ethnic
-    groups). ``denominator=None`` for a table of counts only. Counts
+    groups). ``also_withhold`` maps a count column to rows whose count is withheld like a
+    small one (reason ``audit``), then protected by secondary suppression in turn.
+    ``denominator=None`` for a table of counts only. Counts
     must be present, non-negative whole numbers (a ValueError otherwise), and each set of
     each partition has at most one total row. Returns a copy: the count columns rounded
     (nullable Int64, NA where withheld), the derived columns NA where withheld, plus
@@ -337,14 +352,18 @@ def apply_sdc(
         if col is None:
             continue
         counts = _as_counts(table[col], col, allow_na=False)
-        primary = suppress_counts(counts, threshold)
+        asked = (also_withhold or {}).get(col, pd.Series(False, index=table.index))
+        asked = asked.reindex(table.index, fill_value=False).astype(bool)
+        small = suppress_counts(counts, threshold)
+        primary = small | asked
         secondary = pd.Series(
             _secondary(counts.to_numpy(dtype=int), primary.to_numpy(), partitions),
             index=table.index,
         )
         hidden = primary | secondary
         out[col] = round_counts(counts, base).mask(hidden)
-        codes[SMALL_COUNT] |= primary
+        codes[SMALL_COUNT] |= small
+        codes[AUDIT] |= asked & ~small
         codes[SECONDARY] |= secondary
         codes[derived_code] = hidden
         withheld |= hidden
@@ -393,8 +412,8 @@ def check_publishable(
     the numerator or denominator is withheld (NA); a set of any partition (``group_cols`` and
     ``nested``, as in :func:`apply_sdc`) with exactly one withheld count, which
     total − Σ(others) would reveal; and the reason columns: each withheld count has
-    ``small_count`` or ``secondary``, ``suppressed`` agrees with ``suppression_reason``, and
-    only known codes are used. Any NA count is taken as withheld.
+    ``small_count``, ``audit`` or ``secondary``, ``suppressed`` agrees with
+    ``suppression_reason``, and only known codes are used. Any NA count is taken as withheld.
     """
     count_cols = [c for c in (numerator, denominator) if c is not None]
     needed = [*group_cols, *count_cols, "suppressed", "suppression_reason"]
@@ -411,7 +430,7 @@ def check_publishable(
     )
     reason_codes = reason.map(lambda r: set(r.split(";")) if isinstance(r, str) and r else set())
     has_reason = reason_codes.map(bool)
-    count_reason = reason_codes.map(lambda c: bool(c & {SMALL_COUNT, SECONDARY}))
+    count_reason = reason_codes.map(lambda c: bool(c & {SMALL_COUNT, AUDIT, SECONDARY}))
     withheld = pd.Series(False, index=table.index)
 
     for col in count_cols:
@@ -436,7 +455,7 @@ def check_publishable(
         unexplained = hidden & ~count_reason
         if unexplained.any():
             problems.append(
-                f"{col}: withheld without a small_count/secondary reason in row(s) "
+                f"{col}: withheld without a small_count/audit/secondary reason in row(s) "
                 f"{_rows(unexplained)}"
             )
 

@@ -27,19 +27,21 @@ from sqlalchemy.engine import Connection
 from transforms import aggregation, indicators
 from transforms.audit import utcnow
 from transforms.catalogue import QUALITY_SOURCE, Count, Indicator, catalogue
+from transforms.disclosure_audit import Finding, attack
 from transforms.periods import Period, periods
 from transforms.sources import SOURCES
 from transforms.warehouse import append_arrow
 
 log = logging.getLogger(__name__)
 
-METHOD_VERSION = "2"
+METHOD_VERSION = "3"
 """Part of every fingerprint: bump it when a code change alters computed values, so the next
 compute replaces every period. (The reference tables the values depend on are fingerprinted
 by content, see ``_reference_digest``.)"""
 REFERENCE_FILES = ("acsc_icd10_codes.csv", "ethnic_category_codes.csv", "esp2013.csv")
 
 VALUES_TABLE = "indicators.values"
+PUBLISHED_TABLE = "indicators.published"
 VALUE_COLUMNS = {
     "indicator_id": pa.string(), "measure": pa.string(), "period_type": pa.string(),
     "period_start": pa.date32(), "period_end": pa.date32(), "breakdown": pa.string(),
@@ -57,16 +59,10 @@ VALUE_COLUMNS = {
     "reference_suppressed": pa.bool_(), "method": pa.string(),
     "note": pa.string(), "run_id": pa.string(), "computed_at": pa.timestamp("us"),
 }  # fmt: skip
-RENAMES = {
-    "lower95_0cl": "lower_95", "upper95_0cl": "upper_95", "lower99_8cl": "lower_998",
-    "upper99_8cl": "upper_998", "ratio": "ratio_to_reference",
-    "ratio_lower95_0cl": "ratio_lower_95", "ratio_upper95_0cl": "ratio_upper_95",
-    "ratio_lower99_8cl": "ratio_lower_998", "ratio_upper99_8cl": "ratio_upper_998",
-    "significance_vs_reference_95_0": "significance_vs_reference",
-    "significance_vs_reference_99_8": "significance_vs_reference_998",
-    "significance_vs_all_95_0": "significance_vs_all",
-    "significance_vs_all_99_8": "significance_vs_all_998",
-}  # fmt: skip
+PUBLISHED_COLUMNS = {
+    name: pa.int64() if name in ("numerator", "denominator") else VALUE_COLUMNS[name]
+    for name in (*indicators.PARTNER_COLUMNS, "run_id", "computed_at")
+}
 ETHNICITY_SOURCES = [name for name, s in SOURCES.items() if s.has_ethnicity]
 
 
@@ -89,11 +85,23 @@ def compute(conn: Connection, run_id: str | None, *, force: bool = False) -> dic
     for indicator in entries.values():
         todo, gone, fingerprints = work[indicator.id]
         if todo or gone:
-            rows = values_for(conn, indicator, todo, monthly) if todo else pd.DataFrame()
+            rows = values_for(conn, indicator, todo, monthly) if todo else None
             _replace(conn, indicator, todo, gone, rows, fingerprints, run_id)
         log.info("%s: %d period(s) recomputed, %d unchanged", indicator.id, len(todo),
                  len(fingerprints) - len(todo))  # fmt: skip
     return {i: len(todo) for i, (todo, _, _) in work.items()}
+
+
+def attack_mart(conn: Connection) -> list[Finding]:
+    """The attacking audit on everything partners can read in ``mart.indicator_values``
+    (the compute ran it on each indicator as it wrote it; this checks the whole view)."""
+    result = conn.execute(sa.text("select * from mart.indicator_values"))
+    shown = pd.DataFrame(result.all(), columns=list(result.keys()))
+    multipliers = dict(
+        conn.execute(sa.text("select indicator_id, multiplier from indicators.catalogue")).all()
+    )
+    shown["ethnicity_known_pct"] = pd.to_numeric(shown["ethnicity_known_pct"])
+    return attack(shown, multipliers)
 
 
 def _monthly_counts(
@@ -128,9 +136,10 @@ def values_for(
     indicator: Indicator,
     todo: list[Period],
     monthly: dict[str, pd.DataFrame],
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every measure, period and group of ``indicator`` for the ``todo`` periods, from the
-    prefetched ``monthly`` counts (see ``_monthly_counts``) and its own person counts."""
+    prefetched ``monthly`` counts (see ``_monthly_counts``) and its own person counts: the
+    data team's rows and the partners' (see ``transforms.indicators.disclose``)."""
     months = sorted({m for p in todo for m in p.months})
     if indicator.numerator.source == QUALITY_SOURCE:
         counts = aggregation.completeness_by_month(conn, months)
@@ -145,7 +154,7 @@ def values_for(
         indicators.indicator_values(indicator, measure, numerator, denominator, todo)
         for measure in indicator.measures
     ]
-    return pd.concat(frames, ignore_index=True)
+    return tuple(pd.concat(f, ignore_index=True) for f in zip(*frames, strict=True))
 
 
 def _counts(
@@ -223,7 +232,7 @@ def _reference_digest() -> str:
 
 def _forget_removed(conn: Connection, entries: dict[str, Indicator]) -> None:
     """Drop the values of indicators no longer in the catalogue (their definitions are gone)."""
-    for table in (VALUES_TABLE, "indicators.inputs"):
+    for table in (VALUES_TABLE, PUBLISHED_TABLE, "indicators.inputs"):
         conn.execute(
             sa.text(f"delete from {table} where indicator_id not in :ids").bindparams(
                 sa.bindparam("ids", expanding=True)
@@ -277,15 +286,16 @@ def _replace(
     indicator: Indicator,
     todo: list[Period],
     gone: list[tuple[str, date]],
-    rows: pd.DataFrame,
+    rows: tuple[pd.DataFrame, pd.DataFrame] | None,
     fingerprints: dict[Period, str],
     run_id: str | None,
 ) -> None:
-    """Swap the indicator's recomputed (and vanished) periods for the new rows."""
+    """Swap the indicator's recomputed (and vanished) periods for the new rows (the data
+    team's and the partners')."""
     starts: dict[str, list[date]] = defaultdict(list)
     for kind, start in [(p.kind, p.start) for p in todo] + gone:
         starts[kind].append(start)
-    for table in (VALUES_TABLE, "indicators.inputs"):
+    for table in (VALUES_TABLE, PUBLISHED_TABLE, "indicators.inputs"):
         delete = sa.text(
             f"delete from {table} where indicator_id = :id "
             "and period_type = :kind and period_start in :starts"
@@ -293,8 +303,11 @@ def _replace(
         for kind, chosen in starts.items():
             conn.execute(delete, {"id": indicator.id, "kind": kind, "starts": chosen})
     now = utcnow()
-    if len(rows):
-        append_arrow(conn, VALUES_TABLE, _as_arrow(rows, run_id, now))
+    if rows is not None and len(rows[0]):
+        values, published = rows
+        values = values.assign(method=values["method"].fillna("none"))
+        append_arrow(conn, VALUES_TABLE, _as_arrow(values, VALUE_COLUMNS, run_id, now))
+        append_arrow(conn, PUBLISHED_TABLE, _as_arrow(published, PUBLISHED_COLUMNS, run_id, now))
     if todo:
         conn.execute(
             sa.text(
@@ -309,14 +322,19 @@ def _replace(
         )  # fmt: skip
 
 
-def _as_arrow(rows: pd.DataFrame, run_id: str | None, now: object) -> pa.Table:
-    frame = rows.rename(columns=RENAMES).assign(run_id=run_id, computed_at=now)
-    frame["method"] = frame["method"].fillna("none")
-    columns = {
-        name: pa.array(frame[name].astype(object).where(frame[name].notna(), None), kind)
-        for name, kind in VALUE_COLUMNS.items()
-    }
+def _as_arrow(
+    rows: pd.DataFrame, types: dict[str, pa.DataType], run_id: str | None, now: object
+) -> pa.Table:
+    frame = rows.rename(columns=indicators.RENAMES).assign(run_id=run_id, computed_at=now)
+    columns = {name: _column(frame[name], kind) for name, kind in types.items()}
     return pa.table(columns)
+
+
+def _column(values: pd.Series, kind: pa.DataType) -> pa.Array:
+    """One column as Arrow, missing values (NaN, NA, None) as nulls."""
+    if pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        return pa.array(values, type=kind, from_pandas=True)
+    return pa.array(values.astype(object).where(values.notna(), None), kind)
 
 
 def _refresh_catalogue(conn: Connection, entries: dict[str, Indicator]) -> None:

@@ -3,14 +3,17 @@
 ``transforms.aggregation`` returns small frames (month x best-known ethnic code x age band);
 this module rolls them up to reporting periods and ethnic groups, applies the PHE methods
 (``transforms.statistics``), compares every group with its reference group and with all
-persons, and applies disclosure control (``transforms.disclosure``) so that each row carries
-both its exact values and the values partners may see. Pure functions on DataFrames: the
-warehouse reads and writes are in ``transforms.indicator_store``.
+persons, and applies disclosure control (``transforms.disclosure``). It gives two tables:
+the data team's rows (exact values, the published counts and the reasons behind every
+withheld one) and the partners' rows (published counts, and statistics recomputed from those
+alone), which the attacking audit (``transforms.disclosure_audit``) must pass before they are
+kept. Pure functions on DataFrames: the warehouse reads and writes are in
+``transforms.indicator_store``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,7 +21,8 @@ import pandas as pd
 from transforms import statistics as st
 from transforms.catalogue import Indicator
 from transforms.completeness import ALL_ORGANISATIONS
-from transforms.disclosure import Partition, apply_sdc, check_publishable
+from transforms.disclosure import ROUNDING_BASE, Partition, apply_sdc, check_publishable
+from transforms.disclosure_audit import COMPLEMENT, Finding, attack
 from transforms.ethnicity import dimension_rows
 from transforms.periods import Period
 
@@ -227,25 +231,46 @@ DERIVED = (
     "significance_vs_reference_95_0", "significance_vs_reference_99_8",
     "significance_vs_all_95_0", "significance_vs_all_99_8",
 )  # fmt: skip
+RENAMES = {
+    "lower95_0cl": "lower_95", "upper95_0cl": "upper_95", "lower99_8cl": "lower_998",
+    "upper99_8cl": "upper_998", "ratio": "ratio_to_reference",
+    "ratio_lower95_0cl": "ratio_lower_95", "ratio_upper95_0cl": "ratio_upper_95",
+    "ratio_lower99_8cl": "ratio_lower_998", "ratio_upper99_8cl": "ratio_upper_998",
+    "significance_vs_reference_95_0": "significance_vs_reference",
+    "significance_vs_reference_99_8": "significance_vs_reference_998",
+    "significance_vs_all_95_0": "significance_vs_all",
+    "significance_vs_all_99_8": "significance_vs_all_998",
+}  # fmt: skip
+"""Statistics-module column names -> warehouse column names."""
+Withhold = dict[str, pd.Series]
+"""Count column -> rows whose count the attacking audit asked to withhold."""
+Protector = Callable[[pd.DataFrame, Withhold], pd.DataFrame]
 
 
 def protect(
-    values: pd.DataFrame, top: pd.Series, nested: list[Partition], total: str
+    values: pd.DataFrame,
+    top: pd.Series,
+    nested: list[Partition],
+    total: str | None,
+    withhold: Withhold,
 ) -> pd.DataFrame:
-    """Add the published counts and suppression flags; refuse a table that would leak.
+    """Add the published counts and suppression flags (``transforms.disclosure``).
 
     ``top`` keys the first partition into sets (rows sharing a key add up to the row labelled
-    ``total``); ``nested`` partitions protect groups within groups. Person-year denominators
-    are rounded to whole people first. Exact values stay in the table; the published ones are
-    ``published_numerator``/``published_denominator`` and every derived value of a
-    ``suppressed`` row is withheld by the ``mart`` views.
+    ``total``); ``nested`` partitions protect groups within groups; ``withhold`` names counts
+    to withhold besides the small ones. Person-year denominators are rounded to whole people
+    first. Exact values stay in the table; the published counts are ``published_numerator``
+    and ``published_denominator``, and the reason codes are for the data team.
     """
     table = values.assign(sdc_top=top, sdc_denominator=values["denominator"].round())
+    asked = {"numerator": withhold["numerator"], "sdc_denominator": withhold["denominator"]}
     options = dict(
         numerator="numerator", denominator="sdc_denominator", derived=DERIVED,
         total_label=total, label_col="group_label", nested=nested,
     )  # fmt: skip
-    shown = apply_sdc(table, [*SET_KEYS, "sdc_top"], statistic="statistic", **options)
+    shown = apply_sdc(
+        table, [*SET_KEYS, "sdc_top"], statistic="statistic", also_withhold=asked, **options
+    )
     problems = check_publishable(shown, [*SET_KEYS, "sdc_top"], **options)
     if problems:
         raise ValueError("disclosure check failed: " + "; ".join(problems[:5]))
@@ -267,7 +292,7 @@ def with_reference_flag(values: pd.DataFrame) -> pd.DataFrame:
     return flagged.fillna({"reference_suppressed": False}).astype({"reference_suppressed": bool})
 
 
-def protect_ethnic_groups(values: pd.DataFrame) -> pd.DataFrame:
+def protect_ethnic_groups(values: pd.DataFrame, withhold: Withhold) -> pd.DataFrame:
     """Sets: all persons = Σ 5 groups; each 5 group = Σ its 16 groups."""
     sixteen = values["breakdown"] == "ethnicity_16"
     five = values["breakdown"] == "ethnicity_5"
@@ -275,8 +300,196 @@ def protect_ethnic_groups(values: pd.DataFrame) -> pd.DataFrame:
     parent = values["parent_5"].where(sixteen, values["group_label"].where(five))
     table = values.assign(sdc_parent=parent, sdc_parent_total=five)
     nested = [Partition((*SET_KEYS, "sdc_parent"), "sdc_parent_total")]
-    protected = protect(table, top, nested, ALL_PERSONS)
+    protected = protect(table, top, nested, ALL_PERSONS, withhold)
     return with_reference_flag(protected.drop(columns=["sdc_parent", "sdc_parent_total"]))
+
+
+def protect_organisations(values: pd.DataFrame, withhold: Withhold) -> pd.DataFrame:
+    """Sets: a source's ``all organisations`` row = Σ its organisations."""
+    source, organisation = (values["group_code"].str.split(":", n=1).str[i] for i in (0, 1))
+    table = values.assign(sdc_source=source, sdc_is_total=organisation == "all")
+    nested = [Partition((*SET_KEYS, "sdc_source"), "sdc_is_total")]
+    protected = protect(table, "own:" + values["group_code"], nested, None, withhold)
+    return protected.drop(columns=["sdc_source", "sdc_is_total"]).assign(reference_suppressed=False)
+
+
+# --- what partners see ---------------------------------------------------------------------
+
+WITHHELD, UNRELIABLE = "withheld", "unreliable"
+"""The only reasons partners see: primary and secondary suppression look alike to them."""
+DSR_SHOWN_FROM = -(-(st.DSR_MIN_COUNT + ROUNDING_BASE // 2) // ROUNDING_BASE) * ROUNDING_BASE
+"""The smallest published count whose DSR is shown (15): a published count stands for any
+count within 2 of it, so 10 may be 8 and only 15 assures PHE's minimum of 10 events. Judged
+on the published count, so that a withheld DSR tells partners nothing the count does not."""
+PARTNER_COLUMNS = (
+    "indicator_id", "measure", *PERIOD_KEYS, *GROUP_KEYS, "numerator", "denominator",
+    "value", "lower_95", "upper_95", "lower_998", "upper_998", "unit", "reference_group",
+    "ratio_to_reference", "ratio_lower_95", "ratio_upper_95", "ratio_lower_998",
+    "ratio_upper_998", "significance_vs_reference", "significance_vs_reference_998",
+    "significance_vs_all", "significance_vs_all_998", "ethnicity_known_pct", "suppressed",
+    "suppression_reason", "reference_suppressed", "method", "note",
+)  # fmt: skip
+MAX_AUDIT_ROUNDS = 10
+
+
+class DisclosureRefused(Exception):
+    """The attacking audit still narrows counts down after every remedy: publish nothing."""
+
+
+def partner_rows(protected: pd.DataFrame, indicator: Indicator, measure: str) -> pd.DataFrame:
+    """What partners see of each row: the published counts, and every statistic recomputed
+    from them alone (INDICATORS.md, second edition), so that no value or limit tells more
+    than the rounded counts do. A DSR keeps the value of its exact age-specific rates, but
+    its limits are Dobson's for the published count (see :func:`_published_dsr`)."""
+    shown = (
+        protected["published_numerator"].notna() & protected["published_denominator"].notna()
+    ).to_numpy()
+    rows = protected[PARTNER_IDENTITY].assign(
+        numerator=protected["published_numerator"].astype(float),
+        denominator=protected["published_denominator"].astype(float),
+    )
+    if measure == "dsr":
+        rows = rows.join(_published_dsr(protected, shown))
+    else:
+        rows = rows.join(_published_estimates(rows, shown, indicator.multiplier, measure))
+    if rows["breakdown"].eq("source_organisation").all():
+        rows = rows.assign(
+            reference_group=None,
+            ethnicity_known_pct=np.nan,
+            **{c: np.nan for c in DERIVED if c.startswith("ratio")},
+            **{c: st.NOT_COMPARED for c in DERIVED if c.startswith("significance")},
+        )
+    else:
+        rows = compare(rows, indicator, measure)
+        rows = rows.merge(_published_known_share(rows), on=PERIOD_KEYS, how="left")
+    unreliable = shown & rows["value"].isna().to_numpy() & (measure == "dsr")
+    reason = pd.Series(np.select([~shown, unreliable], [WITHHELD, UNRELIABLE], ""), dtype=object)
+    rows["suppression_reason"] = reason.where(reason != "", None)
+    rows["suppressed"] = reason.ne("").to_numpy()
+    rows = with_reference_flag(rows)
+    for column in (c for c in DERIVED if c.startswith("significance")):
+        hidden = rows["suppressed"] | rows["reference_suppressed"] & column.startswith(
+            "significance_vs_reference"
+        )
+        rows[column] = rows[column].where(~hidden, None)
+    for column in ("method", "note"):
+        rows[column] = rows[column].where(shown, None)
+    return rows.rename(columns=RENAMES)[list(PARTNER_COLUMNS)]
+
+
+PARTNER_IDENTITY = ["indicator_id", "measure", "unit", *PERIOD_KEYS, *GROUP_KEYS, "parent_5"]
+
+
+def _published_estimates(
+    counts: pd.DataFrame, shown: np.ndarray, multiplier: int, measure: str
+) -> pd.DataFrame:
+    """Proportions and crude rates of the published counts."""
+    has_base = shown & (counts["denominator"] > 0).to_numpy()
+    method = st.proportion if measure == "proportion" else st.crude_rate
+    stats = method(
+        counts.loc[has_base, "numerator"],
+        counts.loc[has_base, "denominator"],
+        multiplier=multiplier,
+    )
+    out = stats.drop(columns="statistic").reindex(counts.index)
+    out["note"] = pd.Series(np.where(shown & ~has_base, "no denominator", None), dtype=object)
+    out["variance"] = np.nan
+    return out
+
+
+def _published_dsr(protected: pd.DataFrame, shown: np.ndarray) -> pd.DataFrame:
+    """The exact DSR where its published count O' is at least :data:`DSR_SHOWN_FROM`, with
+    Dobson limits for O': the variance is rescaled to var(DSR) · O / O', keeping the DSR's
+    precision per event, so value and limits reveal O' and nothing of the exact count O."""
+    published = protected["published_numerator"].astype(float)
+    reliable = shown & (published >= DSR_SHOWN_FROM).to_numpy() & protected["value"].notna()
+    value = protected["value"].where(reliable)
+    variance = (protected["variance"] * protected["numerator"] / published).where(reliable)
+    out = st.dobson_limits(value, variance, published.where(reliable))
+    empty_band = protected["statistic"].eq(st.NO_DSR_EMPTY_BAND)
+    few = (
+        f"not shown: a published count below {DSR_SHOWN_FROM} may stand for fewer than "
+        f"{st.DSR_MIN_COUNT} events"
+    )
+    note = pd.Series(np.where(empty_band, st.NO_DSR_EMPTY_BAND, few), index=protected.index)
+    return out.assign(
+        value=value,
+        variance=variance,
+        method=f"{st.DOBSON}, limits for the published count",
+        note=note.where(~reliable, None),
+    )
+
+
+def _published_known_share(rows: pd.DataFrame) -> pd.DataFrame:
+    """Linkage completeness from the published denominators: All persons less Not stated
+    and Not known, over All persons; none where any of those is withheld."""
+    everyone = rows[rows["breakdown"] == "all"].set_index(PERIOD_KEYS)["denominator"]
+    unknown = rows[(rows["breakdown"] == "ethnicity_5") & rows["group_label"].isin(UNKNOWN_GROUPS)]
+    unknown_sum = unknown.groupby(PERIOD_KEYS)["denominator"].sum(min_count=len(UNKNOWN_GROUPS))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = (100 * (everyone - unknown_sum) / everyone.where(everyone > 0)).round(1)
+    return share.rename("ethnicity_known_pct").reset_index()
+
+
+def disclose(
+    values: pd.DataFrame, indicator: Indicator, measure: str, protector: Protector
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Disclosure control, then the partners' rows, attacked (``transforms.disclosure_audit``)
+    until the attack narrows nothing down: each round withholds what the last one could
+    pin or confine. Returns the data team's rows (exact, with reasons) and the partners'."""
+    no = pd.Series(False, index=values.index)
+    withhold = {"numerator": no, "denominator": no}
+    for _ in range(MAX_AUDIT_ROUNDS):
+        protected = protector(values, withhold)
+        partner = partner_rows(protected, indicator, measure)
+        findings = attack(partner, {indicator.id: indicator.multiplier})
+        if not findings:
+            return protected, partner
+        withhold = _remedies(protected, findings, withhold)
+    listed = "; ".join(str(f) for f in findings[:5])
+    raise DisclosureRefused(f"{indicator.id} {measure}: the disclosure audit still finds {listed}")
+
+
+def _remedies(protected: pd.DataFrame, findings: list[Finding], withhold: Withhold) -> Withhold:
+    """More counts to withhold: a shown count that is pinned; for a withheld one that is
+    confined, the smallest shown count beside it in its set (else the set's total); for a
+    small complement, the numerator. Only the sets can be remedied: a statistic that does
+    not follow from the published counts is a bug, and raises."""
+    more = {c: w.copy() for c, w in withhold.items()}
+    for finding in findings:
+        if finding.kind != "sets":
+            raise DisclosureRefused(f"{finding} (a bug: statistics must use published counts)")
+        column = "numerator" if finding.column == COMPLEMENT else finding.column
+        if pd.notna(protected[f"published_{column}"].iloc[finding.row]):
+            more[column].iloc[finding.row] = True
+        else:
+            more[column].iloc[_beside(protected, finding.row, column)] = True
+    if all(more[c].equals(withhold[c]) for c in more):
+        raise DisclosureRefused(f"no remedy for {findings[0]}")
+    return more
+
+
+def _beside(protected: pd.DataFrame, row: int, column: str) -> int:
+    """Position of the smallest shown non-zero count in ``row``'s set, or of its total."""
+    this = protected.iloc[row]
+    same = (protected[SET_KEYS] == this[SET_KEYS]).all(axis=1)
+    breakdown = protected["breakdown"]
+    if this["breakdown"] == "source_organisation":
+        prefix = this["group_code"].split(":", 1)[0] + ":"
+        in_source = protected["group_code"].str.startswith(prefix)
+        members, total = in_source & ~protected["group_code"].str.endswith(":all"), in_source
+        total &= protected["group_code"].str.endswith(":all")
+    elif this["breakdown"] == "ethnicity_16":
+        members = (breakdown == "ethnicity_16") & (protected["parent_5"] == this["parent_5"])
+        total = (breakdown == "ethnicity_5") & (protected["group_label"] == this["parent_5"])
+    else:
+        members, total = breakdown == "ethnicity_5", breakdown == "all"
+    published = protected[f"published_{column}"].astype(float)
+    candidates = published.where(same & members & (published > 0)).reset_index(drop=True)
+    candidates = candidates.drop(index=row, errors="ignore").dropna()
+    if len(candidates):
+        return int(candidates.idxmin())
+    return int(np.flatnonzero((same & total).to_numpy())[0])
 
 
 # --- whole indicators ----------------------------------------------------------------------
@@ -295,9 +508,10 @@ def indicator_values(
     numerator: pd.DataFrame,
     denominator: pd.DataFrame,
     periods: Sequence[Period],
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every period x group of one indicator and measure, from per-period counts by ethnic
-    code and age band (``in_periods`` output), with statistics, comparisons and disclosure."""
+    code and age band (``in_periods`` output), with statistics, comparisons and disclosure:
+    the data team's rows and the partners' (see :func:`disclose`)."""
     with_age = measure == "dsr"
     if not with_age:
         numerator, denominator = (_collapse_bands(f) for f in (numerator, denominator))
@@ -308,7 +522,7 @@ def indicator_values(
     values = values.assign(
         indicator_id=indicator.id, measure=measure, unit=unit(indicator, measure)
     )
-    return protect_ethnic_groups(values)
+    return disclose(values, indicator, measure, protect_ethnic_groups)
 
 
 def _collapse_bands(frame: pd.DataFrame) -> pd.DataFrame:
@@ -316,13 +530,14 @@ def _collapse_bands(frame: pd.DataFrame) -> pd.DataFrame:
     return summed.reset_index().assign(age_band="all")
 
 
-def completeness_values(indicator: Indicator, counts: pd.DataFrame) -> pd.DataFrame:
+def completeness_values(
+    indicator: Indicator, counts: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """DQ01 from recorded completeness (period keys, source, organisation, known, records):
     one row per source x organisation and the source's ``ALL`` row as its total (the only row
     of a source without organisations, such as deaths)."""
     is_total = counts["organisation"] == ALL_ORGANISATIONS
     rows = counts.assign(
-        is_total=is_total,
         breakdown="source_organisation",
         group_code=counts["source"] + ":" + counts["organisation"].where(~is_total, "all"),
         group_label=counts["source"]
@@ -333,10 +548,7 @@ def completeness_values(indicator: Indicator, counts: pd.DataFrame) -> pd.DataFr
         numerator=counts["known"],
         denominator=counts["records"],
     )
-    values = estimate(rows, indicator, "proportion").merge(
-        rows[[*PERIOD_KEYS, "group_code", "source", "is_total"]], on=[*PERIOD_KEYS, "group_code"]
-    )
-    values = values.assign(
+    values = estimate(rows, indicator, "proportion").assign(
         indicator_id=indicator.id,
         measure="proportion",
         unit="%",
@@ -345,7 +557,4 @@ def completeness_values(indicator: Indicator, counts: pd.DataFrame) -> pd.DataFr
         **{c: np.nan for c in DERIVED if c.startswith("ratio")},
         **{c: st.NOT_COMPARED for c in DERIVED if c.startswith("significance")},
     )
-    nested = [Partition((*SET_KEYS, "source"), "is_total")]
-    top = "own:" + values["group_code"]
-    protected = protect(values, top, nested, None).drop(columns=["source", "is_total"])
-    return protected.assign(reference_suppressed=False)
+    return disclose(values, indicator, "proportion", protect_organisations)

@@ -364,19 +364,36 @@ def _dsr_estimates(
     shown = (o >= DSR_MIN_COUNT) & ~empty_band
     out = totals[keys + ["total_count", "total_pop"]].copy()
     out["value"] = np.where(shown, rate * multiplier, np.nan)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.sqrt(variance / o)
-        for level in levels:
-            lower, upper = byars_limits(o, level)
-            for side, limit in (("lower", lower), ("upper", upper)):
-                dobson = (rate + scale * (limit - o)) * multiplier
-                out[f"{side}{_suffix(level)}"] = np.where(shown, dobson, np.nan)
     out["variance"] = np.where(shown, variance * multiplier**2, np.nan)
+    limits = dobson_limits(out["value"], out["variance"], o, levels)
+    out[limits.columns] = limits.to_numpy()
     reasons = [NO_DSR_EMPTY_BAND, NO_DSR_SMALL_COUNT]
     statistic = np.select([empty_band, o < DSR_MIN_COUNT], reasons, f"dsr per {_per(multiplier)}")
     out["statistic"] = statistic
     out["method"] = method
     return out
+
+
+def dobson_limits(
+    value: npt.ArrayLike,
+    variance: npt.ArrayLike,
+    count: npt.ArrayLike,
+    confidence: Confidence = DEFAULT_CONFIDENCE,
+) -> pd.DataFrame:
+    """Dobson limits of a DSR: value + sqrt(variance / O) · (Byar's limit of O − O).
+
+    Separate from :func:`dsr` so that limits can be given for a count other than the one the
+    variance came from (a published, rounded count: see ``transforms.indicators``).
+    """
+    v, var, o = np.broadcast_arrays(*(_as_float(x) for x in (value, variance, count)))
+    columns: dict[str, np.ndarray] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.sqrt(var / o)
+        for level in _levels(confidence):
+            lower, upper = byars_limits(o, level)
+            columns[f"lower{_suffix(level)}"] = v + scale * (lower - o)
+            columns[f"upper{_suffix(level)}"] = v + scale * (upper - o)
+    return pd.DataFrame(columns, index=_index_of(value))
 
 
 # --- ratios to a reference group -------------------------------------------------------------

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from transforms import indicator_store
 from transforms.catalogue import catalogue
 
 pytestmark = pytest.mark.e2e
@@ -70,9 +71,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     with engine.connect() as conn:
         result = conn.execute(sa.text('select * from indicators."values"'))
         values = pd.DataFrame(result.all(), columns=list(result.keys()))
+        attack = indicator_store.attack_mart(conn)
     engine.dispose()
     truth = json.loads((root / "landing" / "truth.json").read_text())
-    return {"values": values, "truth": truth, "landing": root / "landing", "status": done.stdout}
+    return {"values": values, "truth": truth, "landing": root / "landing", "status": done.stdout,
+            "attack": attack}  # fmt: skip
 
 
 def _cells(values: pd.DataFrame, ids: dict[str, str], measure: str) -> pd.DataFrame:
@@ -151,3 +154,9 @@ def test_status_lists_every_indicator_of_the_catalogue(run):
     table = run["status"].split("Indicators (indicators.values")[1]
     listed = {line.split()[0] for line in table.splitlines()[3:] if line.strip()}
     assert set(catalogue()) <= listed
+
+
+def test_the_attacking_audit_finds_nothing_partners_could_narrow_down(run):
+    """A clean synthetic run: the audit the compute ran on each indicator, run again on the
+    whole mart as partners read it."""
+    assert run["attack"] == []

@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 
 from transforms import aggregation, indicator_store, indicators, pipeline, warehouse
+from transforms import statistics as st
 from transforms.catalogue import catalogue
 from transforms.disclosure import SUPPRESSION_THRESHOLD
 from transforms.settings import Settings
@@ -261,8 +262,8 @@ def test_no_withheld_count_in_the_mart_can_be_recovered_by_subtraction(duckdb_ur
             grouped = frame[column].isna().groupby([frame[k] for k in keys])
             alone = (grouped.sum() == 1) & (grouped.size() > 1)
             assert not alone.any(), (column, alone[alone].index[:3].tolist())
-    suppressed = shown[shown["suppressed"]]
-    assert suppressed[["method", "note"]].isna().all().all()
+    withheld = shown[shown["suppression_reason"] == "withheld"]
+    assert withheld[["method", "note"]].isna().all().all()
 
 
 def test_ratio_to_a_withheld_reference_group_is_withheld(duckdb_url):
@@ -275,3 +276,51 @@ def test_ratio_to_a_withheld_reference_group_is_withheld(duckdb_url):
     assert len(exposed) > 0  # small monthly indicators have withheld reference groups
     assert exposed["ratio_to_reference"].isna().all()
     assert exposed["significance_vs_reference"].isna().all()
+
+
+def test_partners_see_statistics_of_the_published_counts_only(duckdb_url):
+    """The first edition computed values and limits from exact counts, and a value with its
+    limits pinned the count down. Now each follows from the published counts: Wilson and
+    Byar of the rounded counts; a DSR's limits are Dobson's for its published count, so
+    (upper − value) ÷ (value − lower) is that of the published count."""
+    compute(duckdb_url)
+    shown = mart(duckdb_url).dropna(subset=["value"])
+    for measure in ("proportion", "crude_rate"):
+        rows = shown[shown["measure"] == measure]
+        method = st.proportion if measure == "proportion" else st.crude_rate
+        multiplier = 100 if measure == "proportion" else 1000
+        expected = method(rows["numerator"].astype(float), rows["denominator"].astype(float),
+                          multiplier=multiplier)  # fmt: skip
+        if measure == "proportion":  # DQ01 and the proportions: all per 100
+            assert len(rows) > 1000
+        for ours, theirs in (("value", "value"), ("lower_95", "lower95_0cl"),
+                             ("upper_998", "upper99_8cl")):  # fmt: skip
+            assert rows[ours].to_numpy() == pytest.approx(expected[theirs].to_numpy(), rel=1e-12)
+    dsr = shown[shown["measure"] == "dsr"]
+    assert len(dsr) > 100 and (dsr["numerator"] >= indicators.DSR_SHOWN_FROM).all()
+    low, high = st.byars_limits(dsr["numerator"].astype(float), 0.95)
+    count = dsr["numerator"].astype(float)
+    shape = (dsr["upper_95"] - dsr["value"]) / (dsr["value"] - dsr["lower_95"])
+    assert shape.to_numpy() == pytest.approx(((high - count) / (count - low)).to_numpy(), rel=1e-9)
+
+
+def test_partners_see_one_marker_for_every_withheld_count(duckdb_url):
+    compute(duckdb_url)
+    shown = mart(duckdb_url)
+    assert set(shown["suppression_reason"].dropna()) == {"withheld", "unreliable"}
+    withheld = shown[shown["suppression_reason"] == "withheld"]
+    assert (withheld["numerator"].isna() | withheld["denominator"].isna()).all()
+    unreliable = shown[shown["suppression_reason"] == "unreliable"]
+    assert set(unreliable["measure"]) == {"dsr"}
+    assert (unreliable["numerator"] < indicators.DSR_SHOWN_FROM).all()
+    assert unreliable[["value", "lower_95", "ratio_to_reference"]].isna().all().all()
+    exact = values(duckdb_url)
+    assert {"small_count", "secondary"} <= {
+        code for reason in exact["suppression_reason"].dropna() for code in reason.split(";")
+    }  # the data team still sees why
+
+
+def test_the_attacking_audit_finds_nothing_in_the_mart(duckdb_url):
+    compute(duckdb_url)
+    with warehouse.make_engine(duckdb_url).connect() as conn:
+        assert indicator_store.attack_mart(conn) == []

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from transforms.disclosure import (
+    AUDIT,
     DENOMINATOR_SUPPRESSED,
     NUMERATOR_SUPPRESSED,
     REASONS,
@@ -198,6 +199,16 @@ def test_one_suppressed_cell_makes_the_smallest_nonzero_cell_suppressed():
     assert hidden == ["Mixed", "Other"]
     assert reasons(out, "Other") == {SECONDARY, NUMERATOR_SUPPRESSED}
     assert row(out, TOTAL)["numerator"] == 890
+
+
+def test_a_count_the_audit_names_is_withheld_and_protected_like_a_small_one():
+    frame = table([500, 30, 40, 300, 20, 0, 25])
+    asked = pd.Series(frame["group_label"].eq("Asian").to_numpy(), index=frame.index)
+    out = sdc(frame, also_withhold={"numerator": asked})
+    hidden = out.loc[out["numerator"].isna(), "group_label"].tolist()
+    assert hidden == ["Asian", "Other"]  # and the smallest other cell, by the set rule
+    assert reasons(out, "Asian") == {AUDIT, NUMERATOR_SUPPRESSED}
+    assert check_publishable(out, KEYS, total_label=TOTAL) == []
 
 
 def test_not_stated_and_not_known_rows_count_as_cells():
@@ -399,7 +410,7 @@ def test_gate_flags_a_withheld_count_without_a_reason():
     hidden = bad.index[bad["numerator"].isna()][0]
     bad.loc[hidden, "suppression_reason"] = NUMERATOR_SUPPRESSED
     problems = gate(bad)
-    assert len(problems) == 1 and "without a small_count/secondary reason" in problems[0]
+    assert len(problems) == 1 and "without a small_count/audit/secondary reason" in problems[0]
 
 
 def test_gate_flags_suppressed_rows_without_reasons_and_unknown_codes():

@@ -10,7 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from transforms import aggregation, indicators
+from transforms import statistics as st
 from transforms.catalogue import catalogue
+from transforms.disclosure_audit import attack
 from transforms.periods import Period, periods
 from transforms.warehouse import make_engine
 
@@ -23,11 +25,14 @@ def counts(by_code: dict[str, int]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def acc02(numerator: dict[str, int], denominator: dict[str, int]) -> pd.DataFrame:
-    frame = indicators.indicator_values(
+def acc02(
+    numerator: dict[str, int], denominator: dict[str, int], partners: bool = False
+) -> pd.DataFrame:
+    """The data team's rows of ACC02 for January (the partners' with ``partners``)."""
+    frames = indicators.indicator_values(
         catalogue()["ACC02"], "proportion", counts(numerator), counts(denominator), [JANUARY]
     )
-    return frame.set_index(["breakdown", "group_label"])
+    return frames[partners].set_index(["breakdown", "group_label"])
 
 
 @pytest.mark.parametrize(
@@ -109,7 +114,7 @@ def test_completeness_shows_each_organisation_and_the_source_total():
         ("deaths", "ALL", 30, 32),  # no organisation column: its total is its only row
     ]
     counts = pd.DataFrame(rows, columns=["source", "organisation", "known", "records"])
-    table = indicators.completeness_values(catalogue()["DQ01"], counts.assign(**MONTH))
+    table, _ = indicators.completeness_values(catalogue()["DQ01"], counts.assign(**MONTH))
     table = table.set_index("group_label")
     assert sorted(table.index) == [
         "ae_attendances: R0A",
@@ -120,3 +125,78 @@ def test_completeness_shows_each_organisation_and_the_source_total():
     assert table.loc["deaths: all organisations", "value"] == pytest.approx(100 * 30 / 32)
     assert table.loc["ae_attendances: R0A", "suppressed"]  # 5 known: a small count
     assert table.loc["ae_attendances: RRF", "suppressed"]  # else R0A = total - RRF
+
+
+def rolling_year_counts(by_code: dict[str, int], band: str = "60-64") -> pd.DataFrame:
+    """Per-period counts by code and age band, all of a code's events in one band."""
+    year = {"period_type": "rolling_12m", "period_start": date(2024, 1, 1),
+            "period_end": date(2024, 12, 31)}  # fmt: skip
+    rows = [{**year, "ethnic_code": c, "age_band": b, "n": n if b == band else 0}
+            for c, n in by_code.items() for b in st.ESP2013]  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def out04(deaths: dict[str, int], people: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    year = Period("rolling_12m", date(2024, 1, 1), date(2024, 12, 31), ())
+    population = rolling_year_counts(people)
+    population["n"] = population["ethnic_code"].map(people)  # the same in every band
+    return indicators.indicator_values(
+        catalogue()["OUT04"], "dsr", rolling_year_counts(deaths), population, [year]
+    )
+
+
+def test_the_issues_out04_counts_give_partners_nothing_to_work_with():
+    """All 24 deaths, White British 22, Mixed 1, Not known 1: the first edition let a partner
+    recover both ones. Now every withheld count reads 'withheld', the shown DSRs' limits
+    follow from the published counts, and the attack finds nothing."""
+    team, partners = out04({"A": 22, "D": 1, "99": 1}, {"A": 10_000, "D": 500, "99": 300})
+    shown = partners.set_index(["breakdown", "group_code"])
+    assert shown.loc[("all", "all"), "numerator"] == 25
+    assert shown.loc[("ethnicity_5", "white"), "numerator"] == 20
+    for code in ("mixed", "not_known"):
+        assert pd.isna(shown.loc[("ethnicity_5", code), "numerator"])
+        assert shown.loc[("ethnicity_5", code), "suppression_reason"] == "withheld"
+    everyone = shown.loc[("all", "all")]
+    low, high = st.byars_limits(25.0, 0.95)
+    shape = (everyone["upper_95"] - everyone["value"]) / (everyone["value"] - everyone["lower_95"])
+    assert shape == pytest.approx((high - 25) / (25 - low), rel=1e-12)
+    assert attack(partners, {"OUT04": 100_000}) == []
+    reasons = team.set_index(["breakdown", "group_code"])["suppression_reason"]
+    assert "small_count" in reasons[("ethnicity_5", "mixed")]  # the data team sees why
+
+
+def test_a_dsr_is_shown_only_when_its_published_count_assures_ten_events():
+    """12 deaths are published as 10, which could stand for 8: the DSR is 'unreliable'
+    (judged on what partners see); 13 are published as 15 and the DSR is shown."""
+    _, twelve = out04({"A": 12}, {"A": 10_000})
+    _, thirteen = out04({"A": 13}, {"A": 10_000})
+    for partners, shown in ((twelve, False), (thirteen, True)):
+        everyone = partners[partners["breakdown"] == "all"].iloc[0]
+        assert pd.notna(everyone["value"]) == shown
+        assert everyone["suppression_reason"] == (None if shown else "unreliable")
+        assert pd.notna(everyone["numerator"])
+
+
+def test_counts_the_sets_would_pin_are_withheld_until_the_attack_finds_nothing():
+    """Four Asian groups of 8 DNAs each: shown as 10 with the Asian total of 32 shown as 30,
+    each would be pinned to 8 (a shown count is at least 8, and 30 allows at most 32)."""
+    numerators = {"A": 400, "H": 8, "J": 8, "K": 8, "L": 8}
+    denominators = {"A": 4000, "H": 100, "J": 100, "K": 100, "L": 100}
+    team = acc02(numerators, denominators)
+    partners = acc02(numerators, denominators, partners=True)
+    assert attack(partners.reset_index(), {"ACC02": 100}) == []
+    audited = team["suppression_reason"].fillna("").str.contains("audit")
+    assert audited.any()
+    assert (partners.loc[audited[audited].index, "suppression_reason"] == "withheld").all()
+
+
+def test_partner_proportions_are_wilson_intervals_of_the_published_counts():
+    partners = acc02({"A": 43, "H": 31}, {"A": 1002, "H": 498}, partners=True)
+    white = partners.loc[("ethnicity_5", "White")]
+    assert (white["numerator"], white["denominator"]) == (45, 1000)
+    expected = st.proportion(45, 1000).iloc[0]
+    assert white["value"] == pytest.approx(4.5, rel=1e-12)
+    assert white["lower_95"] == pytest.approx(expected["lower95_0cl"], rel=1e-12)
+    assert white["upper_998"] == pytest.approx(expected["upper99_8cl"], rel=1e-12)
+    asian = partners.loc[("ethnicity_5", "Asian or Asian British")]
+    assert asian["ratio_to_reference"] == pytest.approx((30 / 500) / (45 / 1000), rel=1e-12)
