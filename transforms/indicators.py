@@ -174,12 +174,15 @@ def compare(values: pd.DataFrame, indicator: Indicator, measure: str) -> pd.Data
     reference group with itself (ratio 1) nor all persons with itself.
     """
     polarity = None if indicator.polarity == "none" else indicator.polarity
-    out = values.copy()
+    out = values.reset_index(drop=True)
     out["reference_group"] = out["breakdown"].map(indicator.reference_groups)
-    out = out.merge(_comparator(out, "ref_", out["group_label"] == out["reference_group"]),
-                    on=[*PERIOD_KEYS, "breakdown"], how="left")  # fmt: skip
-    allp = _comparator(out, "all_", out["breakdown"] == "all").drop(columns="breakdown")
-    out = out.merge(allp, on=PERIOD_KEYS, how="left")
+    period = out.groupby(PERIOD_KEYS, sort=False).ngroup().to_numpy()
+    per_breakdown = period * 8 + pd.Categorical(out["breakdown"]).codes
+    columns = ["numerator", "denominator", "value", "variance"]
+    reference = (out["group_label"] == out["reference_group"]).fillna(False).to_numpy()
+    out = out.join(_lookup(out, per_breakdown, reference, columns).add_prefix("ref_"))
+    everyone = out["breakdown"].eq("all").to_numpy()
+    out = out.join(_lookup(out, period, everyone, columns).add_prefix("all_"))
     compared = (out["breakdown"] != "all") & ~out["group_label"].isin(UNKNOWN_GROUPS)
     is_reference = out["group_label"] == out["reference_group"]
     ratios = _ratios(out, measure, compared & ~is_reference & out["reference_group"].notna())
@@ -201,10 +204,18 @@ def compare(values: pd.DataFrame, indicator: Indicator, measure: str) -> pd.Data
     return out.drop(columns=[c for c in out if c.startswith(("ref_", "all_"))])
 
 
-def _comparator(values: pd.DataFrame, prefix: str, rows: pd.Series) -> pd.DataFrame:
-    columns = ["numerator", "denominator", "value", "variance"]
-    chosen = values.loc[rows, [*PERIOD_KEYS, "breakdown", *columns]]
-    return chosen.rename(columns={c: prefix + c for c in columns})
+def _lookup(
+    values: pd.DataFrame, keys: np.ndarray, rows: np.ndarray, columns: list[str]
+) -> pd.DataFrame:
+    """For every row, ``columns`` of the one row among ``rows`` with the same key (NaN if
+    none): the comparator of each group, without a merge."""
+    position = np.full(keys.max(initial=-1) + 1, -1)
+    position[keys[rows]] = np.flatnonzero(rows)
+    found = position[keys]
+    picked = {
+        c: np.where(found >= 0, values[c].to_numpy(dtype=float)[found], np.nan) for c in columns
+    }
+    return pd.DataFrame(picked, index=values.index)
 
 
 def _ratios(out: pd.DataFrame, measure: str, rows: pd.Series) -> pd.DataFrame:
@@ -285,11 +296,13 @@ def protect(
 def with_reference_flag(values: pd.DataFrame) -> pd.DataFrame:
     """``reference_suppressed``: the row's reference group is withheld, so its ratio (which
     with the row's own value would give the reference's value away) is withheld too."""
-    reference = values.loc[
-        values["group_label"] == values["reference_group"], [*SET_KEYS, "breakdown", "suppressed"]
-    ].rename(columns={"suppressed": "reference_suppressed"})
-    flagged = values.merge(reference, on=[*SET_KEYS, "breakdown"], how="left")
-    return flagged.fillna({"reference_suppressed": False}).astype({"reference_suppressed": bool})
+    values = values.reset_index(drop=True)
+    keys = values.groupby([*SET_KEYS, "breakdown"], sort=False).ngroup().to_numpy()
+    reference = (values["group_label"] == values["reference_group"]).fillna(False).to_numpy()
+    flag = _lookup(
+        values.assign(flag=values["suppressed"].astype(float)), keys, reference, ["flag"]
+    )
+    return values.assign(reference_suppressed=flag["flag"].eq(1.0))
 
 
 def protect_ethnic_groups(values: pd.DataFrame, withhold: Withhold) -> pd.DataFrame:
