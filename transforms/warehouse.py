@@ -157,15 +157,16 @@ def locked_snapshot(engine: Engine, name: str) -> Iterator[Connection]:
                 yield conn
             return
         keys = {"ddl": DDL_LOCK, "name": name}
-        conn.execute(sa.text("select pg_advisory_lock_shared(hashtext(:ddl))"), keys)
-        conn.execute(sa.text("select pg_advisory_lock(hashtext(:name))"), keys)
-        conn.commit()
         try:
+            conn.execute(sa.text("select pg_advisory_lock_shared(hashtext(:ddl))"), keys)
+            conn.execute(sa.text("select pg_advisory_lock(hashtext(:name))"), keys)
+            conn.commit()
             conn.execution_options(isolation_level="REPEATABLE READ")
             with conn.begin():
                 yield conn
-        finally:
+        finally:  # session locks outlive transactions: never hand them back to the pool
             if not conn.invalidated:  # a lost connection took its locks with it
+                conn.rollback()
                 conn.execute(
                     sa.text(
                         "select pg_advisory_unlock(hashtext(:name)), "
