@@ -7,14 +7,30 @@ command works against a deployment's own metadata database.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib.metadata import version
 from pathlib import Path
+from typing import TextIO
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DAGS_FOLDER = PROJECT_ROOT / "dags"
+PRIVATE_UMASK = 0o077  # new files rw------- and folders rwx------: the user's alone
+
+
+def keep_files_private() -> None:
+    """Make everything this process and its children create private to the user.
+
+    ``var/`` holds the development key, the DuckDB warehouse (pseudonymised records), the logs,
+    Airflow's metadata and the validation results; none of it is for other local users. A
+    umask covers what Airflow, Great Expectations and DuckDB create too, which explicit modes
+    on our own files would not.
+    """
+    os.umask(PRIVATE_UMASK)
 
 
 def configure(var_dir: Path) -> Path:
@@ -26,6 +42,24 @@ def configure(var_dir: Path) -> Path:
     os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
     return home
+
+
+@contextmanager
+def one_run_at_a_time(home: Path, terminal: TextIO) -> Iterator[None]:
+    """Hold ``<home>/hei-run.lock`` for a whole ``hei run``; another one on this home waits.
+
+    The local Airflow metadata is SQLite, which takes one writer at a time. And the kernel
+    drops the lock when its process dies however it dies (``kill -9`` included), so while it is
+    held no other ``hei run`` on this home is alive: any of its DAG runs still marked running
+    was abandoned (see ``runner.fail_abandoned_runs``).
+    """
+    with (home / "hei-run.lock").open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for the other hei run using {home} to finish ...", file=terminal)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def migrate_if_needed(home: Path) -> bool:
@@ -53,6 +87,7 @@ def standalone() -> None:
     """``make airflow``: Airflow standalone on the project's DAGs, with the warehouse pool set."""
     from transforms.settings import Settings
 
+    keep_files_private()
     settings = Settings()
     home = configure(settings.var_dir)
     migrate_if_needed(home)

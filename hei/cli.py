@@ -3,9 +3,12 @@
     hei synth --out DIR      write synthetic landing files (every source) and truth.json
     hei run                  load every new or changed delivery, through Airflow's dag.test()
     hei status               the latest load per source and month, from the audit table
+    hei grant-analyst NAME   a partner analyst's login on the PostgreSQL warehouse
 
 Options default from the settings (``HEI_*`` environment variables or ``.env``); command-line
 options override them for this invocation and are passed to the DAG tasks the same way.
+Everything ``hei`` writes (``var/``, the warehouse file, logs) is private to the user, and no
+URL is printed with its password.
 """
 
 from __future__ import annotations
@@ -15,10 +18,13 @@ import ctypes
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from transforms.periods import last_complete_month, month_after
+from transforms.redaction import display_url, display_webhook, scrub
 from transforms.settings import Settings
 
 if TYPE_CHECKING:
@@ -61,6 +67,17 @@ def _parser() -> argparse.ArgumentParser:
         metavar=("SOURCE", "PERIOD"),
         help="why rows of SOURCE's YYYY-MM delivery were quarantined",
     )
+
+    grant = commands.add_parser(
+        "grant-analyst", help="create a partner analyst's login (PostgreSQL warehouse only)"
+    )
+    grant.add_argument("name", help="the login name (lower-case letters, digits and _)")
+    grant.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse (HEI_WAREHOUSE_URL)")
+    grant.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin instead of generating one",
+    )
     return parser
 
 
@@ -95,19 +112,42 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _apply_overrides(args)
     os.environ.setdefault("HEI_UNTIL", settings.until or last_complete_month())
     home = airflow_env.configure(settings.var_dir)
+    with airflow_env.one_run_at_a_time(home, sys.stderr):
+        return _run(settings, home)
+
+
+def _run(settings: Settings, home: Path) -> int:
+    from hei import airflow_env
+
     if airflow_env.migrate_if_needed(home):
         print(f"set up Airflow metadata in {home}", file=sys.stderr)
     from hei.runner import PIPELINE_ORDER, run_dags
 
     log_path = settings.var_dir / "logs" / f"hei-run-{time.strftime('%Y%m%dT%H%M%S')}.log"
     print(
-        f"hei run: landing {settings.landing_dir} -> {settings.warehouse_url} "
-        f"(months up to {os.environ['HEI_UNTIL']})",
+        f"hei run: landing {settings.landing_dir} -> {display_url(settings.warehouse_url)} "
+        f"(months up to {os.environ['HEI_UNTIL']}; alerts to "
+        f"{display_webhook(settings.alert_webhook_url)})",
         file=sys.stderr,
     )
     outcomes = run_dags(PIPELINE_ORDER, log_path)
-    _print_summary(Settings(), outcomes, log_path, home)
+    with warehouse_errors_reported(settings):
+        _print_summary(Settings(), outcomes, log_path, home)
     return 0 if all(o.state == "success" for o in outcomes) else 1
+
+
+@contextmanager
+def warehouse_errors_reported(settings: Settings) -> Iterator[None]:
+    """Turn a failure to reach or query the warehouse into one line, with no secret in it."""
+    from sqlalchemy.exc import DBAPIError
+
+    try:
+        yield
+    except DBAPIError as error:
+        reason = scrub(str(error.orig).strip().splitlines()[0], settings.secret_values())
+        raise SystemExit(
+            f"hei: the warehouse at {display_url(settings.warehouse_url)} failed: {reason}"
+        ) from None
 
 
 def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Path) -> None:
@@ -141,7 +181,7 @@ def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Pat
             f"({settings.var_dir / 'pseudonym.key'}); set HEI_PSEUDONYM_KEY for real data."
         )
     print(
-        f"\nwarehouse:  {settings.warehouse_url}\nlanding:    {settings.landing_dir}\n"
+        f"\nwarehouse:  {display_url(settings.warehouse_url)}\nlanding:    {settings.landing_dir}\n"
         f"data docs:  {settings.var_dir / 'data_docs' / 'index.html'}\n"
         f"airflow:    {home} (run `make airflow` for the UI)\nlog:        {log_path}\n"
         "status:     hei status"
@@ -158,9 +198,14 @@ def _print_indicators(engine: Engine) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    settings = _apply_overrides(args)
+    with warehouse_errors_reported(settings):
+        return _status(args, settings)
+
+
+def _status(args: argparse.Namespace, settings: Settings) -> int:
     from transforms import status, warehouse
 
-    settings = _apply_overrides(args)
     engine = warehouse.make_engine(settings.warehouse_url)
     warehouse.apply_ddl(engine)
     if args.quarantine:
@@ -184,6 +229,28 @@ def cmd_status(args: argparse.Namespace) -> int:
         print(f"\nData-quality warnings ({len(warnings)}):")
         for warning in warnings:
             print(f"  {warning['message']}")
+    return 0
+
+
+def cmd_grant_analyst(args: argparse.Namespace) -> int:
+    from transforms import analysts
+
+    settings = _apply_overrides(args)
+    typed = args.password_stdin
+    password = sys.stdin.readline().rstrip("\n") if typed else analysts.new_password()
+    try:
+        with warehouse_errors_reported(settings):
+            done = analysts.grant_analyst(settings.warehouse_url, args.name, password)
+    except analysts.AnalystError as error:
+        print(f"hei grant-analyst: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"{done} login {args.name} in role {analysts.ANALYST_ROLE} (reads the mart views) on "
+        f"{display_url(settings.warehouse_url)}",
+        file=sys.stderr,
+    )
+    if not typed:  # the only time it is shown: the server keeps a hash of it
+        print(f"password: {password}")
     return 0
 
 
@@ -214,9 +281,17 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from hei.airflow_env import keep_files_private
+
     limit_malloc_arenas()
+    keep_files_private()
     args = _parser().parse_args(argv)
-    handler = {"synth": cmd_synth, "run": cmd_run, "status": cmd_status}[args.command]
+    handler = {
+        "synth": cmd_synth,
+        "run": cmd_run,
+        "status": cmd_status,
+        "grant-analyst": cmd_grant_analyst,
+    }[args.command]
     return handler(args)
 
 

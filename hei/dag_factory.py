@@ -31,14 +31,20 @@ def _settings():  # noqa: ANN202 - imported lazily to keep parsing light
 
 
 def alert_on_failure(context: dict[str, Any]) -> None:
-    """Task failure callback: send the failure to the configured alert webhook."""
-    from transforms.alerts import send_alert
+    """Task failure callback: send the failure to the configured alert webhook.
 
+    The error goes to a chat channel, so any secret it happens to quote is taken out first.
+    """
+    from transforms.alerts import send_alert
+    from transforms.redaction import scrub
+
+    settings = _settings()
     ti = context["ti"]
+    error = scrub(str(context.get("exception")), settings.secret_values())
     send_alert(
-        _settings().alert_webhook_url,
+        settings.alert_webhook_url,
         f"health-equity-indicators: {ti.dag_id}.{ti.task_id} failed",
-        [f"run {context['run_id']}", f"error: {context.get('exception')}"],
+        [f"run {context['run_id']}", f"error: {error}"],
     )
 
 

@@ -63,6 +63,40 @@ def without_retries(dag: DAG) -> DAG:
     return dag
 
 
+def fail_abandoned_runs() -> list[str]:
+    """Mark the DAG runs a killed ``hei run`` left running as failed; returns them.
+
+    ``dag.test()`` runs (triggered by TEST) are only made by ``hei run``, which holds the run
+    lock (``airflow_env.one_run_at_a_time``): while it is held, such a run still marked
+    running or queued belongs to a process that died. It is marked failed the way the UI's
+    "mark failed" does it: the task that was running fails, those not started are skipped.
+    Runs made by a scheduler are its own to handle.
+    """
+    import sqlalchemy as sa
+    from airflow.api.common.mark_tasks import set_dag_run_state_to_failed
+    from airflow.models.dagrun import DagRun
+    from airflow.models.serialized_dag import SerializedDagModel
+    from airflow.utils.session import create_session
+    from airflow.utils.state import DagRunState
+    from airflow.utils.types import DagRunTriggeredByType
+
+    with create_session() as session:
+        runs = session.scalars(
+            sa.select(DagRun).where(
+                DagRun.state.in_([DagRunState.RUNNING, DagRunState.QUEUED]),
+                DagRun.triggered_by == DagRunTriggeredByType.TEST,
+            )
+        ).all()
+        for run in runs:
+            set_dag_run_state_to_failed(
+                dag=SerializedDagModel.get_dag(run.dag_id, session=session),
+                run_id=run.run_id,
+                commit=True,
+                session=session,
+            )
+        return [f"{run.dag_id} {run.run_id}" for run in runs]
+
+
 def run_dags(dag_ids: tuple[str, ...], log_path: Path) -> list[DagOutcome]:
     """Test-run each DAG in order; later DAGs run even if an earlier one failed."""
     from airflow.dag_processing.dagbag import DagBag
@@ -71,6 +105,11 @@ def run_dags(dag_ids: tuple[str, ...], log_path: Path) -> list[DagOutcome]:
 
     outcomes = []
     with output_to(log_path) as terminal:
+        for abandoned in fail_abandoned_runs():
+            print(
+                f"  marked failed: {abandoned}, left running by a run that was killed",
+                file=terminal,
+            )
         bag = DagBag(str(DAGS_FOLDER))
         if bag.import_errors:
             raise RuntimeError(f"DAG import errors: {bag.import_errors}")

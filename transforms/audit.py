@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from transforms.landing import Delivery
 
@@ -51,7 +51,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def plan(engine: Engine, deliveries: Iterable[Delivery]) -> list[Planned]:
+def plan(conn: Connection, deliveries: Iterable[Delivery]) -> list[Planned]:
     """Decide what to do with each file found in the landing zone.
 
     A file whose latest audit record has these bytes, and which has not been delivered again
@@ -63,14 +63,13 @@ def plan(engine: Engine, deliveries: Iterable[Delivery]) -> list[Planned]:
     deliveries = list(deliveries)
     if not deliveries:
         return []
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.text(
-                "select file_name, sha256, period, status, file_modified_at from audit.file_loads "
-                "where source = :source order by finished_at, load_id"
-            ),
-            {"source": deliveries[0].source},
-        ).all()
+    rows = conn.execute(
+        sa.text(
+            "select file_name, sha256, period, status, file_modified_at from audit.file_loads "
+            "where source = :source order by finished_at, load_id"
+        ),
+        {"source": deliveries[0].source},
+    ).all()
     latest: dict[str, tuple[str, str]] = {}  # file name -> (sha256, modified) of its last record
     current: dict[str, str] = {}  # period -> sha256 of the loaded file
     for file_name, sha, period, status, modified in rows:

@@ -21,8 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from transforms import audit, completeness
-from transforms.audit import LoadRecord, Planned
+from transforms.audit import Action, LoadRecord, Planned
 from transforms.errors import DeliveryRejected
+from transforms.landing import Delivery
 from transforms.reading import DeliveryReader, MalformedLine
 from transforms.rules import Checked, check_rows, pseudonymise_rows
 from transforms.sources import Source, get_source
@@ -68,8 +69,11 @@ class LoadContext:
     gx: Any = None
 
 
-def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord:
-    """Apply one planned delivery and return its audit record."""
+def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord | None:
+    """Apply one planned delivery and return its audit record.
+
+    None if, by the time this process had the source's turn, another had applied the file.
+    """
     delivery = planned.delivery
     entry = LoadRecord(
         load_id=uuid.uuid4().hex,
@@ -82,30 +86,35 @@ def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord:
         started_at=audit.utcnow(),
         run_id=ctx.run_id,
     )
-    if planned.action == "unchanged":
-        with ctx.engine.begin() as conn:
-            audit.record(conn, entry)
-        log.info(
-            "%s: same bytes as the loaded file for %s; nothing to do",
-            delivery.file_name,
-            delivery.period,
-        )
-        return entry
     try:
-        if delivery.period is None:
-            raise DeliveryRejected(
-                "bad_file_name",
-                delivery.file_name,
-                f"the name does not match {delivery.source}_YYYY-MM.csv, .csv.gz or .parquet",
-                "Rename the file to the month it covers (e.g. "
-                f"{delivery.source}_2025-01.csv) and deliver it again.",
-            )
         with ctx.engine.begin() as conn:
+            action = _take_turn(conn, delivery)
+            if action is None:
+                return None
+            if action == "unchanged":
+                entry.status = action
+                audit.record(conn, entry)
+                log.info(
+                    "%s: same bytes as the loaded file for %s; nothing to do",
+                    delivery.file_name,
+                    delivery.period,
+                )
+                return entry
+            if delivery.period is None:
+                raise DeliveryRejected(
+                    "bad_file_name",
+                    delivery.file_name,
+                    f"the name does not match {delivery.source}_YYYY-MM.csv, .csv.gz or .parquet",
+                    "Rename the file to the month it covers (e.g. "
+                    f"{delivery.source}_2025-01.csv) and deliver it again.",
+                )
             _load(conn, entry, get_source(delivery.source), ctx, planned)
     except DeliveryRejected as rejection:
         entry.status, entry.error = "rejected", f"[{rejection.reason}] {rejection}"
         entry.rows_read = entry.rows_loaded = entry.rows_quarantined = 0
         with ctx.engine.begin() as conn:
+            if _take_turn(conn, delivery) is None:  # another process recorded it meanwhile
+                return None
             audit.record(conn, entry)
         log.warning("rejected %s", entry.error)
         return entry
@@ -119,15 +128,25 @@ def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord:
     return entry
 
 
+def _take_turn(conn: Connection, delivery: Delivery) -> Action | None:
+    """Wait for the source's turn, then decide again what the delivery needs.
+
+    Months of one source may load in parallel on PostgreSQL; the cross-month duplicate check
+    must see the other loads' rows, so a source's loads take turns. While this one waited,
+    another process (a second run, a parallel DAG) may have applied the same file: deciding
+    only before the wait loaded such files twice.
+    """
+    lock(conn, f"hei:load:{delivery.source}")
+    now = audit.plan(conn, [delivery])
+    return now[0].action if now else None
+
+
 def _load(
     conn: Connection, entry: LoadRecord, source: Source, ctx: LoadContext, planned: Planned
 ) -> None:
-    # Months of one source may load in parallel on PostgreSQL; the cross-month duplicate
-    # check must see the other loads' rows, so a source's loads take turns.
-    lock(conn, f"hei:load:{source.name}")
     reader = DeliveryReader(planned.delivery, source)
     entry.extra_columns = json.dumps(reader.header.extra) if reader.header.extra else None
-    validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name)
+    validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name, entry.load_id)
     lineage = {"period": entry.period, "load_id": entry.load_id}
     conn.execute(sa.text(f"delete from {source.qualified_table} where period = :period"), lineage)
     # Four overlapping stages, one thread each: read and check, pseudonymise, validate, write.

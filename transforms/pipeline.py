@@ -17,13 +17,15 @@ from transforms import audit, completeness, indicator_store, landing, validation
 from transforms.alerts import send_alert
 from transforms.ingest import LoadContext, ingest
 from transforms.landing import Delivery
+from transforms.redaction import display_url
 from transforms.settings import Settings
 
 log = logging.getLogger(__name__)
 
 
 def prepare_warehouse(settings: Settings) -> None:
-    """Create missing schemas and tables, and say which pseudonym key is in use."""
+    """Create missing schemas and tables, and say which warehouse and pseudonym key are used."""
+    log.info("warehouse %s", display_url(settings.warehouse_url))
     warehouse.apply_ddl(warehouse.make_engine(settings.warehouse_url))
     if settings.uses_development_key:
         log.warning(
@@ -40,8 +42,8 @@ def find_deliveries(settings: Settings, source: str, until: str | None) -> list[
     Grouping by month keeps a month's files in one task, so a resubmission is applied after
     the file it replaces even when months load in parallel.
     """
-    engine = warehouse.make_engine(settings.warehouse_url)
-    planned = audit.plan(engine, landing.scan(settings.landing_dir, source, until))
+    with warehouse.make_engine(settings.warehouse_url).connect() as conn:
+        planned = audit.plan(conn, landing.scan(settings.landing_dir, source, until))
     groups: dict[str, list[dict]] = defaultdict(list)
     for item in planned:
         groups[item.delivery.period or ""].append(item.delivery.to_dict())
@@ -63,23 +65,35 @@ def load_month(settings: Settings, group: dict, run_id: str | None) -> list[dict
     records = []
     for delivery in group["deliveries"]:
         # Planned here, not when found: an earlier file of the month may have just loaded,
-        # and a retried task must not load again what its first try already loaded.
-        now = audit.plan(ctx.engine, [Delivery(**delivery)])
-        if not now:
-            continue
-        record = ingest(now[0], ctx)
-        records.append(
-            {k: v for k, v in asdict(record).items() if k not in ("started_at", "finished_at")}
-        )
+        # and a retried task must not load again what its first try already loaded. (The
+        # load decides again once it has the source's turn: another process may load it.)
+        with ctx.engine.connect() as conn:
+            now = audit.plan(conn, [Delivery(**delivery)])
+        record = ingest(now[0], ctx) if now else None
+        if record is not None:
+            records.append(
+                {k: v for k, v in asdict(record).items() if k not in ("started_at", "finished_at")}
+            )
     return records
 
 
 def render_data_docs(settings: Settings, records: list[list[dict]]) -> str | None:
-    """Add this run's validation results to the Data Docs; returns the index page."""
-    names = {r["file_name"] for month in records for r in month if r["status"] != "unchanged"}
-    if not names:
+    """Add this run's validation results to the Data Docs; returns the index page.
+
+    First the source's results of loads that never committed (a load killed part-way, whose
+    rows were rolled back) are deleted, so the Data Docs show no validation of data that is
+    not in the warehouse.
+    """
+    done = [r for month in records for r in month if r["status"] != "unchanged"]
+    if not done:
         return None
-    index = validation.build_data_docs(validation.gx_context(settings.var_dir), names)
+    context = validation.gx_context(settings.var_dir)
+    engine = warehouse.make_engine(settings.warehouse_url)
+    for source in {r["source"] for r in done}:
+        discarded = validation.discard_uncommitted(context, engine, source)
+        if discarded:
+            log.info("%s: deleted %d result(s) of loads that never committed", source, discarded)
+    index = validation.build_data_docs(context, {r["file_name"] for r in done})
     log.info("Data Docs: %s", index)
     return str(index)
 
@@ -93,6 +107,7 @@ def assess_ethnicity(settings: Settings) -> dict[str, int]:
     """Rebuild best-known ethnicity per person and the linked completeness figures."""
     engine = warehouse.make_engine(settings.warehouse_url)
     with engine.begin() as conn:
+        warehouse.lock(conn, "hei:ethnicity")  # a second at once would clash on the rows
         completeness.rebuild_person_ethnicity(conn)
         completeness.rebuild_linked(conn)
         people = conn.execute(sa.text("select count(*) from core.person_ethnicity")).scalar_one()
@@ -101,12 +116,19 @@ def assess_ethnicity(settings: Settings) -> dict[str, int]:
 
 
 def compute_indicators(settings: Settings, run_id: str | None) -> dict[str, int]:
-    """Recompute the indicator periods whose inputs changed, in one transaction."""
+    """Recompute the indicator periods whose inputs changed, in one transaction.
+
+    Computes take turns, each on one snapshot taken once it has its turn; one that PostgreSQL
+    still aborts for a conflict with another transaction is run again.
+    """
     engine = warehouse.make_engine(settings.warehouse_url)
     warehouse.apply_ddl(engine)
-    with warehouse.snapshot_connection(engine) as conn, conn.begin():
-        warehouse.lock(conn, "hei:indicators")
-        return indicator_store.compute(conn, run_id)
+
+    def attempt() -> dict[str, int]:
+        with warehouse.locked_snapshot(engine, "hei:indicators") as conn:
+            return indicator_store.compute(conn, run_id)
+
+    return warehouse.retry_on_conflict(attempt, "compute_indicators")
 
 
 class DataQualityFailure(Exception):

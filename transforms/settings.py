@@ -8,7 +8,11 @@ configuration. Nothing reads settings at import time.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
+import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -17,13 +21,23 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from transforms.redaction import url_secrets
+
 DEV_KEY_FILE = "pseudonym.key"
+KEY_BYTES = 32
+MAKE_A_KEY = 'python -c "import secrets; print(secrets.token_hex(32))"'
+# A random key of 32 bytes uses nearly every hex digit (all but a 1e-12 chance of fewer than
+# 10 of them); fewer means a placeholder such as 64 zeros or "deadbeef" repeated.
+DISTINCT_CHARACTERS = 10
 
 
 class Settings(BaseSettings):
     """Run-time configuration of the pipeline (environment variables ``HEI_*``)."""
 
-    model_config = SettingsConfigDict(env_prefix="HEI_", env_file=".env", extra="ignore")
+    # Validation errors would otherwise quote their input: the key, or a URL with a password.
+    model_config = SettingsConfigDict(
+        env_prefix="HEI_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     environment: Literal["development", "production"] = "development"
     var_dir: Path = Path("var")
@@ -37,11 +51,21 @@ class Settings(BaseSettings):
     completeness_action: Literal["warn", "fail"] = "warn"
 
     @model_validator(mode="after")
-    def _production_needs_a_key(self) -> Settings:
-        if self.environment == "production" and not self.pseudonym_key:
+    def _production_needs_a_strong_key(self) -> Settings:
+        if self.environment != "production":
+            return self
+        if not self.pseudonym_key:
             raise ValueError(
                 "HEI_PSEUDONYM_KEY must be set in production: the pseudonyms of NHS numbers "
-                "depend on it, and a generated key would unlink every earlier load."
+                "depend on it, and a generated key would unlink every earlier load. Make one "
+                f"with: {MAKE_A_KEY}"
+            )
+        problem = key_weakness(self.pseudonym_key.get_secret_value())
+        if problem:
+            raise ValueError(
+                f"HEI_PSEUDONYM_KEY is too weak for production: {problem}. It must carry at "
+                f"least {KEY_BYTES} random bytes, written as hex (64 digits or more) or base64 "
+                f"(43 characters or more). Make one with: {MAKE_A_KEY}"
             )
         return self
 
@@ -56,9 +80,7 @@ class Settings(BaseSettings):
             return self.pseudonym_key.get_secret_value().encode()
         path = self.var_dir / DEV_KEY_FILE
         if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_hex(32))
-            path.chmod(0o600)
+            _create_private(path, secrets.token_hex(KEY_BYTES))
         return path.read_text().strip().encode()
 
     @property
@@ -72,3 +94,51 @@ class Settings(BaseSettings):
     @property
     def is_duckdb(self) -> bool:
         return self.warehouse_url.startswith("duckdb")
+
+    def secret_values(self) -> list[str]:
+        """Values never to be printed: the warehouse password, the key, the webhook URL."""
+        key = [self.pseudonym_key.get_secret_value()] if self.pseudonym_key else []
+        webhook = [self.alert_webhook_url] if self.alert_webhook_url else []
+        return [*url_secrets(self.warehouse_url), *key, *webhook]
+
+
+def key_weakness(key: str) -> str | None:
+    """Why ``key`` cannot hold 32 random bytes, or None if it can.
+
+    The key is used as the text it is (its UTF-8 bytes are the HMAC key, as before this check
+    existed), so a key made earlier keeps its pseudonyms; what is checked is that the text is
+    hex or base64 long enough to carry 32 random bytes.
+    """
+    if re.fullmatch(r"[0-9a-fA-F]+", key):
+        carried = len(key) // 2
+    else:
+        standard = key.replace("-", "+").replace("_", "/")  # base64url too
+        try:
+            carried = len(base64.b64decode(standard + "=" * (-len(key) % 4), validate=True))
+        except binascii.Error:
+            return "it is neither hex nor base64"
+    if carried < KEY_BYTES:
+        return f"it carries {carried} bytes"
+    if len(set(key.lower())) < DISTINCT_CHARACTERS:
+        return f"it uses only {len(set(key.lower()))} different characters, so it is not random"
+    return None
+
+
+def _create_private(path: Path, text: str) -> None:
+    """Write a new file readable by its owner only, from the moment it exists.
+
+    The text goes into a private temporary file that is then linked into place, so a process
+    starting at the same moment never reads a half-written key: it either finds the whole file
+    or loses the race to create it and reads the winner's.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.link(temporary, path)
+    except FileExistsError:
+        pass  # another process made the key first: use theirs
+    finally:
+        temporary.unlink()

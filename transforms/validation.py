@@ -4,7 +4,9 @@ Every chunk of rows that passed the row rules is validated against the source's 
 and completeness suites (``expectations/``), so the whole delivery is checked while memory
 stays bounded. Chunk results are combined into one outcome per suite and delivery, stored in
 ``quality.validation_runs`` in the load's transaction; GX keeps its own results under
-``<var>/gx`` and renders them as Data Docs into ``<var>/data_docs``.
+``<var>/gx`` and renders them as Data Docs into ``<var>/data_docs``. GX's results are written
+as the load goes, outside its transaction, so each is named after its load (``load_id``):
+results of a load with no ``audit.file_loads`` row never committed, and are deleted.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,13 +25,17 @@ from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from transforms.audit import utcnow
 from transforms.sources import Source
+from transforms.warehouse import try_lock
 
 log = logging.getLogger(__name__)
 SITE = "hei"
+# GX run names: "<file> rows <first>-<last> load <load_id>" (results stored before load ids
+# were added have no " load " part, and are kept as they are).
+RUN_NAME = re.compile(r"(?P<file>.+) rows \d+-\d+(?: load (?P<load_id>[0-9a-f]+))?")
 
 
 @dataclass
@@ -105,10 +112,13 @@ def gx_context(var_dir: Path):  # noqa: ANN201 - GX's context types are internal
 class DeliveryValidator:
     """Validates a delivery's checked chunks; one instance per delivery."""
 
-    def __init__(self, context: Any, source: Source, period: str, file_name: str) -> None:
+    def __init__(
+        self, context: Any, source: Source, period: str, file_name: str, load_id: str
+    ) -> None:
         from expectations.suites import completeness_suite, structure_suite
 
         self.context, self.source, self.file_name = context, source, file_name
+        self.load_id = load_id
         suites = [structure_suite(source, period)]
         if source.has_ethnicity:
             suites.append(completeness_suite(source))
@@ -121,7 +131,7 @@ class DeliveryValidator:
         """Validate one chunk of checked rows (identifiers dropped) and tally the results.
 
         Results are stored in GX's validation store (for Data Docs) under a run named after
-        the file and its rows.
+        the file, its rows and the load.
         """
         from great_expectations.core.run_identifier import RunIdentifier
         from great_expectations.data_context.types.resource_identifiers import (
@@ -135,7 +145,9 @@ class DeliveryValidator:
             return
         frame = rows.select(validated_columns(self.source)).to_pandas()
         batch = self.batches.get_batch(batch_parameters={"dataframe": frame})
-        run = RunIdentifier(run_name=f"{self.file_name} rows {first_row}-{last_row}")
+        run = RunIdentifier(
+            run_name=f"{self.file_name} rows {first_row}-{last_row} load {self.load_id}"
+        )
         for suite in self.suites:
             result = batch.validate(suite, result_format="SUMMARY")
             key = ValidationResultIdentifier(
@@ -221,6 +233,43 @@ def _dataframe_asset(context: Any, name: str) -> Any:
     return datasource.get_asset(name).get_batch_definition("delivery")
 
 
+def _run_name(key: Any) -> re.Match[str] | None:
+    return RUN_NAME.fullmatch(key.run_id.run_name or "")
+
+
+def discard_uncommitted(context: Any, engine: Engine, source: str) -> int:
+    """Delete the stored results of the source's loads that never committed; how many.
+
+    A load writes its results as it validates, before its transaction commits; killed part-
+    way, it leaves results for rows that were rolled back. Its ``load_id`` then has no audit
+    record (a rejected load has one). Nothing is deleted while another process holds the
+    source's load lock, so a load under way keeps its results.
+    """
+    suites = {f"{source}.structure", f"{source}.completeness"}
+    keys = [
+        key
+        for key in context.validation_results_store.list_keys()
+        if key.expectation_suite_identifier.name in suites
+        and (m := _run_name(key))
+        and m["load_id"]
+    ]
+    if not keys:
+        return 0
+    with engine.begin() as conn:
+        if not try_lock(conn, f"hei:load:{source}"):
+            return 0
+        decided = set(
+            conn.execute(
+                sa.text("select load_id from audit.file_loads where source = :source"),
+                {"source": source},
+            ).scalars()
+        )
+        orphans = [key for key in keys if _run_name(key)["load_id"] not in decided]
+        for key in orphans:
+            context.validation_results_store.remove_key(key)
+    return len(orphans)
+
+
 def build_data_docs(context: Any, file_names: set[str]) -> Path:
     """Render the validation pages of these files' deliveries and the site index.
 
@@ -230,7 +279,7 @@ def build_data_docs(context: Any, file_names: set[str]) -> Path:
     keys = [
         key
         for key in context.validation_results_store.list_keys()
-        if key.run_id.run_name.split(" rows ")[0] in file_names
+        if (m := _run_name(key)) and m["file"] in file_names
     ]
     if keys:
         context.build_data_docs(site_names=[SITE], resource_identifiers=keys)

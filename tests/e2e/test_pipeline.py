@@ -10,8 +10,12 @@ import gzip
 import json
 import os
 import re
+import signal
+import sqlite3
+import stat
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -58,6 +62,7 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         env=env,
     )
     assert synth.returncode == 0, synth.stderr
+    crashed = run_killed_mid_load(root, env, url, landing)
     first = hei("run", "--landing", str(landing), "--warehouse", url, "--until", END, env=env)
     assert first.returncode == 0, first.stderr + first.stdout
     second = hei("run", "--landing", str(landing), "--warehouse", url, "--until", END, env=env)
@@ -71,7 +76,40 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "second": second,
         "status": status,
         "truth": json.loads((landing / "truth.json").read_text()),
+        "crashed": crashed,
     }
+
+
+def run_killed_mid_load(root: Path, env: dict[str, str], url: str, landing: Path) -> str:
+    """``hei run`` on one large delivery, killed with SIGKILL once the load is under way.
+
+    The delivery has the name of one of the month's files (so the next run loads that name)
+    and about three reading chunks of rows; the whole process group is killed as soon as
+    the first chunk's validation result is stored, long before the load could commit.
+    Returns the file's name.
+    """
+    [like] = (landing / "gp_register").glob(f"gp_register_{START}.*")
+    big = root / "crash" / "gp_register" / like.name
+    big.parent.mkdir(parents=True)
+    header = "nhs_number,practice_code,age,sex,ethnic_category,ethnicity_snomed,lsoa_code,"
+    body = (header + "registration_date\n").encode() + (
+        b"9434765919,P92001,40,1,A,,E01006201,2019-02-27\n" * 900_000
+    )
+    big.write_bytes(gzip.compress(body, compresslevel=1) if big.suffix == ".gz" else body)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "hei.cli", "run", "--landing", str(root / "crash"),
+         "--warehouse", url, "--until", END],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    results = root / "var" / "gx" / "uncommitted" / "validations" / "gp_register"
+    deadline = time.monotonic() + 600
+    while not (results.exists() and any(results.rglob("*.json"))):
+        assert run.poll() is None, run.communicate()[0].decode()[-3000:]
+        assert time.monotonic() < deadline, "the load never started"
+        time.sleep(0.05)
+    os.killpg(run.pid, signal.SIGKILL)
+    run.wait()
+    return big.name
 
 
 def fetch(url: str, sql: str) -> list[tuple]:
@@ -159,10 +197,7 @@ def test_no_raw_nhs_number_in_the_warehouse_or_the_logs(pipeline_run):
             f"'{STANDALONE_NUMBER}')) from {schema}.{table}",
         )
         assert not {r[0] for r in found} & nhs_numbers, f"{schema}.{table}.{column}"
-    logs = [
-        *(pipeline_run["root"] / "var" / "logs").iterdir(),
-        *(pipeline_run["root"] / "airflow").rglob("*.log"),
-    ]
+    logs = logs_of(pipeline_run["root"])
     assert logs
     for log in logs:
         assert not set(re.findall(STANDALONE_NUMBER, log.read_text(errors="replace"))) & nhs_numbers
@@ -184,18 +219,41 @@ def test_status_lists_the_latest_load_per_source_and_month(pipeline_run):
         assert sum(1 for line in lines if line.startswith(source + " ")) == months
 
 
-def test_run_exits_non_zero_and_fast_when_a_dag_run_fails(pipeline_run):
-    unreachable = "postgresql+psycopg://nobody@127.0.0.1:1/nowhere"
-    failed = hei(
-        "run",
-        "--landing",
-        str(pipeline_run["landing"]),
-        "--warehouse",
-        unreachable,
-        env=pipeline_run["env"],
-    )
-    assert failed.returncode == 1
-    assert "ingest_gp_register: failed" in failed.stderr
+PASSWORD = "hunter2-not-real"
+UNREACHABLE = f"postgresql+psycopg://nobody:{PASSWORD}@127.0.0.1:1/nowhere?sslpassword={PASSWORD}"
+
+
+@pytest.fixture(scope="module")
+def failed_run(pipeline_run: dict) -> dict:
+    """``hei run`` and ``hei status`` on a warehouse that cannot be reached, whose URL has a
+    password (in its user part and in its query)."""
+    root, env = pipeline_run["root"], pipeline_run["env"]
+    logs_before = set(logs_of(root))
+    run = hei("run", "--landing", str(pipeline_run["landing"]), "--warehouse", UNREACHABLE,
+              env=env)  # fmt: skip
+    status = hei("status", "--warehouse", UNREACHABLE, env=env)
+    return {"run": run, "status": status, "logs": set(logs_of(root)) - logs_before}
+
+
+def logs_of(root: Path) -> list[Path]:
+    return [*(root / "var" / "logs").iterdir(), *(root / "airflow").rglob("*.log")]
+
+
+def test_run_exits_non_zero_and_fast_when_a_dag_run_fails(failed_run):
+    assert failed_run["run"].returncode == 1
+    assert "ingest_gp_register: failed" in failed_run["run"].stderr
+
+
+def test_no_warehouse_password_is_printed_or_logged(failed_run):
+    shown = "postgresql+psycopg://nobody:***@127.0.0.1:1/nowhere?sslpassword=***"
+    run, status = failed_run["run"], failed_run["status"]
+    assert "hei run: landing" in run.stderr and shown in run.stderr  # the banner
+    assert f"hei: the warehouse at {shown} failed: connection failed" in run.stderr  # summary
+    assert status.returncode == 1 and f"hei: the warehouse at {shown} failed" in status.stderr
+    task_logs = "".join(log.read_text(errors="replace") for log in failed_run["logs"])
+    assert f"warehouse {shown}" in task_logs  # prepare_warehouse says where it writes
+    for text in (run.stdout, run.stderr, status.stdout, status.stderr, task_logs):
+        assert PASSWORD not in text
 
 
 def test_recorded_completeness_matches_the_generators_truth(pipeline_run):
@@ -248,3 +306,38 @@ def test_every_loaded_file_passed_its_structure_suite_and_has_data_docs(pipeline
     assert all(success for _, _, success, _, _ in rows)
     docs = pipeline_run["root"] / "var" / "data_docs" / "index.html"
     assert docs.exists() and "gp_register" in docs.read_text()
+
+
+def test_a_run_killed_mid_load_is_failed_in_airflow_and_gone_from_the_data_docs(pipeline_run):
+    root, crashed = pipeline_run["root"], pipeline_run["crashed"]
+    airflow = sqlite3.connect(root / "airflow" / "airflow.db")
+    runs = airflow.execute("select dag_id, state from dag_run order by id").fetchall()
+    assert ("ingest_gp_register", "failed") in runs  # the killed run, marked by the next one
+    assert not [r for r in runs if r[1] in ("running", "queued")]
+    tasks = airflow.execute("select state from task_instance where state = 'running'").fetchall()
+    assert tasks == []
+    rows_read = dict(
+        fetch(pipeline_run["url"], "select file_name, rows_read from audit.file_loads")
+    )
+    stored = [p.parts[-3] for p in (root / "var" / "gx").rglob("validations/*/*/*/*/*.json")]
+    shown = [p.parts[-3] for p in (root / "var" / "data_docs").rglob("validations/**/*.html")]
+    assert any(name.startswith(f"{crashed} rows ") for name in stored)  # its loaded version
+    for run_name in stored + shown:  # e.g. "gp_register_2025-01.csv.gz rows 1-6629 load 9f0c…"
+        file_name, rows = run_name.split(" rows ")
+        assert int(rows.split()[0].split("-")[1]) <= rows_read[file_name], run_name
+
+
+def test_var_the_warehouse_and_the_logs_are_private_to_the_user(pipeline_run):
+    root = pipeline_run["root"]
+    made = [
+        root / "var",
+        *(root / "var").rglob("*"),
+        root / "airflow",
+        *(root / "airflow").rglob("*"),
+        *root.glob("warehouse.duckdb*"),
+    ]
+    assert len(made) > 100
+    readable_by_others = [
+        str(path) for path in made if path.lstat().st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+    ]
+    assert readable_by_others == []

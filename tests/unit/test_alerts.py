@@ -1,6 +1,7 @@
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from types import SimpleNamespace
 
 import pytest
 
@@ -55,3 +56,29 @@ def test_completeness_warnings_fail_the_run_when_configured(tmp_path):
     settings = Settings(var_dir=tmp_path, completeness_action="fail")
     with pytest.raises(DataQualityFailure, match="1 completeness warning"):
         report_quality(settings, "ae_attendances", RECORDS)
+
+
+def test_a_webhook_url_without_a_scheme_is_logged_not_raised_and_never_quoted(caplog):
+    """urllib refuses it with an error quoting the whole URL, token and all."""
+    assert send_alert("hooks.example.com/services/T0/B0/secret-token", "t", ["x"]) is False
+    assert "secret-token" not in caplog.text
+    assert "could not deliver alert to the webhook at <not a URL; not shown>" in caplog.text
+
+
+def test_a_failed_task_alert_quotes_no_warehouse_password(webhook, tmp_path, monkeypatch, caplog):
+    from hei.dag_factory import alert_on_failure
+
+    url, received = webhook
+    warehouse = "postgresql+psycopg://hei:hunter2-password@db/warehouse"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HEI_ALERT_WEBHOOK_URL", url)
+    monkeypatch.setenv("HEI_WAREHOUSE_URL", warehouse)
+    alert_on_failure(
+        {
+            "ti": SimpleNamespace(dag_id="ingest_deaths", task_id="load_month"),
+            "run_id": "manual__1",
+            "exception": RuntimeError(f"could not reach {warehouse}"),
+        }
+    )
+    assert "could not reach postgresql+psycopg://hei:***@db/warehouse" in received[0]["text"]
+    assert "hunter2" not in received[0]["text"] and "hunter2" not in caplog.text

@@ -1,13 +1,79 @@
+import base64
+import os
+import secrets
+import subprocess
+import sys
+
 import pytest
 from pydantic import ValidationError
 
 from transforms.settings import Settings
+
+HOW_TO_MAKE_ONE = 'python -c "import secrets; print(secrets.token_hex(32))"'
 
 
 def test_production_refuses_to_run_without_a_pseudonym_key(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValidationError, match="HEI_PSEUDONYM_KEY must be set in production"):
         Settings(environment="production")
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "k",
+        secrets.token_hex(16),
+        secrets.token_urlsafe(16),
+        "0" * 64,
+        "deadbeef" * 8,
+        "correct horse battery staple, correct horse battery staple",
+    ],
+    ids=["one-character", "16-bytes-hex", "16-bytes-base64", "zeros", "repeated", "passphrase"],
+)
+def test_production_refuses_a_key_without_32_random_bytes_and_says_how_to_make_one(
+    tmp_path, monkeypatch, key
+):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValidationError, match="too weak for production") as refused:
+        Settings(environment="production", pseudonym_key=key)
+    assert HOW_TO_MAKE_ONE in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        secrets.token_hex(32),
+        secrets.token_hex(32).upper(),
+        secrets.token_urlsafe(32),
+        base64.b64encode(os.urandom(32)).decode(),
+    ],
+    ids=["hex", "upper-case-hex", "base64url", "base64"],
+)
+def test_production_accepts_32_random_bytes_as_hex_or_base64_and_uses_the_text_as_it_is(
+    tmp_path, monkeypatch, key
+):
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(environment="production", pseudonym_key=key)
+    assert settings.pseudonym_secret == key.encode()  # unchanged: earlier pseudonyms still link
+
+
+def test_development_accepts_any_key(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert Settings(pseudonym_key="test-key-not-secret").pseudonym_secret == b"test-key-not-secret"
+
+
+@pytest.mark.parametrize("key", [None, "short-secret-key"], ids=["no-key", "weak-key"])
+def test_a_settings_error_quotes_neither_the_key_nor_the_warehouse_password(
+    tmp_path, monkeypatch, key
+):
+    monkeypatch.chdir(tmp_path)
+    url = "postgresql+psycopg://hei@db/warehouse?password=hunter2-password"
+    with pytest.raises(ValidationError) as refused:
+        Settings(
+            environment="production", warehouse_url=url, **({"pseudonym_key": key} if key else {})
+        )
+    assert "hunter2" not in str(refused.value)
+    assert "short-secret-key" not in str(refused.value)
 
 
 def test_development_key_is_generated_once_private_and_reused(tmp_path, monkeypatch):
@@ -17,6 +83,64 @@ def test_development_key_is_generated_once_private_and_reused(tmp_path, monkeypa
     assert first.uses_development_key
     assert (tmp_path / "var" / "pseudonym.key").stat().st_mode & 0o077 == 0
     assert Settings(var_dir=tmp_path / "var").pseudonym_secret == key
+    assert len(key) == 64 and not (tmp_path / "var" / "pseudonym.key").read_text().endswith("\n")
+
+
+def test_development_key_is_never_readable_by_others_not_even_before_a_chmod(tmp_path, monkeypatch):
+    """Written and then chmod-ed, the key sat readable by everyone in between."""
+    modes: list[int] = []
+    chmod = os.chmod
+
+    def watched_chmod(path, mode, *args, **kwargs):  # the mode the file had until now
+        modes.append(os.stat(path).st_mode & 0o777)
+        return chmod(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(os, "chmod", watched_chmod)
+    monkeypatch.chdir(tmp_path)
+    umask = os.umask(0o022)  # the usual default: new files readable by everyone
+    try:
+        Settings(var_dir=tmp_path / "var").pseudonym_secret  # noqa: B018 - creates the key
+    finally:
+        os.umask(umask)
+    modes.append((tmp_path / "var" / "pseudonym.key").stat().st_mode & 0o777)
+    assert all(mode & 0o077 == 0 for mode in modes), [oct(m) for m in modes]
+
+
+# A first task: it waits, once it has decided to create the key, until the other has too.
+FIRST_TASK = """
+import os, pathlib, secrets, sys, time
+from transforms.settings import Settings
+
+token_hex, meeting = secrets.token_hex, pathlib.Path(sys.argv[2])
+
+def token_hex_when_all_have_decided(n):
+    if n == 32:
+        (meeting / str(os.getpid())).touch()
+        while len(list(meeting.iterdir())) < 2:
+            time.sleep(0.01)
+    return token_hex(n)
+
+secrets.token_hex = token_hex_when_all_have_decided
+print(Settings(var_dir=sys.argv[1]).pseudonym_secret.decode())
+"""
+
+
+def test_processes_starting_at_once_share_one_development_key(tmp_path):
+    """Tasks running for the first time at the same moment must not pseudonymise with
+    different keys (nor read a half-written one)."""
+    var, meeting = tmp_path / "var", tmp_path / "meeting"
+    meeting.mkdir()
+    tasks = [
+        subprocess.Popen(
+            [sys.executable, "-c", FIRST_TASK, str(var), str(meeting)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    keys = {task.communicate(timeout=60)[0].strip() for task in tasks}
+    assert keys == {(var / "pseudonym.key").read_text()}
+    assert [p.name for p in var.iterdir()] == ["pseudonym.key"]  # no temporary file left
 
 
 def test_settings_come_from_hei_environment_variables(tmp_path, monkeypatch):
