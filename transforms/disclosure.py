@@ -247,24 +247,30 @@ def _partitions(
 
 def _recoverable_sets(sets: _Sets, hidden: np.ndarray) -> np.ndarray:
     """Per row: inside a set of two or more rows with exactly one withheld value."""
-    grouped = pd.Series(hidden.astype(int)).groupby(sets.ids)
-    one = (grouped.transform("sum") == 1) & (grouped.transform("size") >= 2)
-    return one.to_numpy() & (sets.ids >= 0)
+    inside = sets.ids >= 0
+    ids = np.where(inside, sets.ids, 0)
+    withheld = np.bincount(ids[inside], weights=hidden[inside], minlength=ids.max(initial=0) + 1)
+    size = np.bincount(ids[inside], minlength=len(withheld))
+    return inside & (withheld[ids] == 1) & (size[ids] >= 2)
 
 
 def _one_more(counts: np.ndarray, hidden: np.ndarray, sets: _Sets) -> np.ndarray:
     """For each set with exactly one withheld value, the value to withhold next (rule 4)."""
     needs = _recoverable_sets(sets, hidden)
-    rows = pd.DataFrame(
-        {"set": sets.ids, "zero": counts == 0, "count": counts, "position": np.arange(len(counts))}
-    )
-    candidates = rows[needs & ~hidden & ~sets.is_total]
-    chosen = candidates.sort_values(["set", "zero", "count", "position"]).drop_duplicates("set")
     more = np.zeros(len(counts), dtype=bool)
-    more[chosen["position"].to_numpy()] = True
+    if not needs.any():
+        return more
+    candidates = np.flatnonzero(needs & ~hidden & ~sets.is_total)
+    # per set: non-zero cells before zeros, then the smallest count, then the first row
+    order = candidates[
+        np.lexsort((candidates, counts[candidates], counts[candidates] == 0, sets.ids[candidates]))
+    ]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = sets.ids[order][1:] != sets.ids[order][:-1]
+    more[order[first]] = True
     # A set whose only shown value is its total (one cell, withheld): withhold the total.
-    uncovered = needs & ~rows["set"].isin(chosen["set"]).to_numpy() & sets.is_total & ~hidden
-    return more | uncovered
+    covered = np.isin(sets.ids, sets.ids[order[first]])
+    return more | (needs & ~covered & sets.is_total & ~hidden)
 
 
 def _secondary(counts: np.ndarray, primary: np.ndarray, partitions: Sequence[_Sets]) -> np.ndarray:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import highspy
 import numpy as np
@@ -90,11 +91,13 @@ def attack(table: pd.DataFrame, multipliers: Mapping[str, float]) -> list[Findin
     partners read in the catalogue.
     """
     table = table.reset_index(drop=True)
+    layout = _Layout.of(table)
     findings = row_findings(table)
     low, high, statistic_findings = _count_bounds(table, multipliers)
     findings += statistic_findings
-    findings += _consistency_findings(table)
-    findings += _solve(table, low, high)
+    findings += _consistency_findings(table, layout)
+    findings += _lone_withheld(table, layout)
+    findings += _solve(table, layout, low, high)
     return findings
 
 
@@ -111,30 +114,25 @@ def cell_name(row: pd.Series, column: str) -> str:
 
 def row_findings(table: pd.DataFrame) -> list[Finding]:
     """Shown counts of 1–7 or not rounded; derived values beside withheld counts; reasons."""
-    findings = []
-    withheld = table[list(COUNTS)].isna().any(axis=1)
-    for column in COUNTS:
-        shown = table[column].dropna().astype(float)
-        small = shown[(shown >= 1) & (shown <= WITHHELD_UP_TO)]
-        unrounded = shown[(shown % ROUNDED_TO != 0) | (shown < 0)]
-        findings += [
-            _found(table, "rows", i, column, "a count of 1–7 is shown") for i in small.index
-        ]
-        findings += [
-            _found(table, "rows", i, column, f"not a multiple of {ROUNDED_TO}")
-            for i in unrounded.index
-            if i not in small.index
-        ]
-    for column in (c for c in DERIVED if c in table.columns):
-        leaked = table.index[withheld & table[column].notna()]
-        findings += [
-            _found(table, "rows", i, column, "shown beside a withheld count") for i in leaked
-        ]
-    reasons = table["suppression_reason"].dropna()
-    for i in reasons.index[~reasons.isin(PARTNER_REASONS)]:
-        problem = f"{reasons[i]!r} tells partners more than 'withheld'"
-        findings.append(_found(table, "rows", i, "suppression_reason", problem))
-    return findings
+    found: list[tuple[int, str, str]] = []
+    counts = table[list(COUNTS)].to_numpy(dtype=float, na_value=np.nan)
+    for j, column in enumerate(COUNTS):
+        shown = counts[:, j]
+        small = (shown >= 1) & (shown <= WITHHELD_UP_TO)
+        unrounded = ~small & ((shown % ROUNDED_TO != 0) | (shown < 0)) & ~np.isnan(shown)
+        found += [(i, column, "a count of 1–7 is shown") for i in np.flatnonzero(small)]
+        problem = f"not a multiple of {ROUNDED_TO}"
+        found += [(i, column, problem) for i in np.flatnonzero(unrounded)]
+    derived = [c for c in DERIVED if c in table.columns]
+    leaked = table[derived].notna().to_numpy() & np.isnan(counts).any(axis=1)[:, None]
+    for i, j in zip(*np.nonzero(leaked), strict=True):
+        found.append((i, derived[j], "shown beside a withheld count"))
+    reasons = table["suppression_reason"].to_numpy(dtype=object)
+    for i in np.flatnonzero(pd.notna(reasons) & ~np.isin(reasons, list(PARTNER_REASONS))):
+        found.append(
+            (i, "suppression_reason", f"{reasons[i]!r} tells partners more than 'withheld'")
+        )
+    return [_found(table, "rows", i, column, problem) for i, column, problem in found]
 
 
 def shown_bounds(published: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -280,10 +278,10 @@ def _narrow(
 # --- ratios and completeness -------------------------------------------------------------------
 
 
-def _consistency_findings(table: pd.DataFrame) -> list[Finding]:
+def _consistency_findings(table: pd.DataFrame, layout: _Layout) -> list[Finding]:
     """A ratio must be the row's value over its reference group's; linkage completeness must
     follow from the published denominators of the same indicator and period."""
-    key = table.groupby([*FAMILY, "breakdown"], sort=False, dropna=False).ngroup().to_numpy()
+    key = layout.family * len(BREAKDOWNS) + layout.breakdown
     is_reference = (table["group_label"] == table["reference_group"]).fillna(False).to_numpy()
     reference_value = np.full(key.max(initial=-1) + 1, np.nan)
     reference_value[key[is_reference]] = table["value"].to_numpy(dtype=float)[is_reference]
@@ -295,35 +293,42 @@ def _consistency_findings(table: pd.DataFrame) -> list[Finding]:
         _found(table, "statistics", i, "ratio_to_reference", "not value ÷ reference value")
         for i in np.flatnonzero(wrong)
     ]
-    return findings + _completeness_findings(table)
+    return findings + _completeness_findings(table, layout)
 
 
-def _completeness_findings(table: pd.DataFrame) -> list[Finding]:
-    family = table.groupby(FAMILY, sort=False, dropna=False).ngroup().to_numpy()
-    count = len(np.unique(family)) if len(table) else 0
+def _completeness_findings(table: pd.DataFrame, layout: _Layout) -> list[Finding]:
+    family, count = layout.family, layout.family.max(initial=-1) + 1
+    denominators = table["denominator"].to_numpy(dtype=float)
     everyone = np.full(count, np.nan)
-    is_all = table["breakdown"].eq("all").to_numpy()
-    everyone[family[is_all]] = table["denominator"].to_numpy(dtype=float)[is_all]
-    unknown_rows = (
-        table["breakdown"].eq("ethnicity_5")
-        & table["group_label"].isin(["Not stated", "Not known"])
-    ).to_numpy()
-    unknown = np.bincount(
-        family[unknown_rows],
-        table["denominator"].to_numpy(dtype=float)[unknown_rows],
-        minlength=count,
-    )  # NaN where either is withheld
-    with np.errstate(divide="ignore", invalid="ignore"):
-        expected = np.round(
-            100 * (everyone - unknown) / np.where(everyone > 0, everyone, np.nan), 1
-        )
+    is_all = layout.breakdown == BREAKDOWNS.index("all")
+    everyone[family[is_all]] = denominators[is_all]
+    unknown_rows = (layout.breakdown == BREAKDOWNS.index("ethnicity_5")) & table[
+        "group_label"
+    ].isin(["Not stated", "Not known"]).to_numpy()
+    unknown = np.bincount(family[unknown_rows], denominators[unknown_rows], minlength=count)
+    with np.errstate(divide="ignore", invalid="ignore"):  # unknown is NaN where one is withheld
+        share = 100 * (everyone - unknown) / np.where(everyone > 0, everyone, np.nan)
     pct = table["ethnicity_known_pct"].to_numpy(dtype=float)
-    wrong = ~np.isnan(pct) & ~(np.abs(pct - expected[family]) <= 0.051)
+    wrong = ~np.isnan(pct) & ~(np.abs(pct - np.round(share, 1)[family]) <= 0.051)
     problem = "does not follow from the published Not stated and Not known denominators"
     return [
         _found(table, "statistics", i, "ethnicity_known_pct", problem)
         for i in np.flatnonzero(wrong)
     ]
+
+
+def _lone_withheld(table: pd.DataFrame, layout: _Layout) -> list[Finding]:
+    """A set with exactly one withheld count: the rules never publish one (total − Σ others
+    bounds it by the rounding alone), so the gate refuses it as publication requires."""
+    set_ids, rows, _ = layout.sets
+    findings = []
+    for column in COUNTS:
+        withheld = table[column].isna().to_numpy()[rows]
+        per_set = np.bincount(set_ids, weights=withheld, minlength=set_ids.max(initial=-1) + 1)
+        lone = rows[withheld & (per_set[set_ids] == 1)]
+        problem = "the only withheld count of its set"
+        findings += [_found(table, "sets", i, column, problem) for i in np.unique(lone)]
+    return findings
 
 
 # --- the sets, as linear programmes ------------------------------------------------------------
@@ -400,9 +405,9 @@ def _within(
 
 
 def _solve(
-    table: pd.DataFrame, low: dict[str, np.ndarray], high: dict[str, np.ndarray]
+    table: pd.DataFrame, layout: _Layout, low: dict[str, np.ndarray], high: dict[str, np.ndarray]
 ) -> list[Finding]:
-    programme = _programme(table, low, high)
+    programme = _programme(table, layout, low, high)
     targets, cells = _targets(table, high)
     if targets.shape[0] == 0:
         return []
@@ -430,11 +435,10 @@ def _solve(
 
 
 def _programme(
-    table: pd.DataFrame, low: dict[str, np.ndarray], high: dict[str, np.ndarray]
+    table: pd.DataFrame, layout: _Layout, low: dict[str, np.ndarray], high: dict[str, np.ndarray]
 ) -> _Programme:
     rows = len(table)
-    layout = _Layout.of(table)
-    set_ids, members, coefficients = _sets(layout)
+    set_ids, members, coefficients = layout.sets
     count = set_ids.max(initial=-1) + 1
     equalities = sparse.csr_matrix(
         (
@@ -463,17 +467,22 @@ def _programme(
     )
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Layout:
     """Each row's place, as integers: its family (indicator, measure, period, and for
-    organisations the source), its breakdown, and the label of the set it belongs to as a
-    member (its 5-group for a 16-group row, its source for an organisation) or as a total."""
+    organisations the source: no set spans two families), its breakdown, and the label of the
+    set it belongs to as a member (its 5-group for a 16-group row, its source for an
+    organisation) or as a total."""
 
     family: np.ndarray
     breakdown: np.ndarray  # index into BREAKDOWNS, -1 for any other
     member_of: np.ndarray  # label id of the parent set, -1 for none
     total_of: np.ndarray  # label id of the set it totals, -1 for none
     has_five: np.ndarray  # its family has 5-group rows
+
+    @cached_property
+    def sets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return _sets(self)
 
     @staticmethod
     def of(table: pd.DataFrame) -> _Layout:

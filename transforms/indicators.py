@@ -205,15 +205,16 @@ def compare(values: pd.DataFrame, indicator: Indicator, measure: str) -> pd.Data
 
 
 def _lookup(
-    values: pd.DataFrame, keys: np.ndarray, rows: np.ndarray, columns: list[str]
+    values: pd.DataFrame, keys: np.ndarray, rows: np.ndarray, columns: Sequence[str] = ()
 ) -> pd.DataFrame:
-    """For every row, ``columns`` of the one row among ``rows`` with the same key (NaN if
-    none): the comparator of each group, without a merge."""
+    """For every row, ``columns`` (default all) of the one row among ``rows`` with the same
+    key (NaN if none): the comparator of each group, without a merge."""
     position = np.full(keys.max(initial=-1) + 1, -1)
     position[keys[rows]] = np.flatnonzero(rows)
     found = position[keys]
     picked = {
-        c: np.where(found >= 0, values[c].to_numpy(dtype=float)[found], np.nan) for c in columns
+        c: np.where(found >= 0, values[c].to_numpy(dtype=float)[found], np.nan)
+        for c in (columns or values.columns)
     }
     return pd.DataFrame(picked, index=values.index)
 
@@ -299,10 +300,9 @@ def with_reference_flag(values: pd.DataFrame) -> pd.DataFrame:
     values = values.reset_index(drop=True)
     keys = values.groupby([*SET_KEYS, "breakdown"], sort=False).ngroup().to_numpy()
     reference = (values["group_label"] == values["reference_group"]).fillna(False).to_numpy()
-    flag = _lookup(
-        values.assign(flag=values["suppressed"].astype(float)), keys, reference, ["flag"]
-    )
-    return values.assign(reference_suppressed=flag["flag"].eq(1.0))
+    flag = _lookup(pd.DataFrame({"flag": values["suppressed"].astype(float)}), keys, reference)
+    values["reference_suppressed"] = flag["flag"].eq(1.0).to_numpy()
+    return values
 
 
 def protect_ethnic_groups(values: pd.DataFrame, withhold: Withhold) -> pd.DataFrame:
@@ -374,7 +374,7 @@ def partner_rows(protected: pd.DataFrame, indicator: Indicator, measure: str) ->
         )
     else:
         rows = compare(rows, indicator, measure)
-        rows = rows.merge(_published_known_share(rows), on=PERIOD_KEYS, how="left")
+        rows["ethnicity_known_pct"] = _published_known_share(rows)
     unreliable = shown & rows["value"].isna().to_numpy() & (measure == "dsr")
     reason = pd.Series(np.select([~shown, unreliable], [WITHHELD, UNRELIABLE], ""), dtype=object)
     rows["suppression_reason"] = reason.where(reason != "", None)
@@ -433,51 +433,77 @@ def _published_dsr(protected: pd.DataFrame, shown: np.ndarray) -> pd.DataFrame:
     )
 
 
-def _published_known_share(rows: pd.DataFrame) -> pd.DataFrame:
+def _published_known_share(rows: pd.DataFrame) -> pd.Series:
     """Linkage completeness from the published denominators: All persons less Not stated
     and Not known, over All persons; none where any of those is withheld."""
-    everyone = rows[rows["breakdown"] == "all"].set_index(PERIOD_KEYS)["denominator"]
-    unknown = rows[(rows["breakdown"] == "ethnicity_5") & rows["group_label"].isin(UNKNOWN_GROUPS)]
-    unknown_sum = unknown.groupby(PERIOD_KEYS)["denominator"].sum(min_count=len(UNKNOWN_GROUPS))
+    period = rows.groupby(PERIOD_KEYS, sort=False).ngroup().to_numpy()
+    denominator = rows["denominator"].to_numpy(dtype=float)
+    unknown = (
+        rows["breakdown"].eq("ethnicity_5") & rows["group_label"].isin(UNKNOWN_GROUPS)
+    ).to_numpy()
+    unknown_sum = np.bincount(period[unknown], denominator[unknown], minlength=period.max() + 1)
+    everyone = _lookup(rows[["denominator"]], period, rows["breakdown"].eq("all").to_numpy())
+    total = everyone["denominator"].to_numpy()
     with np.errstate(divide="ignore", invalid="ignore"):
-        share = (100 * (everyone - unknown_sum) / everyone.where(everyone > 0)).round(1)
-    return share.rename("ethnicity_known_pct").reset_index()
+        share = 100 * (total - unknown_sum[period]) / np.where(total > 0, total, np.nan)
+    return pd.Series(np.round(share, 1), index=rows.index, name="ethnicity_known_pct")
 
 
 def disclose(
     values: pd.DataFrame, indicator: Indicator, measure: str, protector: Protector
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Disclosure control, then the partners' rows, attacked (``transforms.disclosure_audit``)
-    until the attack narrows nothing down: each round withholds what the last one could
-    pin or confine. Returns the data team's rows (exact, with reasons) and the partners'."""
-    no = pd.Series(False, index=values.index)
-    withhold = {"numerator": no, "denominator": no}
+    until the attack narrows nothing down: each round withholds what the last one could pin
+    or confine, and redoes only the periods concerned (no set spans two periods). Returns
+    the data team's rows (exact, with reasons) and the partners'."""
+    values = values.reset_index(drop=True)
+    period = values.groupby(SET_KEYS, sort=False).ngroup().to_numpy()
+    withhold = {c: np.zeros(len(values), dtype=bool) for c in ("numerator", "denominator")}
+    chosen = np.arange(len(values))
+    team = partners = pd.DataFrame()
     for _ in range(MAX_AUDIT_ROUNDS):
-        protected = protector(values, withhold)
+        part = values.iloc[chosen].reset_index(drop=True)
+        protected = protector(part, {c: pd.Series(w[chosen]) for c, w in withhold.items()})
         partner = partner_rows(protected, indicator, measure)
+        team, partners = _splice(team, protected, chosen), _splice(partners, partner, chosen)
         findings = attack(partner, {indicator.id: indicator.multiplier})
         if not findings:
-            return protected, partner
-        withhold = _remedies(protected, findings, withhold)
+            return team, partners
+        for column, position in _remedies(protected, findings, withhold, chosen):
+            withhold[column][chosen[position]] = True
+        chosen = np.flatnonzero(np.isin(period, period[chosen[[f.row for f in findings]]]))
     listed = "; ".join(str(f) for f in findings[:5])
     raise DisclosureRefused(f"{indicator.id} {measure}: the disclosure audit still finds {listed}")
 
 
-def _remedies(protected: pd.DataFrame, findings: list[Finding], withhold: Withhold) -> Withhold:
-    """More counts to withhold: a shown count that is pinned; for a withheld one that is
-    confined, the smallest shown count beside it in its set (else the set's total); for a
-    small complement, the numerator. Only the sets can be remedied: a statistic that does
-    not follow from the published counts is a bug, and raises."""
-    more = {c: w.copy() for c, w in withhold.items()}
+def _splice(whole: pd.DataFrame, part: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """``whole`` with the rows at ``positions`` replaced by ``part`` (all of it at first)."""
+    if whole.empty:
+        return part
+    kept = whole.drop(index=positions)
+    return pd.concat([kept, part.set_axis(positions)]).sort_index()
+
+
+def _remedies(
+    protected: pd.DataFrame,
+    findings: list[Finding],
+    withhold: dict[str, np.ndarray],
+    chosen: np.ndarray,
+) -> list[tuple[str, int]]:
+    """More counts to withhold, as (column, row of ``protected``): a shown count that is
+    pinned; for a withheld one that is confined, the smallest shown count beside it in its
+    set (else the set's total); for a small complement, the numerator. Only the sets can be
+    remedied: a statistic that does not follow from the published counts is a bug."""
+    more = []
     for finding in findings:
         if finding.kind != "sets":
             raise DisclosureRefused(f"{finding} (a bug: statistics must use published counts)")
         column = "numerator" if finding.column == COMPLEMENT else finding.column
-        if pd.notna(protected[f"published_{column}"].iloc[finding.row]):
-            more[column].iloc[finding.row] = True
-        else:
-            more[column].iloc[_beside(protected, finding.row, column)] = True
-    if all(more[c].equals(withhold[c]) for c in more):
+        shown = pd.notna(protected[f"published_{column}"].iloc[finding.row])
+        position = finding.row if shown else _beside(protected, finding.row, column)
+        if not withhold[column][chosen[position]]:
+            more.append((column, position))
+    if not more:
         raise DisclosureRefused(f"no remedy for {findings[0]}")
     return more
 

@@ -188,3 +188,27 @@ def test_a_published_count_stands_for_the_counts_that_round_to_it(published, low
     lows, highs = shown_bounds(pd.Series([published, None], dtype="Int64"))
     assert (lows[0], highs[0]) == (low, high)
     assert lows[1] == 0 and np.isinf(highs[1])
+
+
+def test_a_lone_withheld_count_in_a_set_is_refused():
+    rows = [
+        row("all", "all", "All persons", 40, 400),
+        row("ethnicity_5", "white", "White", 30, 300),
+        row("ethnicity_5", "mixed", "Mixed", None, 100, suppression_reason="withheld"),
+    ]
+    frame = table(rows).assign(indicator_id="ACC02", measure="proportion", period_type="month")
+    found = problems(attack(frame, MULTIPLIERS))
+    assert found["ethnicity_5=mixed numerator"] == ["the only withheld count of its set"]
+
+
+def test_a_ratio_that_is_not_the_ratio_of_the_shown_values_is_found():
+    rows = [
+        row("all", "all", "All persons", 40, 400, value=10.0),
+        row("ethnicity_5", "white", "White", 20, 200, value=10.0, ratio_to_reference=1.0),
+        row("ethnicity_5", "asian", FIVE["asian"], 20, 200, value=10.0),
+    ]
+    frame = table(rows).assign(indicator_id="ACC02", measure="proportion", period_type="month")
+    frame.loc[1, "ratio_to_reference"] = 1.0
+    frame.loc[2, "ratio_to_reference"] = 1.1  # as if from exact counts
+    found = problems(attack(frame, MULTIPLIERS))
+    assert found["ethnicity_5=asian ratio_to_reference"] == ["not value ÷ reference value"]
