@@ -53,8 +53,9 @@ their wording in ``shared/design/standards/03_disclosure_control.md``):
      :data:`transforms.statistics.NO_DSR_SMALL_COUNT`); its derived values are withheld too.
      Given only where the row's counts are shown: on a withheld row it would say "below 10".
 
-:func:`check_publishable` is the final gate: it re-checks a finished table against the same
-rules and lists every violation, so a file is written only when the list is empty.
+:func:`check_publishable` re-checks a finished table against the same rules and lists every
+violation (for tables of counts this module protects). The indicators are checked by a
+stronger gate, independent of this module: the attacking audit (``transforms.disclosure_audit``).
 
 Limits of this module (the caller's job): the partitions must name every way the rows add
 up; a sum not given as a partition, such as repeated or overlapping periods, is not protected
