@@ -1,14 +1,20 @@
-"""NHS number validation and pseudonymisation.
+"""NHS number validation, detection and pseudonymisation.
 
 NHS numbers stop here: a delivery's ``nhs_number`` column is checked (modulus 11) and
 replaced by a keyed HMAC-SHA256 pseudonym before anything is written, logged or quarantined.
 A keyed hash (rather than a plain hash) matters because the NHS number space is small enough
 to enumerate: without the key nobody can rebuild the mapping.
+
+NHS numbers also turn up where they should not: in other fields, in file names, in header
+names. :func:`contains_nhs_number` finds them in any common written form, so those rows and
+files can be refused before the number is stored or printed, and :func:`mask_nhs_numbers`
+makes a name safe to show.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 
 import duckdb
 import numpy as np
@@ -17,6 +23,21 @@ import pyarrow.compute as pc
 
 PSEUDONYM_HEX_CHARS = 32  # 128 bits: collision-free at any population size we will see
 _WEIGHTS = np.arange(10, 1, -1, dtype=np.int64)  # weights 10..2 for the first nine digits
+
+# The written forms of an NHS number: ten digits, ungrouped or grouped 3-3-4 with a space,
+# a non-breaking space (U+00A0, U+202F), a hyphen, a dot or a slash. Letters or other text may
+# surround it (``NHS9434765919``, ``APT-943 476 5919``), but not another digit: a run of 11
+# or more digits is a different number (a SNOMED concept, a UPRN), not an NHS number.
+_SEPARATOR = "[ \u00a0\u202f./-]"
+_FORM = f"[0-9]{{3}}{_SEPARATOR}?[0-9]{{3}}{_SEPARATOR}?[0-9]{{4}}"
+_WRITTEN = re.compile(f"(?<![0-9]){_FORM}(?![0-9])")
+_WRITTEN_RE2 = f"(?:^|[^0-9]){_FORM}(?:[^0-9]|$)"  # the same language without look-arounds
+# A hash or pseudonym (hex of 16+ characters, or a UUID) has digit runs by chance: about 1 in
+# 300 random 128-bit hex pseudonyms holds ten digits that pass the check (measured). Digits
+# inside such a token are not taken for an NHS number.
+_HEX_TOKEN = re.compile(
+    "[0-9A-Fa-f]{16,}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+)
 
 
 def valid_nhs_numbers(values: pa.Array) -> pa.Array:
@@ -34,6 +55,53 @@ def valid_nhs_numbers(values: pa.Array) -> pa.Array:
     check = (11 - remainder) % 11  # 11 -> 0; 10 stays 10, which no digit can match
     ok = (check == digits[:, 9]) & well_formed.to_numpy(zero_copy_only=False)
     return pa.array(ok, type=pa.bool_())
+
+
+def contains_nhs_number(values: pa.Array) -> pa.Array:
+    """Boolean array: True where the text holds a valid NHS number in any written form.
+
+    One vectorised regex finds the values with a candidate (most have none, and a column of
+    values shorter than ten characters is not searched at all); only those few are looked
+    at one by one, for every candidate in them and the check digit. Nulls give False.
+    """
+    found = np.zeros(len(values), dtype=bool)
+    if len(values) == 0 or (pc.max(pc.binary_length(values)).as_py() or 0) < 10:
+        return pa.array(found)
+    maybe = pc.fill_null(pc.match_substring_regex(values, _WRITTEN_RE2), False)
+    rows = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
+    owners, digits = [], []
+    for row, text in zip(rows, values.take(pa.array(rows)).to_pylist(), strict=True):
+        for number in _numbers_outside_hex_tokens(text):
+            owners.append(row)
+            digits.append(number)
+    if digits:
+        valid = valid_nhs_numbers(pa.array(digits, pa.string())).to_numpy(zero_copy_only=False)
+        found[np.array(owners, dtype=np.int64)[valid]] = True
+    return pa.array(found)
+
+
+def _numbers_outside_hex_tokens(text: str) -> list[str]:
+    """The digits of every written-form candidate in ``text`` not inside a hex token."""
+    tokens = [m.span() for m in _HEX_TOKEN.finditer(text)]
+    return [
+        re.sub("[^0-9]", "", m.group())
+        for m in _WRITTEN.finditer(text)
+        if not any(start <= m.start() and m.end() <= end for start, end in tokens)
+    ]
+
+
+def mask_nhs_numbers(text: str) -> str:
+    """``text`` with every ten-digit written form masked but its first three and last digit,
+    valid or not (``deaths_9990001707.csv`` -> ``deaths_999******7.csv``): safe to log."""
+    return _WRITTEN.sub(_mask, text)
+
+
+def _mask(match: re.Match[str]) -> str:
+    number = match.group()
+    last = len(number) - 1
+    return "".join(
+        c if not c.isdigit() or i < 3 or i == last else "*" for i, c in enumerate(number)
+    )
 
 
 def pseudonymise(values: pa.Array, key: bytes) -> pa.Array:
