@@ -20,14 +20,15 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from transforms import audit, completeness
+from transforms import audit, completeness, landing
 from transforms.audit import LoadRecord, Planned
-from transforms.errors import DeliveryRejected
-from transforms.reading import DeliveryReader, MalformedLine
+from transforms.errors import DeliveryInProgress, DeliveryRejected
+from transforms.landing import Delivery
+from transforms.reading import CHANGED, DeliveryReader, MalformedLine, ReadLimits
 from transforms.rules import Checked, check_rows, pseudonymise_rows
 from transforms.sources import Source, get_source
 from transforms.validation import DeliveryValidator
-from transforms.warehouse import append_arrow, lock, refresh_statistics
+from transforms.warehouse import append_arrow, is_data_error, lock, refresh_statistics
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +60,14 @@ def prefetch(items: Iterator[T]) -> Iterator[T]:
 
 @dataclass(frozen=True)
 class LoadContext:
-    """What a load needs besides the file: the warehouse, the pseudonym key, the run, and
-    the Great Expectations context (see transforms.validation)."""
+    """What a load needs besides the file: the warehouse, the pseudonym key, the run, the
+    Great Expectations context (see transforms.validation) and the limits on reading."""
 
     engine: Engine
     key: bytes
     run_id: str | None = None
     gx: Any = None
+    limits: ReadLimits = ReadLimits()
 
 
 def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord:
@@ -92,23 +94,19 @@ def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord:
         )
         return entry
     try:
-        if delivery.period is None:
-            raise DeliveryRejected(
-                "bad_file_name",
-                delivery.file_name,
-                f"the name does not match {delivery.source}_YYYY-MM.csv, .csv.gz or .parquet",
-                "Rename the file to the month it covers (e.g. "
-                f"{delivery.source}_2025-01.csv) and deliver it again.",
-            )
+        refused = landing.refusal(delivery)
+        if refused:
+            raise refused
         with ctx.engine.begin() as conn:
             _load(conn, entry, get_source(delivery.source), ctx, planned)
     except DeliveryRejected as rejection:
-        entry.status, entry.error = "rejected", f"[{rejection.reason}] {rejection}"
-        entry.rows_read = entry.rows_loaded = entry.rows_quarantined = 0
-        with ctx.engine.begin() as conn:
-            audit.record(conn, entry)
-        log.warning("rejected %s", entry.error)
-        return entry
+        if _caught_changing(delivery, rejection):
+            rejection = DeliveryInProgress(delivery.file_name, CHANGED)
+        return _refuse(ctx, entry, rejection)
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise  # the warehouse is down or failing: the task fails and is retried
+        return _refuse(ctx, entry, _refused_by_warehouse(delivery.file_name, exc))
     log.info(
         "%s: read %d, loaded %d, quarantined %d",
         entry.file_name,
@@ -119,29 +117,69 @@ def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord:
     return entry
 
 
+def _caught_changing(delivery: Delivery, rejection: DeliveryRejected) -> bool:
+    """A file that looked wrong while it was being read may just have been half written:
+    if it has changed since it was found, it is in progress, not rejected."""
+    return (
+        delivery.refused is None
+        and not isinstance(rejection, DeliveryInProgress)
+        and landing.changed_since_found(delivery)
+    )
+
+
+def _refuse(ctx: LoadContext, entry: LoadRecord, rejection: DeliveryRejected) -> LoadRecord:
+    """Record a delivery that changed nothing: rejected, or in progress (planned again by
+    the next run)."""
+    in_progress = isinstance(rejection, DeliveryInProgress)
+    entry.status = "in_progress" if in_progress else "rejected"
+    entry.error = f"[{rejection.reason}] {rejection}"
+    entry.rows_read = entry.rows_loaded = entry.rows_quarantined = 0
+    with ctx.engine.begin() as conn:
+        audit.record(conn, entry)
+    log.warning("%s %s", entry.status.replace("_", " "), entry.error)
+    return entry
+
+
+def _refused_by_warehouse(file_name: str, exc: Exception) -> DeliveryRejected:
+    """A value no row rule caught but the warehouse cannot store. Only the error's class is
+    named: the database's message quotes the value."""
+    kind = type(getattr(exc, "orig", None) or exc).__name__
+    return DeliveryRejected(
+        "unstorable_value",
+        file_name,
+        f"the warehouse refused a value in it ({kind}) that passed every row rule, so "
+        "nothing was loaded",
+        "Look for unusual characters or values in the file and resend it; tell the data "
+        "engineers too, so that a row rule can quarantine such rows in future.",
+    )
+
+
 def _load(
     conn: Connection, entry: LoadRecord, source: Source, ctx: LoadContext, planned: Planned
 ) -> None:
     # Months of one source may load in parallel on PostgreSQL; the cross-month duplicate
     # check must see the other loads' rows, so a source's loads take turns.
     lock(conn, f"hei:load:{source.name}")
-    reader = DeliveryReader(planned.delivery, source)
-    entry.extra_columns = json.dumps(reader.header.extra) if reader.header.extra else None
-    validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name)
-    lineage = {"period": entry.period, "load_id": entry.load_id}
-    conn.execute(sa.text(f"delete from {source.qualified_table} where period = :period"), lineage)
-    # Four overlapping stages, one thread each: read and check, pseudonymise, validate, write.
-    checked_chunks = prefetch(check_rows(chunk, source, entry.period) for chunk in reader)
-    pseudonymised = prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks)
-    for checked in prefetch(_validated(pseudonymised, validator)):
-        entry.rows_read += checked.rows
-        good = checked.good
-        for name, value in lineage.items():
-            good = good.append_column(name, pa.repeat(pa.scalar(value, pa.string()), good.num_rows))
-        append_arrow(conn, source.qualified_table, good)
-        _quarantine(conn, entry, checked.quarantined)
-    entry.rows_read += len(reader.malformed)
-    _quarantine_malformed(conn, entry, reader.malformed)
+    with DeliveryReader(planned.delivery, source, ctx.limits) as reader:
+        entry.extra_columns = json.dumps(reader.header.extra) if reader.header.extra else None
+        validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name)
+        lineage = {"period": entry.period, "load_id": entry.load_id}
+        table = source.qualified_table
+        conn.execute(sa.text(f"delete from {table} where period = :period"), lineage)
+        # Four overlapping stages, one thread each: read and check, pseudonymise, validate,
+        # write.
+        checked_chunks = prefetch(check_rows(chunk, source, entry.period) for chunk in reader)
+        pseudonymised = prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks)
+        for checked in prefetch(_validated(pseudonymised, validator)):
+            entry.rows_read += checked.rows
+            good = checked.good
+            for name, value in lineage.items():
+                column = pa.repeat(pa.scalar(value, pa.string()), good.num_rows)
+                good = good.append_column(name, column)
+            append_arrow(conn, table, good)
+            _quarantine(conn, entry, checked.quarantined)
+        entry.rows_read += len(reader.malformed)
+        _quarantine_malformed(conn, entry, reader.malformed)
     if entry.rows_read == 0:
         raise DeliveryRejected(
             "no_rows",

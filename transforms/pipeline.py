@@ -17,6 +17,7 @@ from transforms import audit, completeness, indicator_store, landing, validation
 from transforms.alerts import send_alert
 from transforms.ingest import LoadContext, ingest
 from transforms.landing import Delivery
+from transforms.reading import ReadLimits
 from transforms.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,8 @@ def find_deliveries(settings: Settings, source: str, until: str | None) -> list[
     the file it replaces even when months load in parallel.
     """
     engine = warehouse.make_engine(settings.warehouse_url)
-    planned = audit.plan(engine, landing.scan(settings.landing_dir, source, until))
+    found = landing.scan(settings.landing_dir, source, until, settings.settle_seconds)
+    planned = audit.plan(engine, found)
     groups: dict[str, list[dict]] = defaultdict(list)
     for item in planned:
         groups[item.delivery.period or ""].append(item.delivery.to_dict())
@@ -59,6 +61,7 @@ def load_month(settings: Settings, group: dict, run_id: str | None) -> list[dict
         settings.pseudonym_secret,
         run_id,
         validation.gx_context(settings.var_dir),
+        ReadLimits(settings.max_decompressed_bytes, settings.max_compression_ratio),
     )
     records = []
     for delivery in group["deliveries"]:

@@ -12,6 +12,8 @@ import io
 from functools import cache
 from pathlib import Path
 
+import duckdb
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
@@ -46,6 +48,17 @@ def make_engine(url: str) -> Engine:
 
 def is_duckdb(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "duckdb"
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True if the warehouse refused a value (the driver's PEP 249 ``DataError``, raised by
+    the driver itself during a bulk write or wrapped by SQLAlchemy), not if it could not be
+    reached or failed: the first is the file's fault, the second is worth a retry."""
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return False
+        exc = exc.orig
+    return isinstance(exc, (psycopg.DataError, duckdb.DataError))
 
 
 def sql_statements(path: Path) -> list[str]:
