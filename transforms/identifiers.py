@@ -6,9 +6,9 @@ A keyed hash (rather than a plain hash) matters because the NHS number space is 
 to enumerate: without the key nobody can rebuild the mapping.
 
 NHS numbers also turn up where they should not: in other fields, in file names, in header
-names. :func:`contains_nhs_number` finds them in any common written form, so those rows and
-files can be refused before the number is stored or printed, and :func:`mask_nhs_numbers`
-makes a name safe to show.
+names. :func:`contains_nhs_number` (a column) and :func:`holds_nhs_number` (one text) find
+them in any common written form, so those rows and files can be refused before the number is
+stored or printed, and :func:`mask_nhs_numbers` makes a name safe to show.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ _WRITTEN_RE2 = f"(?:^|[^0-9]){_FORM}(?:[^0-9]|$)"  # the same language without l
 _HEX_TOKEN = re.compile(
     "[0-9A-Fa-f]{16,}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 )
+CHANCE_SAMPLE = 1000  # values looked at before a column is judged (see _passing_by_chance)
+CHANCE_MIN_FAILING = 10
 
 
 def valid_nhs_numbers(values: pa.Array) -> pa.Array:
@@ -61,27 +63,52 @@ def contains_nhs_number(values: pa.Array) -> pa.Array:
     """Boolean array: True where the text holds a valid NHS number in any written form.
 
     One vectorised regex finds the values with a candidate (most have none, and a column of
-    values shorter than ten characters is not searched at all); only those few are looked
-    at one by one, for every candidate in them and the check digit. Nulls give False.
+    values shorter than ten characters is not searched at all); only those are looked at
+    one by one, for every candidate in them. Nulls give False. A column whose ten-digit
+    numbers pass the check digit no more than chance would holds numbers of another kind
+    (see :func:`_passing_by_chance`), and none of its values is taken for an NHS number.
     """
     found = np.zeros(len(values), dtype=bool)
     if len(values) == 0 or (pc.max(pc.binary_length(values)).as_py() or 0) < 10:
         return pa.array(found)
     maybe = pc.fill_null(pc.match_substring_regex(values, _WRITTEN_RE2), False)
     rows = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
-    owners, digits = [], []
-    for row, text in zip(rows, values.take(pa.array(rows)).to_pylist(), strict=True):
-        for number in _numbers_outside_hex_tokens(text):
-            owners.append(row)
-            digits.append(number)
-    if digits:
-        valid = valid_nhs_numbers(pa.array(digits, pa.string())).to_numpy(zero_copy_only=False)
-        found[np.array(owners, dtype=np.int64)[valid]] = True
+    if len(rows) == 0 or _passing_by_chance(_checked_candidates(values, rows[:CHANCE_SAMPLE])[1]):
+        return pa.array(found)
+    owners, valid = _checked_candidates(values, rows)
+    found[owners[valid]] = True
     return pa.array(found)
 
 
-def _numbers_outside_hex_tokens(text: str) -> list[str]:
-    """The digits of every written-form candidate in ``text`` not inside a hex token."""
+def _checked_candidates(values: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every candidate in the values at ``rows``: the row it is in, and whether it passes."""
+    owners, numbers = [], []
+    for row, text in zip(rows, values.take(pa.array(rows, pa.int64())).to_pylist(), strict=True):
+        found = _candidates(text)
+        owners += [row] * len(found)
+        numbers += found
+    valid = valid_nhs_numbers(pa.array(numbers, pa.string())).to_numpy(zero_copy_only=False)
+    return np.array(owners, dtype=np.int64), valid
+
+
+def _passing_by_chance(valid: np.ndarray) -> bool:
+    """NHS numbers always pass the check digit; other ten-digit numbers (a supplier's own
+    record ids, say ``APT1234567890``) pass about one time in eleven. Where most of a
+    column's ten-digit numbers fail, they are of that other kind, and the ones that pass do
+    so by chance: quarantining them would drop one real row in eleven."""
+    failing = int(np.count_nonzero(~valid))
+    return failing >= CHANCE_MIN_FAILING and failing > len(valid) - failing
+
+
+def holds_nhs_number(text: str) -> bool:
+    """True if ``text`` (a file name, a column name) holds a valid NHS number in any
+    written form, outside a hash or UUID."""
+    found = _candidates(text)
+    return bool(found) and any(valid_nhs_numbers(pa.array(found, pa.string())).to_pylist())
+
+
+def _candidates(text: str) -> list[str]:
+    """The digits of every written form in ``text`` that is not inside a hash or UUID."""
     tokens = [m.span() for m in _HEX_TOKEN.finditer(text)]
     return [
         re.sub("[^0-9]", "", m.group())

@@ -24,10 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-import pyarrow as pa
-
 from transforms.errors import DeliveryInProgress, DeliveryRejected
-from transforms.identifiers import contains_nhs_number, mask_nhs_numbers
+from transforms.identifiers import holds_nhs_number, mask_nhs_numbers
 
 _NAME = re.compile(r"(?P<source>[a-z_]+)_(?P<period>\d{4}-(0[1-9]|1[0-2]))\.(csv|csv\.gz|parquet)")
 
@@ -171,7 +169,7 @@ def _refusal(
     path: Path, info: os.stat_result, period: str | None, settle_seconds: float
 ) -> str | None:
     """Why a file must not be read at all, judged from its name and ``lstat`` alone."""
-    if contains_nhs_number(pa.array([path.name])).to_pylist()[0]:
+    if holds_nhs_number(path.name):
         return "identifier_in_file_name"
     if not stat.S_ISREG(info.st_mode):
         return "not_a_regular_file"

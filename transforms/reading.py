@@ -33,7 +33,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from transforms.errors import DeliveryInProgress, DeliveryRejected
-from transforms.identifiers import contains_nhs_number
+from transforms.identifiers import holds_nhs_number
 from transforms.landing import Delivery, NotARegularFile, modified_at, open_regular, sha256_of
 from transforms.sources import Source
 
@@ -120,7 +120,7 @@ def map_header(raw_names: list[str], source: Source, file_name: str) -> Header:
             f"required column(s) missing: {', '.join(missing)}",
             f"Check the extract's header against the {source.name} data contract and resend.",
         )
-    leaked = contains_nhs_number(pa.array(raw_names, pa.string())).to_pylist()
+    leaked = [holds_nhs_number(name) for name in raw_names]
     if any(leaked):
         raise DeliveryRejected(
             "identifier_in_header",

@@ -154,6 +154,7 @@ def _stray_identifier_rules(
     flag) stores the typed value, never the text, and no NHS number types: so only its text
     that failed to type is searched, to give the row this reason rather than a bad date's.
     These rules come first: a leaked identifier is what the sender most needs to hear about.
+    Like the control-character rules, a rule is only made for a column where a row breaks it.
     """
     rules = []
     for column in source.columns:
@@ -162,14 +163,14 @@ def _stray_identifier_rules(
             continue
         if column.kind != "str":
             untyped = pc.and_(pc.is_valid(values), pc.is_null(typed[column.name]))
+            if not pc.any(untyped).as_py():
+                continue
             values = pc.if_else(untyped, values, pa.scalar(None, pa.string()))
-        rules.append(
-            Rule(
-                contains_nhs_number(values),
-                "identifier_in_field",
-                f"{column.name} holds an NHS number; send NHS numbers only in the nhs_number "
-                "column, where they are pseudonymised",
-            )
+        rules += _rule_if_broken(
+            contains_nhs_number(values),
+            "identifier_in_field",
+            f"{column.name} holds an NHS number; send NHS numbers only in the nhs_number "
+            "column, where they are pseudonymised",
         )
     return rules
 
@@ -186,18 +187,22 @@ def _control_rules(source: Source, text: dict[str, pa.Array]) -> list[Rule]:
         if values is None or column.kind != "str" or column.name == "nhs_number":
             continue
         suspect = pc.invert(pc.fill_null(pc.ascii_is_printable(values), True))
-        if pc.any(suspect).as_py():
-            searched = pc.if_else(suspect, values, pa.scalar(None, pa.string()))
-            suspect = pc.fill_null(pc.match_substring_regex(searched, CONTROL_CHARACTERS), False)
-        rules.append(
-            Rule(
-                suspect,
-                "control_character",
-                f"{column.name} holds a control character (such as NUL); remove control "
-                "characters from the extract",
-            )
+        if not pc.any(suspect).as_py():
+            continue
+        searched = pc.if_else(suspect, values, pa.scalar(None, pa.string()))
+        rules += _rule_if_broken(
+            pc.fill_null(pc.match_substring_regex(searched, CONTROL_CHARACTERS), False),
+            "control_character",
+            f"{column.name} holds a control character (such as NUL); remove control "
+            "characters from the extract",
         )
     return rules
+
+
+def _rule_if_broken(mask: pa.Array, reason: str, detail: str) -> list[Rule]:
+    """The rule, if any row breaks it. Most chunks break none of these rules, and every rule
+    costs a pass over the chunk when the first failure of each row is found."""
+    return [Rule(mask, reason, detail)] if pc.any(mask).as_py() else []
 
 
 def _column_rules(

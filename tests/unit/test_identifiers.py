@@ -99,3 +99,15 @@ def test_masking_keeps_the_first_three_and_the_last_digit_of_every_ten_digit_for
     assert mask_nhs_numbers("deaths_9990001707.csv") == "deaths_999******7.csv"
     assert mask_nhs_numbers("999-000-1707 and 1234567890") == "999-***-***7 and 123******0"
     assert mask_nhs_numbers("deaths_2025-01.csv") == "deaths_2025-01.csv"
+
+
+def test_a_column_of_other_ten_digit_numbers_is_not_taken_for_nhs_numbers():
+    # Record ids whose counter reached ten digits: about one in eleven passes the check.
+    ids = pa.array([f"APT{n}" for n in range(1_000_000_000, 1_000_000_200)])
+    assert sum(valid_nhs_numbers(pa.array([i[3:] for i in ids.to_pylist()])).to_pylist()) > 10
+    assert not any(contains_nhs_number(ids).to_pylist())
+
+
+def test_nhs_numbers_are_found_among_values_that_hold_no_other_ten_digit_number():
+    values = pa.array(["A", "H \u2013 Indian", "9990001359", "B"] * 50 + ["999 000 1421"])
+    assert sum(contains_nhs_number(values).to_pylist()) == 51
