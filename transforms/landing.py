@@ -144,25 +144,35 @@ def scan(
 
 def _found(path: Path, source: str, period: str | None, settle_seconds: float) -> Delivery:
     info = path.lstat()
-    name = printable_name(path.name)
-    refused = _refusal(path, info, period, settle_seconds)
-    if refused:
-        return Delivery(source, "", name, period, "", modified_at(info), info.st_size, refused)
+    sha256, refused = "", _refusal(path, info, period, settle_seconds)
+    if refused is None:
+        sha256, refused = _hashed(path, info)
+    return Delivery(
+        source,
+        "" if refused else str(path),
+        printable_name(path.name),
+        period,
+        sha256,
+        modified_at(info),
+        info.st_size,
+        refused,
+    )
+
+
+def _hashed(path: Path, info: os.stat_result) -> tuple[str, str | None]:
+    """The file's sha256, or why it could not be read whole and unchanged."""
     try:
         with open_regular(str(path)) as handle:
             sha256 = sha256_of(handle)
     except NotARegularFile:
-        refused = "not_a_regular_file"
+        return "", "not_a_regular_file"
     except FileNotFoundError:
         raise
     except OSError:
-        refused = "unreadable_file"
-    else:
-        if _fingerprint(path.lstat()) != _fingerprint(info):  # written while it was hashed
-            refused = "in_progress"
-    if refused:
-        return Delivery(source, "", name, period, "", modified_at(info), info.st_size, refused)
-    return Delivery(source, str(path), name, period, sha256, modified_at(info), info.st_size)
+        return "", "unreadable_file"
+    if _fingerprint(path.lstat()) != _fingerprint(info):  # written while it was hashed
+        return "", "in_progress"
+    return sha256, None
 
 
 def _refusal(
