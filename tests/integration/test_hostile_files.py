@@ -59,13 +59,21 @@ def age(path: Path, seconds: int) -> None:
     os.utime(path, (stamp, stamp))
 
 
+def parquet_bytes(rows: list[dict[str, str]]) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(pa.table({c: [r[c] for r in rows] for c in rows[0]}), sink, row_group_size=1000)
+    return sink.getvalue()
+
+
+@pytest.mark.parametrize(("suffix", "encode"), [("csv", csv_bytes), ("parquet", parquet_bytes)])
 def test_a_file_overwritten_during_the_load_is_in_progress_and_loads_next_run(
-    settings, monkeypatch
+    settings, monkeypatch, suffix, encode
 ):
     monkeypatch.setattr(reading, "BLOCK_BYTES", 4096)  # many blocks, as a big file has
-    path = settings.landing_dir / "ae_attendances" / f"ae_attendances_{PERIOD}.csv"
-    deliver(settings, "ae_attendances", path.name, csv_bytes(rows_of("ae_attendances", 20_000)))
-    replacement = csv_bytes(rows_of("ae_attendances", 500))
+    monkeypatch.setattr(reading, "PARQUET_BATCH_ROWS", 1000)
+    path = settings.landing_dir / "ae_attendances" / f"ae_attendances_{PERIOD}.{suffix}"
+    deliver(settings, "ae_attendances", path.name, encode(rows_of("ae_attendances", 20_000)))
+    replacement = encode(rows_of("ae_attendances", 500))
     check_rows = ingest.check_rows
 
     def overwrite_on_first_chunk(chunk, source, period):  # an SFTP upload of a new version
