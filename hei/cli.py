@@ -167,8 +167,8 @@ def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Pat
         if totals
         else "  none: nothing new in the landing zone"
     )
-    for rejected in status.rejected_in_runs(engine, run_ids):
-        print(f"REJECTED {rejected['error']}")
+    for refused in status.refused_in_runs(engine, run_ids):
+        print(f"{refused['status'].replace('_', ' ').upper()} {refused['error']}")
     _print_indicators(engine)
     warnings = status.warnings_in_runs(engine, run_ids)
     if warnings:

@@ -81,4 +81,5 @@ def settings(tmp_path: Path, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
         landing_dir=tmp_path / "landing",
         warehouse_url=warehouse_url,
         pseudonym_key="test-key-not-secret",
+        settle_seconds=0,  # tests write a file and load it at once
     )

@@ -58,7 +58,8 @@ def plan(conn: Connection, deliveries: Iterable[Delivery]) -> list[Planned]:
     since, is skipped (so a rerun, or a retried task, does nothing). The same bytes as the
     month's current load, delivered again, are recorded as ``unchanged``. Anything else is
     loaded, including an older version restored with its old timestamp: the landing zone is
-    the truth, so the warehouse follows it.
+    the truth, so the warehouse follows it. An ``in_progress`` record decided nothing, so it
+    never makes a file count as seen: the file is planned again until it loads.
     """
     deliveries = list(deliveries)
     if not deliveries:
@@ -66,7 +67,8 @@ def plan(conn: Connection, deliveries: Iterable[Delivery]) -> list[Planned]:
     rows = conn.execute(
         sa.text(
             "select file_name, sha256, period, status, file_modified_at from audit.file_loads "
-            "where source = :source order by finished_at, load_id"
+            "where source = :source and status <> 'in_progress' "
+            "order by finished_at, load_id"
         ),
         {"source": deliveries[0].source},
     ).all()

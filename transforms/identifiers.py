@@ -1,14 +1,20 @@
-"""NHS number validation and pseudonymisation.
+"""NHS number validation, detection and pseudonymisation.
 
 NHS numbers stop here: a delivery's ``nhs_number`` column is checked (modulus 11) and
 replaced by a keyed HMAC-SHA256 pseudonym before anything is written, logged or quarantined.
 A keyed hash (rather than a plain hash) matters because the NHS number space is small enough
 to enumerate: without the key nobody can rebuild the mapping.
+
+NHS numbers also turn up where they should not: in other fields, in file names, in header
+names. :func:`contains_nhs_number` (a column) and :func:`holds_nhs_number` (one text) find
+them in any common written form, so those rows and files can be refused before the number is
+stored or printed, and :func:`mask_nhs_numbers` makes a name safe to show.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 
 import duckdb
 import numpy as np
@@ -17,6 +23,23 @@ import pyarrow.compute as pc
 
 PSEUDONYM_HEX_CHARS = 32  # 128 bits: collision-free at any population size we will see
 _WEIGHTS = np.arange(10, 1, -1, dtype=np.int64)  # weights 10..2 for the first nine digits
+
+# The written forms of an NHS number: ten digits, ungrouped or grouped 3-3-4 with a space,
+# a non-breaking space (U+00A0, U+202F), a hyphen, a dot or a slash. Letters or other text may
+# surround it (``NHS9434765919``, ``APT-943 476 5919``), but not another digit: a run of 11
+# or more digits is a different number (a SNOMED concept, a UPRN), not an NHS number.
+_SEPARATOR = "[ \u00a0\u202f./-]"
+_FORM = f"[0-9]{{3}}{_SEPARATOR}?[0-9]{{3}}{_SEPARATOR}?[0-9]{{4}}"
+_WRITTEN = re.compile(f"(?<![0-9]){_FORM}(?![0-9])")
+_WRITTEN_RE2 = f"(?:^|[^0-9]){_FORM}(?:[^0-9]|$)"  # the same language without look-arounds
+# A hash or pseudonym (hex of 16+ characters, or a UUID) has digit runs by chance: about 1 in
+# 300 random 128-bit hex pseudonyms holds ten digits that pass the check (measured). Digits
+# inside such a token are not taken for an NHS number.
+_HEX_TOKEN = re.compile(
+    "[0-9A-Fa-f]{16,}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+)
+CHANCE_SAMPLE = 1000  # values looked at before a column is judged (see _passing_by_chance)
+CHANCE_MIN_FAILING = 10
 
 
 def valid_nhs_numbers(values: pa.Array) -> pa.Array:
@@ -34,6 +57,78 @@ def valid_nhs_numbers(values: pa.Array) -> pa.Array:
     check = (11 - remainder) % 11  # 11 -> 0; 10 stays 10, which no digit can match
     ok = (check == digits[:, 9]) & well_formed.to_numpy(zero_copy_only=False)
     return pa.array(ok, type=pa.bool_())
+
+
+def contains_nhs_number(values: pa.Array) -> pa.Array:
+    """Boolean array: True where the text holds a valid NHS number in any written form.
+
+    One vectorised regex finds the values with a candidate (most have none, and a column of
+    values shorter than ten characters is not searched at all); only those are looked at
+    one by one, for every candidate in them. Nulls give False. A column whose ten-digit
+    numbers pass the check digit no more than chance would holds numbers of another kind
+    (see :func:`_passing_by_chance`), and none of its values is taken for an NHS number.
+    """
+    found = np.zeros(len(values), dtype=bool)
+    if len(values) == 0 or (pc.max(pc.binary_length(values)).as_py() or 0) < 10:
+        return pa.array(found)
+    maybe = pc.fill_null(pc.match_substring_regex(values, _WRITTEN_RE2), False)
+    rows = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
+    if len(rows) == 0 or _passing_by_chance(_checked_candidates(values, rows[:CHANCE_SAMPLE])[1]):
+        return pa.array(found)
+    owners, valid = _checked_candidates(values, rows)
+    found[owners[valid]] = True
+    return pa.array(found)
+
+
+def _checked_candidates(values: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every candidate in the values at ``rows``: the row it is in, and whether it passes."""
+    owners, numbers = [], []
+    for row, text in zip(rows, values.take(pa.array(rows, pa.int64())).to_pylist(), strict=True):
+        found = _candidates(text)
+        owners += [row] * len(found)
+        numbers += found
+    valid = valid_nhs_numbers(pa.array(numbers, pa.string())).to_numpy(zero_copy_only=False)
+    return np.array(owners, dtype=np.int64), valid
+
+
+def _passing_by_chance(valid: np.ndarray) -> bool:
+    """NHS numbers always pass the check digit; other ten-digit numbers (a supplier's own
+    record ids, say ``APT1234567890``) pass about one time in eleven. Where most of a
+    column's ten-digit numbers fail, they are of that other kind, and the ones that pass do
+    so by chance: quarantining them would drop one real row in eleven."""
+    failing = int(np.count_nonzero(~valid))
+    return failing >= CHANCE_MIN_FAILING and failing > len(valid) - failing
+
+
+def holds_nhs_number(text: str) -> bool:
+    """True if ``text`` (a file name, a column name) holds a valid NHS number in any
+    written form, outside a hash or UUID."""
+    found = _candidates(text)
+    return bool(found) and any(valid_nhs_numbers(pa.array(found, pa.string())).to_pylist())
+
+
+def _candidates(text: str) -> list[str]:
+    """The digits of every written form in ``text`` that is not inside a hash or UUID."""
+    tokens = [m.span() for m in _HEX_TOKEN.finditer(text)]
+    return [
+        re.sub("[^0-9]", "", m.group())
+        for m in _WRITTEN.finditer(text)
+        if not any(start <= m.start() and m.end() <= end for start, end in tokens)
+    ]
+
+
+def mask_nhs_numbers(text: str) -> str:
+    """``text`` with every ten-digit written form masked but its first three and last digit,
+    valid or not (``deaths_9990001707.csv`` -> ``deaths_999******7.csv``): safe to log."""
+    return _WRITTEN.sub(_mask, text)
+
+
+def _mask(match: re.Match[str]) -> str:
+    number = match.group()
+    last = len(number) - 1
+    return "".join(
+        c if not c.isdigit() or i < 3 or i == last else "*" for i, c in enumerate(number)
+    )
 
 
 def pseudonymise(values: pa.Array, key: bytes) -> pa.Array:

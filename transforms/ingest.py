@@ -20,15 +20,15 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from transforms import audit, completeness
+from transforms import audit, completeness, landing
 from transforms.audit import Action, LoadRecord, Planned
-from transforms.errors import DeliveryRejected
+from transforms.errors import DeliveryInProgress, DeliveryRejected
 from transforms.landing import Delivery
-from transforms.reading import DeliveryReader, MalformedLine
+from transforms.reading import CHANGED, DeliveryReader, MalformedLine, ReadLimits
 from transforms.rules import Checked, check_rows, pseudonymise_rows
 from transforms.sources import Source, get_source
 from transforms.validation import DeliveryValidator
-from transforms.warehouse import append_arrow, lock, refresh_statistics
+from transforms.warehouse import append_arrow, is_data_error, lock, refresh_statistics
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +60,14 @@ def prefetch(items: Iterator[T]) -> Iterator[T]:
 
 @dataclass(frozen=True)
 class LoadContext:
-    """What a load needs besides the file: the warehouse, the pseudonym key, the run, and
-    the Great Expectations context (see transforms.validation)."""
+    """What a load needs besides the file: the warehouse, the pseudonym key, the run, the
+    Great Expectations context (see transforms.validation) and the limits on reading."""
 
     engine: Engine
     key: bytes
     run_id: str | None = None
     gx: Any = None
+    limits: ReadLimits = ReadLimits()
 
 
 def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord | None:
@@ -87,6 +88,9 @@ def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord | None:
         run_id=ctx.run_id,
     )
     try:
+        refused = landing.refusal(delivery)
+        if refused:
+            raise refused
         with ctx.engine.begin() as conn:
             action = _take_turn(conn, delivery)
             if action is None:
@@ -100,24 +104,15 @@ def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord | None:
                     delivery.period,
                 )
                 return entry
-            if delivery.period is None:
-                raise DeliveryRejected(
-                    "bad_file_name",
-                    delivery.file_name,
-                    f"the name does not match {delivery.source}_YYYY-MM.csv, .csv.gz or .parquet",
-                    "Rename the file to the month it covers (e.g. "
-                    f"{delivery.source}_2025-01.csv) and deliver it again.",
-                )
             _load(conn, entry, get_source(delivery.source), ctx, planned)
     except DeliveryRejected as rejection:
-        entry.status, entry.error = "rejected", f"[{rejection.reason}] {rejection}"
-        entry.rows_read = entry.rows_loaded = entry.rows_quarantined = 0
-        with ctx.engine.begin() as conn:
-            if _take_turn(conn, delivery) is None:  # another process recorded it meanwhile
-                return None
-            audit.record(conn, entry)
-        log.warning("rejected %s", entry.error)
-        return entry
+        if _caught_changing(delivery, rejection):
+            rejection = DeliveryInProgress(delivery.file_name, CHANGED)
+        return _refuse(ctx, entry, delivery, rejection)
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise  # the warehouse is down or failing: the task fails and is retried
+        return _refuse(ctx, entry, delivery, _refused_by_warehouse(delivery.file_name, exc))
     log.info(
         "%s: read %d, loaded %d, quarantined %d",
         entry.file_name,
@@ -141,26 +136,70 @@ def _take_turn(conn: Connection, delivery: Delivery) -> Action | None:
     return now[0].action if now else None
 
 
+def _caught_changing(delivery: Delivery, rejection: DeliveryRejected) -> bool:
+    """A file that looked wrong while it was being read may just have been half written:
+    if it has changed since it was found, it is in progress, not rejected."""
+    return (
+        delivery.refused is None
+        and not isinstance(rejection, DeliveryInProgress)
+        and landing.changed_since_found(delivery)
+    )
+
+
+def _refuse(
+    ctx: LoadContext, entry: LoadRecord, delivery: Delivery, rejection: DeliveryRejected
+) -> LoadRecord | None:
+    """Record a delivery that changed nothing: rejected, or in progress (planned again by
+    the next run). None if another process recorded it meanwhile."""
+    in_progress = isinstance(rejection, DeliveryInProgress)
+    entry.status = "in_progress" if in_progress else "rejected"
+    entry.error = f"[{rejection.reason}] {rejection}"
+    entry.rows_read = entry.rows_loaded = entry.rows_quarantined = 0
+    with ctx.engine.begin() as conn:
+        if _take_turn(conn, delivery) is None:
+            return None
+        audit.record(conn, entry)
+    log.warning("%s %s", entry.status.replace("_", " "), entry.error)
+    return entry
+
+
+def _refused_by_warehouse(file_name: str, exc: Exception) -> DeliveryRejected:
+    """A value no row rule caught but the warehouse cannot store. Only the error's class is
+    named: the database's message quotes the value."""
+    kind = type(getattr(exc, "orig", None) or exc).__name__
+    return DeliveryRejected(
+        "unstorable_value",
+        file_name,
+        f"the warehouse refused a value in it ({kind}) that passed every row rule, so "
+        "nothing was loaded",
+        "Look for unusual characters or values in the file and resend it; tell the data "
+        "engineers too, so that a row rule can quarantine such rows in future.",
+    )
+
+
 def _load(
     conn: Connection, entry: LoadRecord, source: Source, ctx: LoadContext, planned: Planned
 ) -> None:
-    reader = DeliveryReader(planned.delivery, source)
-    entry.extra_columns = json.dumps(reader.header.extra) if reader.header.extra else None
-    validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name, entry.load_id)
-    lineage = {"period": entry.period, "load_id": entry.load_id}
-    conn.execute(sa.text(f"delete from {source.qualified_table} where period = :period"), lineage)
-    # Four overlapping stages, one thread each: read and check, pseudonymise, validate, write.
-    checked_chunks = prefetch(check_rows(chunk, source, entry.period) for chunk in reader)
-    pseudonymised = prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks)
-    for checked in prefetch(_validated(pseudonymised, validator)):
-        entry.rows_read += checked.rows
-        good = checked.good
-        for name, value in lineage.items():
-            good = good.append_column(name, pa.repeat(pa.scalar(value, pa.string()), good.num_rows))
-        append_arrow(conn, source.qualified_table, good)
-        _quarantine(conn, entry, checked.quarantined)
-    entry.rows_read += len(reader.malformed)
-    _quarantine_malformed(conn, entry, reader.malformed)
+    with DeliveryReader(planned.delivery, source, ctx.limits) as reader:
+        entry.extra_columns = json.dumps(reader.header.extra) if reader.header.extra else None
+        validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name, entry.load_id)
+        lineage = {"period": entry.period, "load_id": entry.load_id}
+        table = source.qualified_table
+        conn.execute(sa.text(f"delete from {table} where period = :period"), lineage)
+        # Four overlapping stages, one thread each: read and check, pseudonymise, validate,
+        # write.
+        checked_chunks = prefetch(check_rows(chunk, source, entry.period) for chunk in reader)
+        pseudonymised = prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks)
+        for checked in prefetch(_validated(pseudonymised, validator)):
+            entry.rows_read += checked.rows
+            good = checked.good
+            for name, value in lineage.items():
+                column = pa.repeat(pa.scalar(value, pa.string()), good.num_rows)
+                good = good.append_column(name, column)
+            append_arrow(conn, table, good)
+            _quarantine(conn, entry, checked.quarantined)
+        entry.rows_read += len(reader.malformed)
+        _quarantine_malformed(conn, entry, reader.malformed)
     if entry.rows_read == 0:
         raise DeliveryRejected(
             "no_rows",

@@ -17,6 +17,7 @@ from transforms import audit, completeness, indicator_store, landing, validation
 from transforms.alerts import send_alert
 from transforms.ingest import LoadContext, ingest
 from transforms.landing import Delivery
+from transforms.reading import ReadLimits
 from transforms.redaction import display_url
 from transforms.settings import Settings
 
@@ -42,8 +43,9 @@ def find_deliveries(settings: Settings, source: str, until: str | None) -> list[
     Grouping by month keeps a month's files in one task, so a resubmission is applied after
     the file it replaces even when months load in parallel.
     """
+    found = landing.scan(settings.landing_dir, source, until, settings.settle_seconds)
     with warehouse.make_engine(settings.warehouse_url).connect() as conn:
-        planned = audit.plan(conn, landing.scan(settings.landing_dir, source, until))
+        planned = audit.plan(conn, found)
     groups: dict[str, list[dict]] = defaultdict(list)
     for item in planned:
         groups[item.delivery.period or ""].append(item.delivery.to_dict())
@@ -61,6 +63,7 @@ def load_month(settings: Settings, group: dict, run_id: str | None) -> list[dict
         settings.pseudonym_secret,
         run_id,
         validation.gx_context(settings.var_dir),
+        ReadLimits(settings.max_decompressed_bytes, settings.max_compression_ratio),
     )
     records = []
     for delivery in group["deliveries"]:

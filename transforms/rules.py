@@ -15,12 +15,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from transforms.ethnicity import classify
-from transforms.identifiers import pseudonymise, valid_nhs_numbers
+from transforms.identifiers import contains_nhs_number, pseudonymise, valid_nhs_numbers
 from transforms.periods import month_bounds
 from transforms.reading import Chunk
 from transforms.sources import Column, Source
 
 DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
+# C0 controls but tab, line feed and carriage return (quoted fields may span lines), DEL and
+# the C1 controls: PostgreSQL cannot store NUL at all, and none of them belongs in an extract.
+CONTROL_CHARACTERS = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f\\x{80}-\\x{9f}]"
 _TRUE = ("y", "yes", "1", "true", "t")
 _FALSE = ("n", "no", "0", "false", "f")
 
@@ -75,6 +78,7 @@ def check_rows(chunk: Chunk, source: Source, period: str) -> Checked:
             typed[column.name] = pa.nulls(chunk.table.num_rows, _arrow_type(column))
             continue
         rules += _column_rules(column, values, typed, source, period)
+    rules = _stray_identifier_rules(source, text, typed) + _control_rules(source, text) + rules
     for earlier, later in source.date_order:
         backwards = pc.less(typed[later], typed[earlier])
         rules.append(Rule(backwards, "inconsistent_dates", f"{later} is before {earlier}"))
@@ -130,12 +134,75 @@ def _identifier_rules(text: dict[str, pa.Array], typed: dict[str, pa.Array]) -> 
             "person_id is blank; every row must identify the person",
         ),
         Rule(
-            pc.match_substring_regex(person, r"^[0-9 ]{10,12}$"),
+            pc.or_(
+                pc.match_substring_regex(person, r"^[0-9 ]{10,12}$"),
+                contains_nhs_number(person),
+            ),
             "identifier_not_pseudonymised",
             "person_id looks like an NHS number; send NHS numbers in an nhs_number column so "
             "they are pseudonymised",
         ),
     ]
+
+
+def _stray_identifier_rules(
+    source: Source, text: dict[str, pa.Array], typed: dict[str, pa.Array]
+) -> list[Rule]:
+    """Quarantine a row whose other fields hold an NHS number (``identifier_in_field``).
+
+    Free text is stored as sent, so all of it is searched. A typed field (date, number, code,
+    flag) stores the typed value, never the text, and no NHS number types: so only its text
+    that failed to type is searched, to give the row this reason rather than a bad date's.
+    These rules come first: a leaked identifier is what the sender most needs to hear about.
+    Like the control-character rules, a rule is only made for a column where a row breaks it.
+    """
+    rules = []
+    for column in source.columns:
+        values = text.get(column.name)
+        if values is None or column.name in ("nhs_number", "person_id"):
+            continue
+        if column.kind != "str":
+            untyped = pc.and_(pc.is_valid(values), pc.is_null(typed[column.name]))
+            if not pc.any(untyped).as_py():
+                continue
+            values = pc.if_else(untyped, values, pa.scalar(None, pa.string()))
+        rules += _rule_if_broken(
+            contains_nhs_number(values),
+            "identifier_in_field",
+            f"{column.name} holds an NHS number; send NHS numbers only in the nhs_number "
+            "column, where they are pseudonymised",
+        )
+    return rules
+
+
+def _control_rules(source: Source, text: dict[str, pa.Array]) -> list[Rule]:
+    """Quarantine a row whose stored text holds a control character (``control_character``).
+
+    Only free text is stored as sent, so only it is searched: a cheap vectorised test passes
+    the values that are all printable ASCII, and the regex looks at the rest.
+    """
+    rules = []
+    for column in source.columns:
+        values = text.get(column.name)
+        if values is None or column.kind != "str" or column.name == "nhs_number":
+            continue
+        suspect = pc.invert(pc.fill_null(pc.ascii_is_printable(values), True))
+        if not pc.any(suspect).as_py():
+            continue
+        searched = pc.if_else(suspect, values, pa.scalar(None, pa.string()))
+        rules += _rule_if_broken(
+            pc.fill_null(pc.match_substring_regex(searched, CONTROL_CHARACTERS), False),
+            "control_character",
+            f"{column.name} holds a control character (such as NUL); remove control "
+            "characters from the extract",
+        )
+    return rules
+
+
+def _rule_if_broken(mask: pa.Array, reason: str, detail: str) -> list[Rule]:
+    """The rule, if any row breaks it. Most chunks break none of these rules, and every rule
+    costs a pass over the chunk when the first failure of each row is found."""
+    return [Rule(mask, reason, detail)] if pc.any(mask).as_py() else []
 
 
 def _column_rules(

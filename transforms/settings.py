@@ -49,6 +49,12 @@ class Settings(BaseSettings):
     pseudonym_key: SecretStr | None = None
     alert_webhook_url: str | None = None
     completeness_action: Literal["warn", "fail"] = "warn"
+    # A file modified less than this many seconds ago may still be arriving: it is left
+    # (audit status in_progress) for the next run. Small, so `hei synth && hei run` loads.
+    settle_seconds: float = Field(default=2.0, ge=0)
+    # Limits on what a compressed delivery may expand to (gzip bombs).
+    max_decompressed_bytes: int = Field(default=8 << 30, gt=0)
+    max_compression_ratio: float = Field(default=100.0, gt=1)
 
     @model_validator(mode="after")
     def _production_needs_a_strong_key(self) -> Settings:

@@ -15,7 +15,7 @@ with ranked as (
         partition by source, coalesce(period, file_name) order by finished_at desc, load_id
     ) as recency
     from audit.file_loads f
-    where status in ('loaded', 'rejected')  -- unchanged and superseded rows are history
+    where status in ('loaded', 'rejected', 'in_progress')  -- the others are history
 ),
 completeness as (
     select source, period,
@@ -117,11 +117,13 @@ def run_totals(engine: Engine, run_ids: Sequence[str]) -> list[dict]:
     return _rows(engine, RUN_TOTALS, run_ids=run_ids) if run_ids else []
 
 
-def rejected_in_runs(engine: Engine, run_ids: Sequence[str]) -> list[dict]:
+def refused_in_runs(engine: Engine, run_ids: Sequence[str]) -> list[dict]:
+    """Files these runs rejected or left in progress, with why."""
     return _rows(
         engine,
-        "select file_name, error from audit.file_loads "
-        "where status = 'rejected' and run_id in :run_ids order by file_name",
+        "select status, file_name, error from audit.file_loads "
+        "where status in ('rejected', 'in_progress') and run_id in :run_ids "
+        "order by status desc, file_name",
         run_ids=run_ids,
     )
 

@@ -25,6 +25,8 @@ from functools import cache
 from pathlib import Path
 from typing import TypeVar
 
+import duckdb
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
@@ -70,10 +72,21 @@ def is_duckdb(conn: Connection | Engine) -> bool:
     return conn.dialect.name == "duckdb"
 
 
-def ddl_files(duckdb: bool) -> list[Path]:
+def ddl_files(on_duckdb: bool) -> list[Path]:
     """The DDL files for a dialect, in apply order (``*.postgres.sql`` only on PostgreSQL)."""
     files = sorted(SQL_DIR.glob("[0-9]*.sql"))
-    return [f for f in files if not (duckdb and f.name.endswith(POSTGRES_ONLY))]
+    return [f for f in files if not (on_duckdb and f.name.endswith(POSTGRES_ONLY))]
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True if the warehouse refused a value (the driver's PEP 249 ``DataError``, raised by
+    the driver itself during a bulk write or wrapped by SQLAlchemy), not if it could not be
+    reached or failed: the first is the file's fault, the second is worth a retry."""
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return False
+        exc = exc.orig
+    return isinstance(exc, (psycopg.DataError, duckdb.DataError))
 
 
 def sql_statements(path: Path) -> list[str]:
@@ -100,21 +113,23 @@ def staging_ddl(source: Source) -> str:
     return f"create table if not exists {source.qualified_table} ({', '.join(columns + lineage)})"
 
 
-def staging_indexes(source: Source, duckdb: bool) -> list[str]:
+def staging_indexes(source: Source, on_duckdb: bool) -> list[str]:
     """Indexes of a staging table (none on DuckDB, whose zone maps already prune by period)."""
     return [
         f"create index if not exists {source.table}_{column} on {source.qualified_table} ({column})"
-        for column in ([] if duckdb else ["period", source.record_id])
+        for column in ([] if on_duckdb else ["period", source.record_id])
     ]
 
 
-def ddl_fingerprint(duckdb: bool) -> str:
+def ddl_fingerprint(on_duckdb: bool) -> str:
     """A digest of all the DDL ``apply_ddl`` would run for a dialect, and the rows it writes."""
     digest = hashlib.sha256()
-    for path in ddl_files(duckdb):
+    for path in ddl_files(on_duckdb):
         digest.update(f"{path.name}\n{path.read_text()}\n".encode())
     for source in SOURCES.values():
-        digest.update("\n".join([staging_ddl(source), *staging_indexes(source, duckdb)]).encode())
+        digest.update(
+            "\n".join([staging_ddl(source), *staging_indexes(source, on_duckdb)]).encode()
+        )
     digest.update(repr(dimension_rows()).encode())
     return digest.hexdigest()
 
@@ -207,24 +222,24 @@ def apply_ddl(engine: Engine, *, force: bool = False) -> None:
     ``create index if not exists`` locks its table even when the index exists.) ``force``
     applies it all again, e.g. to restore a role dropped by hand.
     """
-    duckdb = is_duckdb(engine)
-    fingerprint = ddl_fingerprint(duckdb)
+    on_duckdb = is_duckdb(engine)
+    fingerprint = ddl_fingerprint(on_duckdb)
     if not force:
         with engine.connect() as conn:
             if _applied_fingerprint(conn) == fingerprint:
                 return
     with engine.begin() as conn:
-        if not duckdb:
+        if not on_duckdb:
             conn.execute(sa.text("select pg_advisory_xact_lock(hashtext(:n))"), {"n": DDL_LOCK})
         if not force and _applied_fingerprint(conn) == fingerprint:
             return  # another process applied it while this one waited
-        for path in ddl_files(duckdb):
+        for path in ddl_files(on_duckdb):
             for statement in sql_statements(path):
                 conn.execute(sa.text(statement))
         for source in SOURCES.values():
             conn.execute(sa.text(staging_ddl(source)))
             _add_missing_columns(conn, source)
-            for statement in staging_indexes(source, duckdb):
+            for statement in staging_indexes(source, on_duckdb):
                 conn.execute(sa.text(statement))
         _refresh_dim_ethnicity(conn)
         conn.execute(sa.text("delete from audit.ddl_applied"))

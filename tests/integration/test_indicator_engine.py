@@ -39,6 +39,7 @@ def _settings(root: Path, url: str) -> Settings:
         landing_dir=root / "landing",
         warehouse_url=url,
         pseudonym_key="test-key-not-secret",
+        settle_seconds=0,  # the files are generated moments before they are loaded
     )
 
 

@@ -1,6 +1,11 @@
 import pyarrow as pa
 
-from transforms.identifiers import pseudonymise, valid_nhs_numbers
+from transforms.identifiers import (
+    contains_nhs_number,
+    mask_nhs_numbers,
+    pseudonymise,
+    valid_nhs_numbers,
+)
 
 # Check digits worked by hand: 943 476 591 -> weights 10..2 give 299, 299 % 11 = 2, 11 - 2 = 9.
 VALID = ["9434765919", "943 476 5919", "4010232137"]
@@ -42,3 +47,67 @@ def test_pseudonym_is_standard_hmac_sha256_truncated():
         pseudonymise(pa.array(values), b"short").to_pylist()[0]
         == hmac.new(b"short", b"9434765919", hashlib.sha256).hexdigest()[:32]
     )
+
+
+# Valid numbers of the 999 test range, in every written form the detector must recognise.
+WRITTEN_FORMS = [
+    "9990001359",
+    "999 000 1359",
+    "999-000-1359",
+    "999.000.1359",
+    "999/000/1359",
+    "999\u00a0000\u00a01359",
+    "999\u202f000\u202f1359",
+    "NHS9990001421",
+    "APT-9990001286",
+    "deaths_9990001707.csv",
+    "patient 999 000 1359 seen",
+    "H \u2013 Indian (9990001359)",
+]
+
+
+def test_nhs_numbers_are_found_in_every_common_written_form():
+    assert contains_nhs_number(pa.array(WRITTEN_FORMS)).to_pylist() == [True] * len(WRITTEN_FORMS)
+
+
+def test_longer_digit_runs_wrong_check_digits_and_other_groupings_are_not_nhs_numbers():
+    values = [
+        "99900013591",  # 11 digits: another number
+        "129990001359",  # 12 digits
+        "976631000000101",  # a SNOMED concept
+        "9990001358",  # wrong check digit
+        "99 9000 1359",  # not 3-3-4
+        "2025-01-15",
+        "15/01/2025",
+        "APT000000123",  # the generator's record ids: 9 digits
+        "E01006200",
+        None,
+        "",
+    ]
+    assert contains_nhs_number(pa.array(values, pa.string())).to_pylist() == [False] * len(values)
+
+
+def test_digits_inside_a_hash_or_uuid_are_not_taken_for_an_nhs_number():
+    hex_pseudonym = "c0ffee5e9990001359ab4d2e6f8a1b3c"
+    uuid = "0f8fad5b-d9cb-469f-a165-70867728950e".replace("70867728950e", "9990001359ab")
+    short_prefix = "ABC9990001359"  # not a hash: a prefix
+    values = pa.array([hex_pseudonym, uuid, short_prefix])
+    assert contains_nhs_number(values).to_pylist() == [False, False, True]
+
+
+def test_masking_keeps_the_first_three_and_the_last_digit_of_every_ten_digit_form():
+    assert mask_nhs_numbers("deaths_9990001707.csv") == "deaths_999******7.csv"
+    assert mask_nhs_numbers("999-000-1707 and 1234567890") == "999-***-***7 and 123******0"
+    assert mask_nhs_numbers("deaths_2025-01.csv") == "deaths_2025-01.csv"
+
+
+def test_a_column_of_other_ten_digit_numbers_is_not_taken_for_nhs_numbers():
+    # Record ids whose counter reached ten digits: about one in eleven passes the check.
+    ids = pa.array([f"APT{n}" for n in range(1_000_000_000, 1_000_000_200)])
+    assert sum(valid_nhs_numbers(pa.array([i[3:] for i in ids.to_pylist()])).to_pylist()) > 10
+    assert not any(contains_nhs_number(ids).to_pylist())
+
+
+def test_nhs_numbers_are_found_among_values_that_hold_no_other_ten_digit_number():
+    values = pa.array(["A", "H \u2013 Indian", "9990001359", "B"] * 50 + ["999 000 1421"])
+    assert sum(contains_nhs_number(values).to_pylist()) == 51

@@ -128,3 +128,56 @@ def test_register_ages_outside_0_to_120_are_quarantined():
     checked = check_chunk(chunk, get_source("gp_register"), "2025-01", KEY)
     assert checked.quarantined["reason"].to_pylist() == ["invalid_age", "invalid_age"]
     assert checked.good["age"].to_pylist() == [120]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        ({"ethnic_category": ["A 999 000 1359"]}, "identifier_in_field"),
+        ({"appointment_id": ["APT-9990001286"]}, "identifier_in_field"),
+        ({"practice_code": ["999-000-1359"]}, "identifier_in_field"),  # not invalid_code
+        ({"appointment_date": ["9990001359"]}, "identifier_in_field"),  # not invalid_date
+        ({"ethnic_category": ["A\x00"]}, "control_character"),
+        ({"appointment_id": ["A1\x1b[2K"]}, "control_character"),
+        ({"ethnic_category": ["H \u2013 Indian"]}, None),
+        ({"appointment_id": ["APT000000123"]}, None),  # a 9-digit run is not an NHS number
+    ],
+)
+def test_stray_identifiers_and_control_characters_are_quarantined_first(overrides, reason):
+    assert reason_for(**overrides) == reason
+
+
+def test_an_identifier_in_a_field_is_never_repeated_in_the_detail():
+    checked = check_chunk(
+        appointments(ethnic_category=["9990001359"]), get_source("gp_appointments"), "2025-01", KEY
+    )
+    assert checked.quarantined.to_pylist()[0]["detail"].startswith("ethnic_category holds an NHS")
+    assert "9990001359" not in checked.quarantined.to_pylist()[0]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("person_id", "reason"),
+    [
+        ("9990001359", "identifier_not_pseudonymised"),
+        ("999-000-1359", "identifier_not_pseudonymised"),
+        ("NHS9990001421", "identifier_not_pseudonymised"),
+        ("999\u00a0000\u00a01359", "identifier_not_pseudonymised"),
+        ("c0ffee5e9990001359ab4d2e6f8a1b3c", None),  # a hex pseudonym
+        ("P-000123", None),
+    ],
+)
+def test_a_person_id_that_is_an_nhs_number_in_any_form_is_quarantined(person_id, reason):
+    chunk = Chunk(
+        pa.table(
+            {
+                "person_id": [person_id],
+                "practice_code": ["P92001"],
+                "age": ["40"],
+                "sex": ["1"],
+            }
+        ),
+        np.arange(1, 2),
+    )
+    checked = check_chunk(chunk, get_source("gp_register"), "2025-01", KEY)
+    found = checked.quarantined["reason"].to_pylist()
+    assert found == ([reason] if reason else [])

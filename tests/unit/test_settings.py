@@ -156,3 +156,15 @@ def test_until_must_be_a_month(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValidationError):
         Settings(until="2025-13")
+
+
+def test_landing_safety_limits_come_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HEI_SETTLE_SECONDS", "300")
+    monkeypatch.setenv("HEI_MAX_DECOMPRESSED_BYTES", "1000000")
+    monkeypatch.setenv("HEI_MAX_COMPRESSION_RATIO", "50")
+    settings = Settings()
+    assert (settings.settle_seconds, settings.max_decompressed_bytes) == (300, 1_000_000)
+    assert settings.max_compression_ratio == 50
+    with pytest.raises(ValidationError):
+        Settings(settle_seconds=-1)
