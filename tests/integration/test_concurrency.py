@@ -107,7 +107,11 @@ def test_a_delivery_another_process_loaded_since_it_was_planned_is_not_loaded_ag
 def run_the_pipeline(url: str, landing: Path, var: Path) -> list[str]:
     """One run: the DAGs' steps as their tasks call them; returns the files it loaded."""
     settings = Settings(
-        warehouse_url=url, landing_dir=landing, var_dir=var, pseudonym_key="test-key-not-secret"
+        warehouse_url=url,
+        landing_dir=landing,
+        var_dir=var,
+        pseudonym_key="test-key-not-secret",
+        settle_seconds=0,  # the files were written moments ago
     )
     pipeline.prepare_warehouse(settings)
     loaded = []
