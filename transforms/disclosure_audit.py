@@ -8,19 +8,23 @@ the public rules:
 
 * a shown count is 0 (exact) or a multiple of :data:`ROUNDED_TO` standing for any whole
   number within ``ROUNDED_TO // 2`` of it, and never below :data:`SMALLEST_SHOWN` (1 to 7 are
-  withheld); a withheld count is any number from 0 up;
+  withheld); person-years (the denominators of rates) are rounded to whole people first, so
+  they stand for any amount within 2.5; a withheld count is any number from 0 up (from 1 for
+  an organisation's records, since only organisations with records have rows);
 * the rows of a table add up: All persons = Σ 5 ethnic groups, each 5-group = Σ its 16
   groups (``Not stated`` and ``Not known`` included), a source's ``all organisations`` = Σ its
   organisations; a proportion's numerator is part of its denominator, so the complement
-  (denominator − numerator) is a count too;
+  (denominator − numerator) is a count too; a DSR counts the events of its crude rate that
+  have an age, over the same person-years;
 * every published statistic should be a function of the published counts. One that is not
   (a value or limit computed from exact counts) is reported, and the counts it is consistent
   with narrow the bounds the attack starts from.
 
 From those bounds and sets the attack solves, as linear programmes (SciPy's HiGHS), the
-tightest interval each count can lie in. It fails a table where a withheld count is confined
-to 1–7, or any count other than zero (a published 0 is exact by design) is pinned to a
-single whole number. Most intervals are settled by four programmes over the whole table
+tightest interval each count can lie in. It fails a table where a withheld count can be at
+most 7 (0 is shown, so a partner reads a withheld count as at least 1), a complement is
+confined to 1–7, or any count other than zero (a published 0 is exact by design) is pinned
+to a single whole number. Most intervals are settled by four programmes over the whole table
 (every count pushed down, every count pushed up, and the same for complements): any feasible
 solution is a witness that a count can reach a value. Only counts those witnesses do not
 settle get programmes of their own, within their set family.
@@ -55,6 +59,8 @@ DERIVED = (
 )  # fmt: skip
 """A row's own statistics (linkage completeness belongs to the period, and is checked apart)."""
 FAMILY = ["indicator_id", "measure", "period_type", "period_start"]
+RATES = ("crude_rate", "dsr")
+"""Measures whose denominators are person-years."""
 COUNTS = ("numerator", "denominator")
 RELATIVE_TOLERANCE = 1e-9
 _EPS = 1e-6
@@ -90,7 +96,8 @@ def attack(table: pd.DataFrame, multipliers: Mapping[str, float]) -> list[Findin
     ``multipliers``: indicator id -> the catalogue multiplier (100 for a percentage), which
     partners read in the catalogue.
     """
-    table = table.reset_index(drop=True)
+    missing = [c for c in (*DERIVED, "ethnicity_known_pct") if c not in table.columns]
+    table = table.reset_index(drop=True).assign(**dict.fromkeys(missing, np.nan))
     layout = _Layout.of(table)
     findings = row_findings(table)
     low, high, statistic_findings = _count_bounds(table, multipliers)
@@ -135,11 +142,16 @@ def row_findings(table: pd.DataFrame) -> list[Finding]:
     return [_found(table, "rows", i, column, problem) for i, column, problem in found]
 
 
-def shown_bounds(published: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """What a published count stands for: 0 exactly, r ± 2 but at least 8, or 0 and up."""
+def shown_bounds(
+    published: pd.Series, person_years: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """What a published count stands for: 0 exactly, r ± 2 but at least 8, or 0 and up.
+    Person-years were rounded to whole people first: r ± 2.5, at least 7.5."""
     r = pd.to_numeric(published, errors="coerce").to_numpy(dtype=float)
-    half = ROUNDED_TO // 2
-    low = np.where(r > 0, np.maximum(r - half, SMALLEST_SHOWN), r)
+    continuous = np.zeros(len(r), bool) if person_years is None else person_years
+    half = np.where(continuous, ROUNDED_TO / 2, ROUNDED_TO // 2)
+    smallest = np.where(continuous, SMALLEST_SHOWN - 0.5, SMALLEST_SHOWN)
+    low = np.where(r > 0, np.maximum(r - half, smallest), r)
     high = np.where(r > 0, r + half, r)
     return np.where(np.isnan(r), 0.0, low), np.where(np.isnan(r), np.inf, high)
 
@@ -153,8 +165,11 @@ def _count_bounds(
     """Bounds on each row's counts: the published counts', narrowed where the row's value and
     limits are consistent with only some of the counts in them (the attack of issue 8)."""
     low, high = {}, {}
+    person_years = {"numerator": None, "denominator": table["measure"].isin(RATES).to_numpy()}
     for column in COUNTS:
-        low[column], high[column] = shown_bounds(table[column])
+        low[column], high[column] = shown_bounds(table[column], person_years[column])
+    organisations = table["breakdown"].eq("source_organisation").to_numpy()
+    low["denominator"][organisations] = np.maximum(low["denominator"][organisations], 1.0)
     _small_count_bounds(table, low, high)
     findings: list[Finding] = []
     shown = table["value"].notna() & table["numerator"].notna() & table["denominator"].notna()
@@ -211,11 +226,24 @@ def _fits(
             return fits, fits[:, _CENTRE, _CENTRE]
         fits = _limits_shape_fits(measure, n, got) & possible
         published = fits[:, _CENTRE, _CENTRE]
+        value = got["value"][:, 0, 0]
         if measure == "crude_rate":
-            published &= _close(
-                {"value": (r_n / r_d * m)[:, 0, 0]}, {"value": got["value"][:, 0, 0]}
-            )
+            published &= _close({"value": (r_n / r_d * m)[:, 0, 0]}, {"value": value})
+        else:
+            published &= value <= _dobson_scale(rows) * r_n[:, 0, 0] * (1 + RELATIVE_TOLERANCE)
     return fits, published
+
+
+def _dobson_scale(rows: pd.DataFrame) -> np.ndarray:
+    """s = sqrt(var / O) of Dobson limits for the published count O, read off the 95% lower
+    limit. Since DSR² ≤ O · var(DSR) (Cauchy-Schwarz over the age bands), a DSR above s · O
+    had limits from a variance that was not rescaled to the published count."""
+    count = rows["numerator"].to_numpy(dtype=float)
+    lower, _ = st.byars_limits(count, 0.95)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (rows["value"].to_numpy(dtype=float) - rows["lower_95"].to_numpy(dtype=float)) / (
+            count - lower
+        )
 
 
 _LIMITS = ("lower_95", "upper_95", "lower_998", "upper_998")
@@ -279,21 +307,109 @@ def _narrow(
 
 
 def _consistency_findings(table: pd.DataFrame, layout: _Layout) -> list[Finding]:
-    """A ratio must be the row's value over its reference group's; linkage completeness must
-    follow from the published denominators of the same indicator and period."""
+    """Comparisons must follow from what the rows show: a ratio is the row's value over its
+    reference group's (1 for the reference itself), its limits those of the published
+    counts (for a DSR, of the variances the two rows' own limits imply), a significance flag
+    what the shown limits say; linkage completeness follows from the published denominators."""
     key = layout.family * len(BREAKDOWNS) + layout.breakdown
     is_reference = (table["group_label"] == table["reference_group"]).fillna(False).to_numpy()
-    reference_value = np.full(key.max(initial=-1) + 1, np.nan)
-    reference_value[key[is_reference]] = table["value"].to_numpy(dtype=float)[is_reference]
+    reference = _position_of(key, is_reference)
+    everyone = _position_of(layout.family, layout.breakdown == BREAKDOWNS.index("all"))
+    found: list[tuple[int, str, str]] = []
     ratio = table["ratio_to_reference"].to_numpy(dtype=float)
+    value = table["value"].to_numpy(dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
-        expected = table["value"].to_numpy(dtype=float) / reference_value[key]
+        expected = np.where(is_reference, 1.0, value / _take(value, reference))
     wrong = ~np.isnan(ratio) & ~(np.abs(ratio - expected) <= 1e-9 * np.abs(expected))
-    findings = [
-        _found(table, "statistics", i, "ratio_to_reference", "not value ÷ reference value")
-        for i in np.flatnonzero(wrong)
+    found += [
+        (i, "ratio_to_reference", "not value ÷ reference value") for i in np.flatnonzero(wrong)
     ]
+    found += _ratio_limit_problems(table, reference, is_reference)
+    found += _significance_problems(table, everyone)
+    findings = [_found(table, "statistics", i, column, problem) for i, column, problem in found]
     return findings + _completeness_findings(table, layout)
+
+
+def _position_of(keys: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """For every row, the position of the row among ``rows`` with the same key (-1: none)."""
+    position = np.full(keys.max(initial=-1) + 1, -1)
+    position[keys[rows]] = np.flatnonzero(rows)
+    return position[keys]
+
+
+def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    return np.where(positions >= 0, values[np.maximum(positions, 0)], np.nan)
+
+
+_RATIO_LIMITS = {
+    "ratio_lower_95": "lower95_0cl", "ratio_upper_95": "upper95_0cl",
+    "ratio_lower_998": "lower99_8cl", "ratio_upper_998": "upper99_8cl",
+}  # fmt: skip
+
+
+def _ratio_limit_problems(
+    table: pd.DataFrame, reference: np.ndarray, is_reference: np.ndarray
+) -> list[tuple[int, str, str]]:
+    """Ratio limits recomputed from the published figures of the row and its reference."""
+    shown = table["ratio_lower_95"].notna().to_numpy() & ~is_reference & (reference >= 0)
+    problems = []
+    for measure, rows in table[shown].groupby("measure"):
+        ref = table.iloc[reference[rows.index]]
+        if measure == "dsr":
+            expected = st.dsr_ratio(
+                rows["value"], _implied_variance(rows), ref["value"].to_numpy(),
+                _implied_variance(ref), confidence=(0.95, 0.998),
+            )  # fmt: skip
+        else:
+            method = st.proportion_ratio if measure == "proportion" else st.rate_ratio
+            expected = method(
+                rows["numerator"].astype(float), rows["denominator"].astype(float),
+                ref["numerator"].to_numpy(dtype=float), ref["denominator"].to_numpy(dtype=float),
+                confidence=(0.95, 0.998),
+            )  # fmt: skip
+        for column, theirs in _RATIO_LIMITS.items():
+            shown_limit = rows[column].to_numpy(dtype=float)
+            want = expected[theirs].to_numpy(dtype=float)
+            wrong = ~(np.abs(shown_limit - want) <= 1e-7 * np.abs(want))
+            problem = "not the interval of the published figures"
+            problems += [(int(i), column, problem) for i in rows.index[wrong]]
+    return problems
+
+
+def _implied_variance(rows: pd.DataFrame) -> np.ndarray:
+    """var = s² · O of Dobson limits for the published count O (see :func:`_dobson_scale`)."""
+    return _dobson_scale(rows) ** 2 * rows["numerator"].to_numpy(dtype=float)
+
+
+_SAME_DIRECTION = {
+    st.NOT_COMPARED: {st.NOT_COMPARED},
+    "Similar": {"Similar"},
+    "Higher": {"Higher", "Better", "Worse"},
+    "Lower": {"Lower", "Better", "Worse"},
+}
+
+
+def _significance_problems(table: pd.DataFrame, everyone: np.ndarray) -> list[tuple[int, str, str]]:
+    """A flag must say what the shown limits say (against 1 for the ratio, against the All
+    persons value otherwise); whether higher is better, partners read in the catalogue."""
+    value = table["value"].to_numpy(dtype=float)
+    comparisons = []
+    for suffix, level in (("", "95"), ("_998", "998")):
+        ratio_cols = (f"ratio_lower_{level}", f"ratio_upper_{level}")
+        comparisons += [
+            (f"significance_vs_reference{suffix}",
+             st.significance(table["ratio_to_reference"], *(table[c] for c in ratio_cols), 1.0)),
+            (f"significance_vs_all{suffix}",
+             st.significance(value, table[f"lower_{level}"], table[f"upper_{level}"],
+                             _take(value, everyone))),
+        ]  # fmt: skip
+    problems = []
+    for column, direction in comparisons:
+        shown = table[column].to_numpy(dtype=object)
+        for i in np.flatnonzero(pd.notna(shown) & (shown != st.NOT_COMPARED)):
+            if shown[i] not in _SAME_DIRECTION[direction[i]]:
+                problems.append((int(i), column, f"says {shown[i]}, the limits say {direction[i]}"))
+    return problems
 
 
 def _completeness_findings(table: pd.DataFrame, layout: _Layout) -> list[Finding]:
@@ -408,23 +524,23 @@ def _solve(
     table: pd.DataFrame, layout: _Layout, low: dict[str, np.ndarray], high: dict[str, np.ndarray]
 ) -> list[Finding]:
     programme = _programme(table, layout, low, high)
-    targets, cells = _targets(table, high)
+    targets, cells, withheld = _targets(table, high)
     if targets.shape[0] == 0:
         return []
-    witnesses = _witnesses(programme, targets)
+    witnesses = _witnesses(programme, targets, withheld)
     findings = []
     contradictory = set()
     if witnesses is None:
         unsettled = np.arange(targets.shape[0])
     else:  # the others are safe: feasible solutions show it
-        unsettled = np.flatnonzero(_unsafe(witnesses[:, 0], witnesses[:, 1]))
+        unsettled = np.flatnonzero(~_settled(witnesses[:, 0], witnesses[:, 1], withheld))
     for t in unsettled:
         family = int(programme.family[targets[t].indices[0]])
         interval = _interval(programme, targets[t], family)
         if interval is None:
             contradictory.add(family)
             continue
-        problem = _problem(*interval)
+        problem = _problem(*interval, withheld[t])
         if problem:
             findings.append(_found(table, "sets", *cells[t], problem))
     for family in sorted(contradictory):
@@ -437,10 +553,13 @@ def _solve(
 def _programme(
     table: pd.DataFrame, layout: _Layout, low: dict[str, np.ndarray], high: dict[str, np.ndarray]
 ) -> _Programme:
+    """The additive sets as equalities, for numerators and denominators alike; numerator ≤
+    denominator for proportions; and a DSR's counts beside its crude rate's: the same
+    person-years, and no more events (those without an age are not standardised)."""
     rows = len(table)
     set_ids, members, coefficients = layout.sets
     count = set_ids.max(initial=-1) + 1
-    equalities = sparse.csr_matrix(
+    sets = sparse.csr_matrix(
         (
             np.concatenate([coefficients, coefficients]),
             (np.concatenate([set_ids, set_ids + count]),
@@ -449,22 +568,42 @@ def _programme(
         shape=(2 * count, 2 * rows),
     )  # fmt: skip
     proportion = np.flatnonzero(table["measure"].eq("proportion").to_numpy())
-    order = np.arange(len(proportion))
-    inequalities = sparse.csr_matrix(
-        (
-            np.concatenate([np.ones(len(order)), -np.ones(len(order))]),
-            (np.concatenate([order, order]), np.concatenate([proportion, proportion + rows])),
-        ),
-        shape=(len(order), 2 * rows),
-    )
+    standardised, crude = _measure_pairs(table)
     high_all = np.concatenate([high["numerator"], high["denominator"]])
     return _Programme(
         low=np.concatenate([low["numerator"], low["denominator"]]),
         high=np.minimum(high_all, UNBOUNDED),
-        equalities=equalities,
-        inequalities=inequalities,
-        family=np.concatenate([layout.family, layout.family]),
+        equalities=sparse.vstack([sets, _differences(standardised + rows, crude + rows, rows)]),
+        inequalities=sparse.vstack(
+            [
+                _differences(proportion, proportion + rows, rows),
+                _differences(standardised, crude, rows),
+            ]
+        ),  # fmt: skip
+        family=np.concatenate([layout.programme_family, layout.programme_family]),
     )
+
+
+def _differences(first: np.ndarray, second: np.ndarray, rows: int) -> sparse.csr_matrix:
+    """One constraint row per pair: variable ``first`` − variable ``second``."""
+    order = np.arange(len(first))
+    return sparse.csr_matrix(
+        (
+            np.concatenate([np.ones(len(order)), -np.ones(len(order))]),
+            (np.concatenate([order, order]), np.concatenate([first, second])),
+        ),
+        shape=(len(order), 2 * rows),
+    )
+
+
+def _measure_pairs(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of each DSR row and of the crude-rate row of the same group and period."""
+    keys = ["indicator_id", "period_type", "period_start", "breakdown", "group_code"]
+    positions = table[keys].assign(position=np.arange(len(table)))
+    dsr = positions[table["measure"].eq("dsr").to_numpy()]
+    crude = positions[table["measure"].eq("crude_rate").to_numpy()]
+    pairs = dsr.merge(crude, on=keys, suffixes=("_dsr", "_crude"))
+    return pairs["position_dsr"].to_numpy(dtype=int), pairs["position_crude"].to_numpy(dtype=int)
 
 
 @dataclass
@@ -475,6 +614,7 @@ class _Layout:
     organisation) or as a total."""
 
     family: np.ndarray
+    programme_family: np.ndarray  # the family without its measure: measures are linked too
     breakdown: np.ndarray  # index into BREAKDOWNS, -1 for any other
     member_of: np.ndarray  # label id of the parent set, -1 for none
     total_of: np.ndarray  # label id of the set it totals, -1 for none
@@ -492,10 +632,10 @@ class _Layout:
         parts = [c.split(":", 1) if o else (c, "") for c, o in zip(code, is_orgs, strict=True)]
         source = np.array([s if o else "" for (s, _), o in zip(parts, is_orgs, strict=True)])
         organisation = np.array([org for _, org in parts], dtype=object)
-        family = (
-            pd.DataFrame(table[FAMILY]).assign(source=source)
-            .groupby([*FAMILY, "source"], sort=False, dropna=False).ngroup().to_numpy()
-        )  # fmt: skip
+        keyed = pd.DataFrame(table[FAMILY]).assign(source=source)
+        family = keyed.groupby([*FAMILY, "source"], sort=False, dropna=False).ngroup().to_numpy()
+        linked = [c for c in (*FAMILY, "source") if c != "measure"]
+        programme_family = keyed.groupby(linked, sort=False, dropna=False).ngroup().to_numpy()
         parent = pd.Series(code).map(_parent_labels()).to_numpy(dtype=object)
         label = table["group_label"].astype(str).to_numpy(dtype=object)
         member_name = np.where(
@@ -513,7 +653,7 @@ class _Layout:
         total_of = np.where(np.isin(ids[1], none), -1, ids[1])
         five = np.zeros(family.max(initial=-1) + 1, dtype=bool)
         five[family[breakdown == 1]] = True
-        return _Layout(family, breakdown, member_of, total_of, five[family])
+        return _Layout(family, programme_family, breakdown, member_of, total_of, five[family])
 
 
 BREAKDOWNS = ["all", "ethnicity_5", "ethnicity_16", "source_organisation"]
@@ -555,9 +695,10 @@ def _sets(layout: _Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _targets(
     table: pd.DataFrame, high: dict[str, np.ndarray]
-) -> tuple[sparse.csr_matrix, list[tuple[int, str]]]:
+) -> tuple[sparse.csr_matrix, list[tuple[int, str]], np.ndarray]:
     """The counts to bound: every count but a published 0, and each proportion's complement
-    (denominator − numerator, a count of people too) unless both are a published 0."""
+    (denominator − numerator, a count of people too) unless both are a published 0. Also
+    each target's cell (row, column) and whether it is a withheld count."""
     rows = len(table)
     numerators = np.flatnonzero(high["numerator"] != 0)
     denominators = np.flatnonzero(high["denominator"] != 0)
@@ -578,21 +719,29 @@ def _targets(
     cells = [(int(i), "numerator") for i in numerators]
     cells += [(int(i), "denominator") for i in denominators]
     cells += [(int(i), COMPLEMENT) for i in complements]
-    return matrix, cells
+    withheld = np.concatenate(
+        [table["numerator"].isna().to_numpy()[numerators],
+         table["denominator"].isna().to_numpy()[denominators],
+         np.zeros(n_pair, dtype=bool)]
+    )  # fmt: skip
+    return matrix, cells, withheld
 
 
 RANDOM_WITNESSES = 12
 """At most this many solutions in random directions after the four planned ones."""
 
 
-def _witnesses(programme: _Programme, targets: sparse.csr_matrix) -> np.ndarray | None:
+def _witnesses(
+    programme: _Programme, targets: sparse.csr_matrix, withheld: np.ndarray
+) -> np.ndarray | None:
     """Per target, the lowest and highest value it takes in some feasible solutions (any
     feasible solution shows a value a count can take): all counts pushed down, all up, the
-    same for complements (which pull a numerator the other way), then random directions
-    (seeded, so the audit repeats exactly) while each round still settles many targets. In a
-    set whose total is nearly fixed one solution can raise only some of its members, and a
-    random direction raises a different half each time. None if the whole table has no
-    solution (each family is then solved on its own)."""
+    same for complements (which pull a numerator the other way), then the targets not yet
+    settled pushed in random directions, with random weights (seeded, so the audit repeats
+    exactly), withheld counts always up, while that still settles many. In a set whose total
+    is nearly fixed one solution can raise only some of its members; random weights raise
+    different ones each time. None if the whole table has no solution (each family is then
+    solved on its own)."""
     complement = np.diff(targets.indptr) > 1
     planned = [
         sign * np.asarray(targets[chosen].sum(axis=0)).ravel()
@@ -603,28 +752,34 @@ def _witnesses(programme: _Programme, targets: sparse.csr_matrix) -> np.ndarray 
     random = np.random.default_rng(0)
     low = np.full(targets.shape[0], np.inf)
     high = np.full(targets.shape[0], -np.inf)
-    unsettled = targets.shape[0]
+    unsettled = np.ones(targets.shape[0], dtype=bool)
     for k in range(len(planned) + RANDOM_WITNESSES):
         if k < len(planned):
             objective = planned[k]
         else:
-            objective = random.choice([-1.0, 1.0], size=len(programme.low))
+            sign = np.where(withheld[unsettled], -1.0, random.choice([-1.0, 1.0], unsettled.sum()))
+            weights = sign * random.uniform(0.5, 1.5, unsettled.sum())
+            objective = targets[unsettled].T @ weights
         solution = programme.optimum(objective)
         if solution is None:
             return None
         values = targets @ solution
         low, high = np.minimum(low, values), np.maximum(high, values)
         if k >= len(planned) - 1:
-            before, unsettled = unsettled, int(_unsafe(low, high).sum())
-            if unsettled == 0 or unsettled > 0.8 * before:
+            before, unsettled = unsettled.sum(), ~_settled(low, high, withheld)
+            if not unsettled.any() or unsettled.sum() > 0.9 * before:
                 break
     return np.column_stack([low, high])
 
 
-def _unsafe(low: np.ndarray, high: np.ndarray) -> np.ndarray:
-    """Where a range of possible values pins a non-zero count or confines it to 1–7."""
+def _settled(low: np.ndarray, high: np.ndarray, withheld: np.ndarray) -> np.ndarray:
+    """Where values some solutions take already prove a count safe (see :func:`_problem`):
+    it can be 0 or two whole numbers (not pinned), 0 or 8 and more (not confined to 1–7),
+    and, if withheld, 8 or more. The true range is wider still, never narrower."""
     first, last = np.ceil(low - _EPS), np.floor(high + _EPS)
-    return ((last == first) & (first != 0)) | ((first >= 1) & (last <= WITHHELD_UP_TO))
+    not_pinned = (first <= 0) | (last > first)
+    not_confined = (first <= 0) | (last > WITHHELD_UP_TO)
+    return not_pinned & not_confined & (~withheld | (last > WITHHELD_UP_TO))
 
 
 def _interval(
@@ -641,11 +796,13 @@ def _interval(
     return ends[0], ends[1]
 
 
-def _problem(low: float, high: float) -> str | None:
-    """What a range of possible values gives away, if anything."""
+def _problem(low: float, high: float, withheld: bool) -> str | None:
+    """What a range of possible values gives away, if anything. A withheld count that can be
+    at most 7 counts as confined to 1–7: 0 is shown, so a partner reads a withheld count as
+    at least 1 (only a set with no shown non-zero cell can have a withheld 0)."""
     first, last = math.ceil(low - _EPS), math.floor(high + _EPS)
     if last == first and first != 0:
         return f"pinned to {first}"
-    if first >= 1 and last <= WITHHELD_UP_TO:
-        return f"confined to {first}–{last}"
+    if 1 <= last <= WITHHELD_UP_TO and (withheld or first >= 1):
+        return f"confined to {max(first, 1)}–{last}"
     return None

@@ -150,11 +150,7 @@ def values_for(
         _counts(conn, indicator, which, todo, with_age, monthly)
         for which in ("numerator", "denominator")
     )
-    frames = [
-        indicators.indicator_values(indicator, measure, numerator, denominator, todo)
-        for measure in indicator.measures
-    ]
-    return tuple(pd.concat(f, ignore_index=True) for f in zip(*frames, strict=True))
+    return indicators.indicator_values(indicator, numerator, denominator, todo)
 
 
 def _counts(

@@ -346,11 +346,20 @@ class DisclosureRefused(Exception):
     """The attacking audit still narrows counts down after every remedy: publish nothing."""
 
 
-def partner_rows(protected: pd.DataFrame, indicator: Indicator, measure: str) -> pd.DataFrame:
+def partner_rows(protected: pd.DataFrame, indicator: Indicator) -> pd.DataFrame:
     """What partners see of each row: the published counts, and every statistic recomputed
     from them alone (INDICATORS.md, second edition), so that no value or limit tells more
     than the rounded counts do. A DSR keeps the value of its exact age-specific rates, but
     its limits are Dobson's for the published count (see :func:`_published_dsr`)."""
+    parts = [
+        _partner_rows(rows, indicator, str(measure)).set_axis(rows.index)
+        for measure, rows in protected.groupby("measure", sort=False)
+    ]
+    return pd.concat(parts).sort_index()
+
+
+def _partner_rows(protected: pd.DataFrame, indicator: Indicator, measure: str) -> pd.DataFrame:
+    protected = protected.reset_index(drop=True)
     shown = (
         protected["published_numerator"].notna() & protected["published_denominator"].notna()
     ).to_numpy()
@@ -447,21 +456,23 @@ def _published_known_share(rows: pd.DataFrame) -> pd.Series:
 
 
 def disclose(
-    values: pd.DataFrame, indicator: Indicator, measure: str, protector: Protector
+    values: pd.DataFrame, indicator: Indicator, protector: Protector
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Disclosure control, then the partners' rows, attacked (``transforms.disclosure_audit``)
     until the attack narrows nothing down: each round withholds what the last one could pin
-    or confine, and redoes only the periods concerned (no set spans two periods). Returns
-    the data team's rows (exact, with reasons) and the partners'."""
+    or confine, and redoes only the periods concerned (no set spans two periods). An
+    indicator's measures (a DSR counts the events of its crude rate that have an age) are
+    protected and attacked together. Returns the data team's rows (exact, with reasons) and
+    the partners'."""
     values = values.reset_index(drop=True)
-    period = values.groupby(SET_KEYS, sort=False).ngroup().to_numpy()
+    period = values.groupby(PERIOD_KEYS, sort=False).ngroup().to_numpy()
     withhold = {c: np.zeros(len(values), dtype=bool) for c in ("numerator", "denominator")}
     chosen = np.arange(len(values))
     team = partners = pd.DataFrame()
     for _ in range(MAX_AUDIT_ROUNDS):
         part = values.iloc[chosen].reset_index(drop=True)
-        protected = protector(part, {c: pd.Series(w[chosen]) for c, w in withhold.items()})
-        partner = partner_rows(protected, indicator, measure)
+        protected = _protect_measures_alike(part, protector, withhold, chosen)
+        partner = partner_rows(protected, indicator)
         team, partners = _splice(team, protected, chosen), _splice(partners, partner, chosen)
         findings = attack(partner, {indicator.id: indicator.multiplier})
         if not findings:
@@ -470,7 +481,27 @@ def disclose(
             withhold[column][chosen[position]] = True
         chosen = np.flatnonzero(np.isin(period, period[chosen[[f.row for f in findings]]]))
     listed = "; ".join(str(f) for f in findings[:5])
-    raise DisclosureRefused(f"{indicator.id} {measure}: the disclosure audit still finds {listed}")
+    raise DisclosureRefused(f"{indicator.id}: the disclosure audit still finds {listed}")
+
+
+def _protect_measures_alike(
+    part: pd.DataFrame, protector: Protector, withhold: dict[str, np.ndarray], chosen: np.ndarray
+) -> pd.DataFrame:
+    """Disclosure control, with a count withheld in one measure withheld in the others too
+    (their counts nearly coincide, so one shown would give the other away); repeated until
+    the measures agree. ``withhold`` gains the counts withheld so."""
+    cell = part.groupby([*PERIOD_KEYS, "breakdown", "group_code"], sort=False).ngroup().to_numpy()
+    while True:
+        protected = protector(part, {c: pd.Series(w[chosen]) for c, w in withhold.items()})
+        grown = False
+        for column in ("numerator", "denominator"):
+            hidden = protected[f"published_{column}"].isna().to_numpy()
+            alike = np.isin(cell, cell[hidden]) & ~hidden
+            if part["measure"].nunique() > 1 and alike.any():
+                withhold[column][chosen[alike]] = True
+                grown = True
+        if not grown:
+            return protected
 
 
 def _splice(whole: pd.DataFrame, part: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
@@ -540,14 +571,28 @@ def unit(indicator: Indicator, measure: str) -> str:
 
 def indicator_values(
     indicator: Indicator,
-    measure: str,
     numerator: pd.DataFrame,
     denominator: pd.DataFrame,
     periods: Sequence[Period],
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every period x group of one indicator and measure, from per-period counts by ethnic
+    """Every measure, period and group of one indicator, from per-period counts by ethnic
     code and age band (``in_periods`` output), with statistics, comparisons and disclosure:
     the data team's rows and the partners' (see :func:`disclose`)."""
+    exact = [
+        exact_values(indicator, measure, numerator, denominator, periods)
+        for measure in indicator.measures
+    ]
+    return disclose(pd.concat(exact, ignore_index=True), indicator, protect_ethnic_groups)
+
+
+def exact_values(
+    indicator: Indicator,
+    measure: str,
+    numerator: pd.DataFrame,
+    denominator: pd.DataFrame,
+    periods: Sequence[Period],
+) -> pd.DataFrame:
+    """One measure's exact statistics and comparisons, before disclosure control."""
     with_age = measure == "dsr"
     if not with_age:
         numerator, denominator = (_collapse_bands(f) for f in (numerator, denominator))
@@ -555,10 +600,7 @@ def indicator_values(
     values = estimate(table, indicator, measure)
     values = values.merge(known_share(values), on=PERIOD_KEYS, how="left")
     values = compare(values, indicator, measure)
-    values = values.assign(
-        indicator_id=indicator.id, measure=measure, unit=unit(indicator, measure)
-    )
-    return disclose(values, indicator, measure, protect_ethnic_groups)
+    return values.assign(indicator_id=indicator.id, measure=measure, unit=unit(indicator, measure))
 
 
 def _collapse_bands(frame: pd.DataFrame) -> pd.DataFrame:
@@ -593,4 +635,4 @@ def completeness_values(
         **{c: np.nan for c in DERIVED if c.startswith("ratio")},
         **{c: st.NOT_COMPARED for c in DERIVED if c.startswith("significance")},
     )
-    return disclose(values, indicator, "proportion", protect_organisations)
+    return disclose(values, indicator, protect_organisations)

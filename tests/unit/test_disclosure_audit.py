@@ -142,8 +142,8 @@ def test_a_small_complement_is_found():
     records it could be 0–14, but a percentage of the exact counts (12 of 19) fixes it."""
     rows = [
         row("source_organisation", "gp:P1", "gp: P1", 10, 20),
-        row("source_organisation", "gp:P2", "gp: P2", 0, 0),
-        row("source_organisation", "gp:all", "gp: all organisations", 10, 20),
+        row("source_organisation", "gp:P2", "gp: P2", 10, 10),
+        row("source_organisation", "gp:all", "gp: all organisations", 20, 30),
     ]
     frame = table(rows).assign(indicator_id="DQ01", measure="proportion", period_type="month")
     assert attack(frame, {"DQ01": 100}) == []
@@ -153,7 +153,6 @@ def test_a_small_complement_is_found():
     ]
     found = problems(attack(frame, {"DQ01": 100}))
     assert "pinned to 7" in found["source_organisation=gp:P1 denominator − numerator"]
-    assert "pinned to 7" in found["source_organisation=gp:all denominator − numerator"]
 
 
 def _wilson(n: int, d: int) -> list[float]:
@@ -212,3 +211,52 @@ def test_a_ratio_that_is_not_the_ratio_of_the_shown_values_is_found():
     frame.loc[2, "ratio_to_reference"] = 1.1  # as if from exact counts
     found = problems(attack(frame, MULTIPLIERS))
     assert found["ethnicity_5=asian ratio_to_reference"] == ["not value ÷ reference value"]
+
+
+def test_a_withheld_count_kept_under_eight_is_found_even_if_it_could_be_zero():
+    """0 is shown, so a partner reads a withheld count as at least 1: [0, 4] says 1–4."""
+    rows = [
+        row("all", "all", "All persons", 20, 400),
+        row("ethnicity_5", "white", "White", 20, 300),
+        row("ethnicity_5", "mixed", "Mixed", None, 50, suppression_reason="withheld"),
+        row("ethnicity_5", "asian", FIVE["asian"], None, 50, suppression_reason="withheld"),
+    ]
+    frame = table(rows).assign(indicator_id="ACC02", measure="proportion", period_type="month")
+    found = problems(attack(frame, MULTIPLIERS))
+    assert found["ethnicity_5=mixed numerator"] == ["confined to 1–4"]
+
+
+def test_ratio_limits_of_the_exact_counts_are_found():
+    """The width of a ratio's interval pins the counts it came from."""
+    partners = acc02_partners({"A": 412, "H": 31}, {"A": 4013, "H": 498})
+    asian = (partners["breakdown"] == "ethnicity_5") & (partners["group_code"] == "asian")
+    exact = st.proportion_ratio(31, 498, 412, 4013, confidence=(0.95, 0.998)).iloc[0]
+    for column, theirs in (("ratio_lower_95", "lower95_0cl"), ("ratio_upper_95", "upper95_0cl")):
+        partners.loc[asian, column] = exact[theirs]
+    found = problems(attack(partners, MULTIPLIERS))
+    assert "not the interval of the published figures" in found["ethnicity_5=asian ratio_lower_95"]
+
+
+def test_dsr_limits_from_the_unrescaled_variance_are_found():
+    """value² ≤ O · var(DSR) always (Cauchy-Schwarz), so limits whose implied variance breaks
+    it for the published O came from the exact count's variance: value²/var gives O away."""
+    team, partners = out04_values({"A": 300, "H": 27}, {"A": 10_000, "H": 800})  # H shown 25
+    shown = partners["value"].notna().to_numpy()
+    limits = st.dobson_limits(team["value"], team["variance"], partners["numerator"])
+    for ours, theirs in (("lower_95", "lower95_0cl"), ("upper_95", "upper95_0cl"),
+                         ("lower_998", "lower99_8cl"), ("upper_998", "upper99_8cl")):  # fmt: skip
+        partners.loc[shown, ours] = limits.loc[shown, theirs].to_numpy()
+    found = problems(attack(partners, MULTIPLIERS))
+    assert any("do not follow" in p for p in found["ethnicity_16=H value"])
+
+
+def acc02_partners(numerator: dict[str, int], denominator: dict[str, int]) -> pd.DataFrame:
+    from test_indicator_values import acc02
+
+    return acc02(numerator, denominator, partners=True).reset_index()
+
+
+def out04_values(deaths: dict[str, int], people: dict[str, int]):
+    from test_indicator_values import out04
+
+    return out04(deaths, people)

@@ -30,7 +30,7 @@ def acc02(
 ) -> pd.DataFrame:
     """The data team's rows of ACC02 for January (the partners' with ``partners``)."""
     frames = indicators.indicator_values(
-        catalogue()["ACC02"], "proportion", counts(numerator), counts(denominator), [JANUARY]
+        catalogue()["ACC02"], counts(numerator), counts(denominator), [JANUARY]
     )
     return frames[partners].set_index(["breakdown", "group_label"])
 
@@ -141,7 +141,7 @@ def out04(deaths: dict[str, int], people: dict[str, int]) -> tuple[pd.DataFrame,
     population = rolling_year_counts(people)
     population["n"] = population["ethnic_code"].map(people)  # the same in every band
     return indicators.indicator_values(
-        catalogue()["OUT04"], "dsr", rolling_year_counts(deaths), population, [year]
+        catalogue()["OUT04"], rolling_year_counts(deaths), population, [year]
     )
 
 
@@ -200,3 +200,62 @@ def test_partner_proportions_are_wilson_intervals_of_the_published_counts():
     assert white["upper_998"] == pytest.approx(expected["upper99_8cl"], rel=1e-12)
     asian = partners.loc[("ethnicity_5", "Asian or Asian British")]
     assert asian["ratio_to_reference"] == pytest.approx((30 / 500) / (45 / 1000), rel=1e-12)
+
+
+def test_a_withheld_count_the_sets_keep_at_seven_or_below_gets_company():
+    """H (1 of 3) withheld, J 13 of 14 shown as 15 of 15, Asian's 15 of 17 shown as 15: the
+    sets keep H's numerator and denominator at 4 or below, and since 0 is shown a partner
+    reads a withheld count as at least 1. More is withheld until that is no longer so."""
+    team = acc02({"A": 400, "H": 1, "J": 13}, {"A": 401, "H": 3, "J": 14})
+    partners = acc02({"A": 400, "H": 1, "J": 13}, {"A": 401, "H": 3, "J": 14}, partners=True)
+    assert attack(partners.reset_index(), {"ACC02": 100}) == []
+    assert team["suppression_reason"].fillna("").str.contains("audit").any()
+
+
+def test_small_organisations_beside_a_large_one_cannot_be_pinned():
+    """An organisation row exists only with records: four of 1 beside one of 8 under a total
+    of 12 (shown 10 and 10) would pin every count."""
+    rows = [("ae_attendances", "RRF", 8, 8)]
+    rows += [("ae_attendances", org, 1, 1) for org in ("R0A", "RBN", "RM3", "RW6")]
+    rows += [("ae_attendances", "ALL", 12, 12)]
+    frame = pd.DataFrame(rows, columns=["source", "organisation", "known", "records"])
+    _, partners = indicators.completeness_values(catalogue()["DQ01"], frame.assign(**MONTH))
+    assert attack(partners, {"DQ01": 100}) == []
+
+
+def test_a_crude_rate_and_its_dsr_are_protected_together():
+    """ACC01's DSR counts the crude rate's events that have an age: with E shown (10) in the
+    DSR and Mixed shown (10) in the crude rate, a partner would bound the crude D by 4."""
+    year = {"period_type": "rolling_12m", "period_start": date(2024, 1, 1),
+            "period_end": date(2024, 12, 31)}  # fmt: skip
+    no_age = pd.DataFrame([{**year, "ethnic_code": "D", "age_band": None, "n": 2}])
+    attended = pd.concat([rolling_year_counts({"A": 4000, "E": 8}, band="30-34"), no_age])
+    people = rolling_year_counts({"A": 1000, "D": 20, "E": 20})
+    people["n"] = people["ethnic_code"].map({"A": 1000, "D": 20, "E": 20})
+    period = Period("rolling_12m", date(2024, 1, 1), date(2024, 12, 31), ())
+    _, partners = indicators.indicator_values(catalogue()["ACC01"], attended, people, [period])
+    assert set(partners["measure"]) == {"crude_rate", "dsr"}
+    assert attack(partners, {"ACC01": 1000}) == []
+
+
+def test_a_reference_group_with_no_events_does_not_stop_the_compute():
+    partners = acc02({"A": 0, "H": 20}, {"A": 100, "H": 100}, partners=True)
+    white = partners.loc[("ethnicity_5", "White")]
+    assert white["value"] == 0 and white["ratio_to_reference"] == 1.0
+
+
+def test_person_years_rounded_group_by_group_do_not_contradict_their_total():
+    """Seven groups of 7.5 person-years are published as 10 each (8 each) but the total of
+    52.5 as 55: whole people per group do not add up to whole people in all, and the audit
+    must allow for it rather than refuse the compute."""
+    year = {"period_type": "rolling_12m", "period_start": date(2024, 1, 1),
+            "period_end": date(2024, 12, 31)}  # fmt: skip
+    codes = ["A", "D", "H", "M", "R", "Z", "99"]
+
+    def frame(n: float) -> pd.DataFrame:
+        return pd.DataFrame([{**year, "ethnic_code": c, "age_band": "all", "n": n} for c in codes])
+
+    period = Period("rolling_12m", date(2024, 1, 1), date(2024, 12, 31), ())
+    acc01 = catalogue()["ACC01"].model_copy(update={"measures": ["crude_rate"]})
+    _, partners = indicators.indicator_values(acc01, frame(20), frame(7.5), [period])
+    assert attack(partners, {"ACC01": 1000}) == []
