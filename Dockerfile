@@ -13,8 +13,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH \
-    AIRFLOW_HOME=/opt/airflow \
-    HEI_HOME=/opt/hei
+    AIRFLOW_HOME=/opt/airflow
 
 # Lets Airflow (getpass.getuser) and tools work when compose runs the image under an
 # AIRFLOW_UID that has no /etc/passwd entry.
@@ -41,20 +40,20 @@ RUN python -m venv /opt/venv \
     && pip install --require-hashes --no-deps -r /tmp/requirements.lock \
     && rm /tmp/requirements.lock
 
-# 2) The project itself (transforms/, hei/, expectations/), without re-resolving anything.
-#    Editable on purpose: the code finds sql/ and dags/ relative to the source tree
-#    (transforms/warehouse.py SQL_DIR, hei/airflow_env.py PROJECT_ROOT), so the packages
-#    must be imported from /opt/hei, not from a copy in site-packages.
-WORKDIR /opt/hei
-COPY . /opt/hei
-RUN pip install --no-deps -e /opt/hei \
+# 2) The project itself (transforms/, hei/, dags/, synth/) as a wheel, without re-resolving
+#    anything. SQL, the catalogue, the reference data and the DAG files are package data,
+#    found through importlib.resources, so nothing depends on the source tree.
+COPY . /tmp/hei-src
+RUN pip install --no-deps /tmp/hei-src \
     && pip check \
-    && cd / && python -c "import transforms; assert transforms.__file__.startswith('/opt/hei/'), transforms.__file__" \
-    && test -d /opt/hei/sql && test -d /opt/hei/dags
+    && rm -rf /tmp/hei-src \
+    && cd / && python -c "import transforms.warehouse.ddl as d; assert d.SQL_DIR.is_dir()" \
+    && test -f /opt/venv/lib/python3.11/site-packages/dags/ingest_sources.py
+WORKDIR /opt/airflow
 
 # Cap glibc malloc arenas: loading threads otherwise keep freed memory (see hei.cli).
 ENV MALLOC_ARENA_MAX=2 \
-    AIRFLOW__CORE__DAGS_FOLDER=/opt/hei/dags \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/venv/lib/python3.11/site-packages/dags \
     AIRFLOW__CORE__LOAD_EXAMPLES=false
 
 # Run as the airflow user (uid 50000, group 0); compose may override with AIRFLOW_UID.

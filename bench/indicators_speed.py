@@ -18,9 +18,9 @@ Then, each in a fresh child process so that its peak RSS is its own:
   indicators (the register's person-years) is counted once. It is the floor the issue's
   target is set against: the engine should take no more than twice its time.
 
-The baseline is written by hand from ``config/indicators.yml``, not generated from it (a new
-or changed indicator needs an edit here), so it is checked: every all-persons, ethnicity_16
-and DQ01 row of ``indicators.values`` must have the numerator and denominator the baseline's
+The baseline is written by hand from ``transforms/config/indicators.yml``, not generated
+from it (a new or changed indicator needs an edit here), so it is checked: every all-persons,
+ethnicity_16 and DQ01 row of ``indicators.values`` must have the numerator and denominator the baseline's
 counts give (person-years within 1e-9). Which VAC01/VAC02 campaigns are complete is looked
 up before the timed statement and written into it as a VALUES list.
 """
@@ -43,7 +43,7 @@ from typing import Any
 
 from common import machine, peak_rss_mb
 
-from transforms.periods import month_after
+from transforms.core.periods import month_after
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_DATABASE = "hei_bench_indicators"
@@ -246,7 +246,7 @@ def campaign_months(raw: Any) -> set[str]:
 
 def fetch_baseline(url: str) -> tuple[list[tuple], float]:
     """The baseline's rows and the seconds its statement took (connection already open)."""
-    from transforms import warehouse
+    from transforms.warehouse import engine as warehouse
 
     with warehouse.make_engine(url).connect() as conn:
         raw = conn.connection.driver_connection
@@ -262,7 +262,8 @@ def fetch_baseline(url: str) -> tuple[list[tuple], float]:
 def measure_engine(url: str) -> dict:
     import sqlalchemy as sa
 
-    from transforms import indicator_store, warehouse
+    from transforms.indicators import store as indicator_store
+    from transforms.warehouse import engine as warehouse
 
     engine = warehouse.make_engine(url)
     with engine.connect() as conn:  # opening the database is a per-process constant
@@ -295,7 +296,7 @@ def check(url: str, baseline_url: str | None) -> dict:
     """Warehouse sizes, and the engine's stored counts against the baseline's."""
     import sqlalchemy as sa
 
-    from transforms import warehouse
+    from transforms.warehouse import engine as warehouse
 
     with warehouse.make_engine(url).connect() as conn:
         sizes = {
@@ -533,7 +534,7 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
             if "postgres" in args.warehouse:
                 postgres_database(create=False)
-    from transforms.status import format_table
+    from transforms.ops.status import format_table
 
     print(format_table(results, COLUMNS))
     print(json.dumps(results))

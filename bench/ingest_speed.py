@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 from common import machine, peak_rss_mb
 
-from transforms.synth.population import nhs_numbers
+from synth.population import nhs_numbers
 
 DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -57,8 +57,9 @@ def write_delivery(folder: Path, rows: int) -> Path:
 
 def measure(landing: Path, url: str) -> dict:
     """Run in a fresh child process: time the load of the one delivery in ``landing``."""
-    from transforms import pipeline, validation
-    from transforms.settings import Settings
+    from transforms import tasks as pipeline
+    from transforms.config.settings import Settings
+    from transforms.quality import validation
 
     settings = Settings(
         var_dir=landing.parent, landing_dir=landing, warehouse_url=url, pseudonym_key="bench"

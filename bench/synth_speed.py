@@ -17,8 +17,8 @@ from common import machine, peak_rss_mb
 
 
 def measure(months: int, scale: float) -> dict:
-    from transforms.periods import month_after
-    from transforms.synth import generate
+    from synth import generate
+    from transforms.core.periods import month_after
 
     end = "2026-10"
     with tempfile.TemporaryDirectory() as tmp:

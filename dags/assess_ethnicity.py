@@ -5,7 +5,6 @@ the most recent known code in secondary care) and the ``linked`` rows of
 ``quality.ethnicity_completeness``.
 """
 
-from hei.dag_factory import assess_dag
-from transforms.sources import SOURCES
+from dags.common.factory import assess_dag
 
-assess_ethnicity = assess_dag([source.asset_uri for source in SOURCES.values()])
+assess_ethnicity = assess_dag()

@@ -1,9 +1,9 @@
 """Airflow DAG ``compute_indicators``: the indicator catalogue into ``indicators.values``.
 
 Runs after ``assess_ethnicity`` has refreshed best-known ethnicity following a staging change;
-recomputes only the indicator periods whose inputs changed (see transforms.indicator_store).
+recomputes only the indicator periods whose inputs changed (see transforms.indicators.store).
 """
 
-from hei.dag_factory import indicators_dag
+from dags.common.factory import indicators_dag
 
 compute_indicators = indicators_dag()

@@ -14,11 +14,11 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from importlib.metadata import version
+from importlib.resources import files
 from pathlib import Path
 from typing import TextIO
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DAGS_FOLDER = PROJECT_ROOT / "dags"
+DAGS_FOLDER = Path(str(files("dags")))  # the DAG files ship in the package `dags`
 PRIVATE_UMASK = 0o077  # new files rw------- and folders rwx------: the user's alone
 
 
@@ -85,7 +85,7 @@ def warehouse_pool_slots(is_duckdb: bool) -> int:
 
 def standalone() -> None:
     """``make airflow``: Airflow standalone on the project's DAGs, with the warehouse pool set."""
-    from transforms.settings import Settings
+    from transforms.config.settings import Settings
 
     keep_files_private()
     settings = Settings()

@@ -23,9 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transforms.periods import last_complete_month, month_after
-from transforms.redaction import display_url, display_webhook, scrub
-from transforms.settings import Settings
+from transforms.config.settings import Settings
+from transforms.core.periods import last_complete_month, month_after
+from transforms.core.redaction import display_url, display_webhook, scrub
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -91,7 +91,7 @@ def _apply_overrides(args: argparse.Namespace) -> Settings:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from transforms.synth import generate
+    from synth import generate
 
     end = args.end or last_complete_month()
     start = args.start or month_after(end, -23)
@@ -151,7 +151,8 @@ def warehouse_errors_reported(settings: Settings) -> Iterator[None]:
 
 
 def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Path) -> None:
-    from transforms import status, warehouse
+    from transforms.ops import status
+    from transforms.warehouse import engine as warehouse
 
     engine = warehouse.make_engine(settings.warehouse_url)
     run_ids = [o.run_id for o in outcomes]
@@ -189,7 +190,7 @@ def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Pat
 
 
 def _print_indicators(engine: Engine) -> None:
-    from transforms import status
+    from transforms.ops import status
 
     rows = status.indicator_summary(engine)
     print("\nIndicators (indicators.values; partners see mart.indicator_values):")
@@ -204,10 +205,12 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:
-    from transforms import status, warehouse
+    from transforms.ops import status
+    from transforms.warehouse import ddl
+    from transforms.warehouse import engine as warehouse
 
     engine = warehouse.make_engine(settings.warehouse_url)
-    warehouse.apply_ddl(engine)
+    ddl.apply_ddl(engine)
     if args.quarantine:
         source, period = args.quarantine
         rows = status.quarantine_reasons(engine, source, period)
@@ -233,7 +236,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_grant_analyst(args: argparse.Namespace) -> int:
-    from transforms import analysts
+    from transforms.warehouse import analysts
 
     settings = _apply_overrides(args)
     typed = args.password_stdin

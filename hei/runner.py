@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from transforms.sources import SOURCES
+from transforms.config.sources import SOURCES
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from transforms.settings import Settings
+from transforms.config.settings import Settings
 
 # Airflow reads its configuration on first import: give the tests their own home.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hei-test-airflow-"))

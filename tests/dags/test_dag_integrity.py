@@ -11,7 +11,7 @@ from airflow.dag_processing.dagbag import DagBag
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from hei.airflow_env import DAGS_FOLDER
-from transforms.sources import SOURCES
+from transforms.config.sources import SOURCES
 
 INGEST_DAG_IDS = {f"ingest_{name}" for name in SOURCES}
 EXPECTED_DAG_IDS = INGEST_DAG_IDS | {"assess_ethnicity", "compute_indicators"}
@@ -81,7 +81,7 @@ def test_assess_runs_when_any_staging_table_changes(dagbag):
     condition = dag.timetable.asset_condition
     assert type(condition).__name__ == "AssetAny"
     watched = {asset.uri for asset in condition.objects}
-    assert watched == {s.asset_uri for s in SOURCES.values()}
+    assert watched == {f"warehouse://staging/stg_{name}" for name in SOURCES}
 
 
 def test_indicators_follow_the_ethnicity_linkage_and_announce_their_values(dagbag):
@@ -106,4 +106,4 @@ def test_ingest_dag_wiring_pool_and_asset(dagbag, source):
         "render_data_docs",
     }
     assert {t for t in tasks if tasks[t].pool == "warehouse"} == WAREHOUSE_TASKS
-    assert [o.uri for o in tasks["announce"].outlets] == [SOURCES[source].asset_uri]
+    assert [o.uri for o in tasks["announce"].outlets] == [f"warehouse://staging/stg_{source}"]

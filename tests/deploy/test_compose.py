@@ -509,7 +509,7 @@ def test_dockerfile_installs_lock_file_with_hashes():
 def test_dockerfile_installs_project_without_resolving_dependencies():
     runs = [args for instr, args in dockerfile_instructions() if instr == "RUN"]
     project_installs = [
-        r for r in runs if re.search(r"pip install[^&]*--no-deps[^&]*(/opt/hei|\s\.)", r)
+        r for r in runs if re.search(r"pip install[^&]*--no-deps[^&]*(/tmp/hei-src|\s\.)", r)
     ]
     assert project_installs
     # Nothing is installed from an index by name after the lock file.
@@ -519,25 +519,15 @@ def test_dockerfile_installs_project_without_resolving_dependencies():
                 assert "--no-deps" in cmd, cmd
 
 
-def test_project_is_installed_editable_from_the_source_tree():
-    """transforms/warehouse.py finds sql/ (and hei/airflow_env.py finds dags/) relative to the
-    package source, so the image must import the packages from the copied tree, not from a
-    copy in site-packages."""
-    instructions = dockerfile_instructions()
-    workdir = [args for instr, args in instructions if instr == "WORKDIR"][-1].rstrip("/")
-    commands = [
-        cmd.strip()
-        for instr, args in instructions
-        if instr == "RUN"
-        for cmd in args.split("&&")
-        if "pip install" in cmd and "--no-deps" in cmd and "requirements.lock" not in cmd
-    ]
-    assert commands
-    argv = shlex.split(commands[0])
-    editable = {"-e", "--editable"} & set(argv)
-    assert editable, commands[0]
-    target = argv[argv.index(editable.pop()) + 1]
-    assert target in {".", workdir}
+def test_project_is_installed_as_a_package_with_its_data():
+    """Nothing may depend on the source tree: the image installs a wheel and checks that the
+    SQL and the DAG files came with it, at the DAGs folder Airflow is pointed at."""
+    runs = " ".join(args for instr, args in dockerfile_instructions() if instr == "RUN")
+    assert not re.search(r"pip install[^&]*\s(-e|--editable)\s", runs)
+    env = " ".join(args for instr, args in dockerfile_instructions() if instr == "ENV")
+    dags = re.search(r"AIRFLOW__CORE__DAGS_FOLDER=(\S+)", env).group(1)
+    assert dags == "/opt/venv/lib/python3.11/site-packages/dags"
+    assert f"test -f {dags}/ingest_sources.py" in runs
 
 
 def test_dockerfile_runs_as_non_root_airflow_user():
@@ -548,14 +538,10 @@ def test_dockerfile_runs_as_non_root_airflow_user():
     assert users and users[-1].split(":")[0] in {"airflow", "50000"}
 
 
-def test_dockerfile_sets_airflow_home_dags_folder_and_no_examples():
+def test_dockerfile_sets_airflow_home_and_no_examples():
     env = " ".join(args for instr, args in dockerfile_instructions() if instr == "ENV")
     assert "AIRFLOW_HOME=/opt/airflow" in env
     assert "AIRFLOW__CORE__LOAD_EXAMPLES=false" in env
-    dags = re.search(r"AIRFLOW__CORE__DAGS_FOLDER=(\S+)", env)
-    assert dags and dags.group(1).rstrip("/").endswith("/dags")
-    workdir = [args for instr, args in dockerfile_instructions() if instr == "WORKDIR"][-1]
-    assert dags.group(1) == f"{workdir.rstrip('/')}/dags"
 
 
 def test_dockerfile_installs_curl_for_healthchecks():

@@ -1,6 +1,6 @@
 """Truth recovery: the indicators computed by ``hei run`` recover what the generator injected.
 
-The generator (``transforms.synth``) draws events with known group rate ratios (White = 1,
+The generator (``synth``) draws events with known group rate ratios (White = 1,
 age-standardised) and known group proportions. Sampling noise is real, so the rule is
 statistical: the injected value must lie inside the 99.8% confidence interval (of the ratio
 to White for rates, of the value for proportions) in at least 90% of the cells that have one,
@@ -20,8 +20,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from transforms import indicator_store
-from transforms.catalogue import catalogue
+from transforms.config.catalogue import catalogue
+from transforms.indicators import store as indicator_store
 
 pytestmark = pytest.mark.e2e
 START, END, SCALE = "2024-09", "2025-12", "0.1"

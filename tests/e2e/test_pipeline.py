@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from transforms.sources import SOURCES
+from transforms.config.sources import SOURCES
 
 pytestmark = pytest.mark.e2e
 # HEI_E2E_SCALE / HEI_E2E_MONTHS run the same checks at full size (see the README's figures).

@@ -15,7 +15,8 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from transforms import analysts, warehouse
+from transforms.warehouse import analysts, ddl
+from transforms.warehouse import engine as warehouse
 
 ON_POSTGRES = pytest.mark.parametrize(
     "warehouse_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -92,7 +93,7 @@ def test_grant_analyst_makes_a_login_whose_password_is_the_one_printed(warehouse
 @ON_POSTGRES
 def test_an_analyst_reads_the_mart_views_and_nothing_else(warehouse_url, analyst):
     owner = warehouse.make_engine(warehouse_url)
-    warehouse.apply_ddl(owner)
+    ddl.apply_ddl(owner)
     with owner.begin() as conn:  # a view made after the grants, over a table analysts never see
         conn.execute(sa.text("create view mart.test_loads as select load_id from audit.file_loads"))
         conn.execute(
@@ -138,7 +139,7 @@ def test_an_analyst_reads_the_mart_views_and_nothing_else(warehouse_url, analyst
 
 @ON_POSTGRES
 def test_mart_views_run_with_their_owners_rights(warehouse_url):
-    warehouse.apply_ddl(warehouse.make_engine(warehouse_url))
+    ddl.apply_ddl(warehouse.make_engine(warehouse_url))
     with warehouse.make_engine(warehouse_url).connect() as conn:
         views = conn.execute(
             sa.text(

@@ -7,8 +7,9 @@ import sqlalchemy as sa
 
 from hei import cli
 from hei.runner import DagOutcome
-from transforms import warehouse
-from transforms.settings import Settings
+from transforms.config.settings import Settings
+from transforms.warehouse import ddl
+from transforms.warehouse import engine as warehouse
 
 
 @pytest.mark.parametrize(
@@ -21,7 +22,7 @@ def test_the_run_summary_names_the_warehouse_without_its_password(warehouse_url,
         var_dir=tmp_path / "var",
         pseudonym_key="test-key-not-secret",
     )
-    warehouse.apply_ddl(warehouse.make_engine(settings.warehouse_url))
+    ddl.apply_ddl(warehouse.make_engine(settings.warehouse_url))
     outcomes = [DagOutcome("ingest_deaths", "manual__1", "success", 1.0)]
     cli._print_summary(settings, outcomes, tmp_path / "hei-run.log", tmp_path / "airflow")
     printed = capsys.readouterr().out

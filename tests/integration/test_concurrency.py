@@ -15,10 +15,15 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from transforms import indicator_store, ingest, pipeline, validation, warehouse
-from transforms.audit import Planned
-from transforms.landing import Delivery
-from transforms.settings import Settings
+from transforms import tasks as pipeline
+from transforms.config.settings import Settings
+from transforms.indicators import store as indicator_store
+from transforms.ingest import load as ingest
+from transforms.ingest.audit import Planned
+from transforms.ingest.landing import Delivery
+from transforms.quality import validation
+from transforms.warehouse import ddl
+from transforms.warehouse import engine as warehouse
 
 POSTGRES_ONLY = pytest.mark.parametrize(
     "warehouse_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
@@ -153,7 +158,7 @@ def test_two_runs_at_once_on_a_new_warehouse_load_each_file_once_and_neither_fai
 def test_ddl_applied_by_several_processes_at_once_on_a_new_warehouse_succeeds(fresh_postgres):
     outcome: dict = {}
     threads = [
-        in_thread(outcome, str(n), lambda: warehouse.apply_ddl(sa.create_engine(fresh_postgres)))
+        in_thread(outcome, str(n), lambda: ddl.apply_ddl(sa.create_engine(fresh_postgres)))
         for n in range(4)
     ]
     for thread in threads:
@@ -184,14 +189,14 @@ def test_ddl_applied_during_a_load_waits_for_it_and_neither_fails(settings, monk
     load = in_thread(outcome, "load", lambda: pipeline.load_month(settings, group, "run"))
     assert written.wait(timeout=60)
     release = tmp_path / "sql"  # the new release: one more table
-    shutil.copytree(warehouse.SQL_DIR, release)
+    shutil.copytree(ddl.SQL_DIR, release)
     (release / "999_test_release.sql").write_text("create table audit.test_release (n integer);\n")
-    monkeypatch.setattr(warehouse, "SQL_DIR", release)
-    ddl = in_thread(outcome, "ddl", lambda: warehouse.apply_ddl(warehouse.make_engine(url)))
+    monkeypatch.setattr(ddl, "SQL_DIR", release)
+    applying = in_thread(outcome, "ddl", lambda: ddl.apply_ddl(warehouse.make_engine(url)))
     wait_until_someone_waits_for_a_lock(url)
     resume.set()
     load.join(timeout=120)
-    ddl.join(timeout=120)
+    applying.join(timeout=120)
     assert outcome["ddl"] is None, outcome["ddl"]
     assert [r["status"] for r in outcome["load"]] == ["loaded"], outcome["load"]
     assert query(url, "select count(*) from audit.test_release") == [(0,)]

@@ -10,10 +10,10 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from transforms import pipeline
-from transforms.settings import Settings
-from transforms.sources import SOURCES, Column, Source
-from transforms.warehouse import make_engine
+from transforms import tasks as pipeline
+from transforms.config.settings import Settings
+from transforms.config.sources import SOURCES, Column, Source
+from transforms.warehouse.engine import make_engine
 
 PERIOD = "2025-01"
 VALID_NHS = ["9434765919", "4010232137", "9990000018", "9990000026", "9990000034"]

@@ -18,10 +18,15 @@ import pytest
 import sqlalchemy as sa
 from test_fault_corpus import clean_rows, csv_bytes, deliver
 
-from transforms import audit, ingest, landing, pipeline, reading, rules, status, validation
-from transforms.settings import Settings
-from transforms.sources import SOURCES
-from transforms.warehouse import make_engine
+from transforms import tasks as pipeline
+from transforms.config.settings import Settings
+from transforms.config.sources import SOURCES
+from transforms.core.periods import utcnow
+from transforms.ingest import audit, landing, reading, rules
+from transforms.ingest import load as ingest
+from transforms.ops import status
+from transforms.quality import validation
+from transforms.warehouse.engine import make_engine
 
 PERIOD = "2025-01"
 
@@ -124,7 +129,7 @@ def test_a_file_left_in_progress_is_planned_again_even_with_the_same_bytes(setti
                 sha256=found.sha256,
                 status="in_progress",
                 file_modified_at=found.modified_at,
-                started_at=audit.utcnow(),
+                started_at=utcnow(),
             ),
         )
     [record] = load(settings, "deaths")

@@ -12,10 +12,10 @@ from collections import Counter
 import sqlalchemy as sa
 from test_fault_corpus import clean_rows, csv_bytes, deliver
 
-from transforms import pipeline
-from transforms.settings import Settings
-from transforms.sources import SOURCES
-from transforms.warehouse import make_engine
+from transforms import tasks as pipeline
+from transforms.config.settings import Settings
+from transforms.config.sources import SOURCES
+from transforms.warehouse.engine import make_engine
 
 PERIOD = "2025-01"
 # Valid NHS numbers of the 999 test range, each planted once, in the form it is planted in.

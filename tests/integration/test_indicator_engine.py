@@ -16,13 +16,18 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from transforms import aggregation, indicator_store, indicators, pipeline, warehouse
-from transforms import statistics as st
-from transforms.catalogue import catalogue
-from transforms.disclosure import SUPPRESSION_THRESHOLD
-from transforms.settings import Settings
-from transforms.sources import SOURCES
-from transforms.synth import generate
+from synth import generate
+from transforms import tasks as pipeline
+from transforms.config.catalogue import catalogue
+from transforms.config.settings import Settings
+from transforms.config.sources import SOURCES
+from transforms.core import statistics as st
+from transforms.core.disclosure import SUPPRESSION_THRESHOLD
+from transforms.indicators import assembly as indicators
+from transforms.indicators import counts as aggregation
+from transforms.indicators import store as indicator_store
+from transforms.warehouse import bulk, ddl
+from transforms.warehouse import engine as warehouse
 
 START, END = "2024-09", "2025-10"  # 14 months: rolling years, a COVID campaign, a flu season
 INPUT_TABLES = [
@@ -86,7 +91,7 @@ def duckdb_url(loaded: Path, tmp_path: Path) -> str:
 
 
 def copy_inputs(source_url: str, target_url: str) -> None:
-    warehouse.apply_ddl(warehouse.make_engine(target_url))
+    ddl.apply_ddl(warehouse.make_engine(target_url))
     with (
         warehouse.make_engine(source_url).connect() as src,
         warehouse.make_engine(target_url).begin() as dst,
@@ -94,7 +99,7 @@ def copy_inputs(source_url: str, target_url: str) -> None:
         for table in INPUT_TABLES:
             frame = pd.DataFrame(src.execute(sa.text(f"select * from {table}")).mappings().all())
             dst.execute(sa.text(f"delete from {table}"))
-            warehouse.append_arrow(dst, table, pa.Table.from_pandas(frame, preserve_index=False))
+            bulk.append_arrow(dst, table, pa.Table.from_pandas(frame, preserve_index=False))
 
 
 @pytest.mark.postgres
@@ -244,7 +249,7 @@ def test_mart_view_shows_only_disclosure_controlled_values(duckdb_url):
 
 
 def test_no_withheld_count_in_the_mart_can_be_recovered_by_subtraction(duckdb_url):
-    """Checked on what partners see, independently of transforms.disclosure: in every set
+    """Checked on what partners see, independently of transforms.core.disclosure: in every set
     (All persons and its 5 groups; each 5 group and its 16 groups; a source and its
     organisations) no count is the only one withheld."""
     compute(duckdb_url)

@@ -11,9 +11,10 @@ import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from transforms import ingest, pipeline
-from transforms.settings import Settings
-from transforms.warehouse import make_engine
+from transforms import tasks as pipeline
+from transforms.config.settings import Settings
+from transforms.ingest import load as ingest
+from transforms.warehouse.engine import make_engine
 
 HEADER = (
     "appointment_id,nhs_number,practice_code,appointment_date,appointment_status,"

@@ -7,9 +7,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from transforms import pipeline, reading
-from transforms.settings import Settings
-from transforms.warehouse import make_engine
+from transforms import tasks as pipeline
+from transforms.config.settings import Settings
+from transforms.ingest import reading
+from transforms.warehouse.engine import make_engine
 
 HEADER = (
     "appointment_id,nhs_number,practice_code,appointment_date,appointment_status,"

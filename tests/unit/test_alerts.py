@@ -5,9 +5,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from transforms.alerts import send_alert
-from transforms.pipeline import DataQualityFailure, report_quality
-from transforms.settings import Settings
+from transforms.config.settings import Settings
+from transforms.ops.alerts import send_alert
+from transforms.tasks import DataQualityFailure, report_quality
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_a_webhook_url_without_a_scheme_is_logged_not_raised_and_never_quoted(ca
 
 
 def test_a_failed_task_alert_quotes_no_warehouse_password(webhook, tmp_path, monkeypatch, caplog):
-    from hei.dag_factory import alert_on_failure
+    from dags.common.factory import alert_on_failure
 
     url, received = webhook
     warehouse = "postgresql+psycopg://hei:hunter2-password@db/warehouse"

@@ -4,7 +4,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from transforms.catalogue import load
+from transforms.config.catalogue import load
 
 FIRST_RELEASE = {
     "ACC01",

@@ -1,4 +1,4 @@
-"""transforms.disclosure: the partnership's disclosure rules and the final publishing gate."""
+"""transforms.core.disclosure: the partnership's disclosure rules and the final publishing gate."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms.disclosure import (
+from transforms.core.disclosure import (
     AUDIT,
     DENOMINATOR_SUPPRESSED,
     NUMERATOR_SUPPRESSED,
@@ -22,7 +22,7 @@ from transforms.disclosure import (
     round_counts,
     suppress_counts,
 )
-from transforms.statistics import NO_DSR_SMALL_COUNT
+from transforms.core.statistics import NO_DSR_SMALL_COUNT
 
 KEYS = ["indicator_id", "period_start", "breakdown"]
 TOTAL = "All persons"

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms import statistics as st
-from transforms.disclosure_audit import attack, shown_bounds
-from transforms.indicators import ethnic_groups
+from transforms.core import statistics as st
+from transforms.core.disclosure_audit import attack, shown_bounds
+from transforms.indicators.assembly import ethnic_groups
 
 FAMILY = {
     "indicator_id": "OUT04",

@@ -1,6 +1,6 @@
 import pyarrow as pa
 
-from transforms.ethnicity import classify, dimension_rows, snomed_to_code
+from transforms.core.ethnicity import classify, dimension_rows, snomed_to_code
 
 
 def test_codes_are_normalised_from_the_forms_extracts_send():

@@ -1,6 +1,6 @@
 import pyarrow as pa
 
-from transforms.identifiers import (
+from transforms.core.identifiers import (
     contains_nhs_number,
     mask_nhs_numbers,
     pseudonymise,

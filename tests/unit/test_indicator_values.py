@@ -9,12 +9,13 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from transforms import aggregation, indicators
-from transforms import statistics as st
-from transforms.catalogue import catalogue
-from transforms.disclosure_audit import attack
-from transforms.periods import Period, periods
-from transforms.warehouse import make_engine
+from transforms.config.catalogue import catalogue
+from transforms.core import statistics as st
+from transforms.core.disclosure_audit import attack
+from transforms.core.periods import Period, periods
+from transforms.indicators import assembly as indicators
+from transforms.indicators import counts as aggregation
+from transforms.warehouse.engine import make_engine
 
 JANUARY = Period("month", date(2025, 1, 1), date(2025, 1, 31), ("2025-01",))
 MONTH = {"period_type": "month", "period_start": JANUARY.start, "period_end": JANUARY.end}

@@ -1,6 +1,6 @@
 import os
 
-from transforms.landing import parse_period, printable_name, scan
+from transforms.ingest.landing import parse_period, printable_name, scan
 
 
 def test_a_name_must_match_the_pattern_in_full():

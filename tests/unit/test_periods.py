@@ -2,7 +2,7 @@ from datetime import date
 
 import pytest
 
-from transforms.periods import month_after, periods
+from transforms.core.periods import month_after, periods
 
 TWO_YEARS = [month_after("2024-11", i) for i in range(24)]  # 2024-11 .. 2026-10
 

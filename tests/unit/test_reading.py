@@ -2,8 +2,8 @@ import io
 
 import pytest
 
-from transforms.errors import DeliveryRejected
-from transforms.reading import SMALL_FILE_BYTES, ReadLimits, detect_encoding
+from transforms.ingest.errors import DeliveryRejected
+from transforms.ingest.reading import SMALL_FILE_BYTES, ReadLimits, detect_encoding
 
 HEADER = b"attendance_id,ethnic_category\n"
 

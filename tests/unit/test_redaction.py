@@ -1,4 +1,4 @@
-from transforms.redaction import display_url, display_webhook, scrub, url_secrets
+from transforms.core.redaction import display_url, display_webhook, scrub, url_secrets
 
 URL = "postgresql+psycopg://hei:p%40ss-word@db.example:5432/warehouse?password=q-secret&sslmode=require"
 

@@ -2,15 +2,15 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from transforms.reading import Chunk
-from transforms.rules import (
+from transforms.config.sources import get_source
+from transforms.ingest.reading import Chunk
+from transforms.ingest.rules import (
     canonical_codes,
     check_rows,
     month_bounds,
     parse_dates,
     pseudonymise_rows,
 )
-from transforms.sources import get_source
 
 KEY = b"unit-test-key"
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
-from transforms.settings import Settings
+from transforms.config.settings import Settings
 
 HOW_TO_MAKE_ONE = 'python -c "import secrets; print(secrets.token_hex(32))"'
 
@@ -109,7 +109,7 @@ def test_development_key_is_never_readable_by_others_not_even_before_a_chmod(tmp
 # A first task: it waits, once it has decided to create the key, until the other has too.
 FIRST_TASK = """
 import os, pathlib, secrets, sys, time
-from transforms.settings import Settings
+from transforms.config.settings import Settings
 
 token_hex, meeting = secrets.token_hex, pathlib.Path(sys.argv[2])
 

@@ -1,4 +1,4 @@
-"""transforms.statistics against PHEindicatormethods' own expected values, and its policies.
+"""transforms.core.statistics against PHEindicatormethods' own expected values, and its policies.
 
 The fixtures in tests/fixtures/phe are the R package's test data (see the README there); every
 tested expected value in them must be reproduced to a relative 1e-6.
@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_allclose
 
-from transforms.statistics import (
+from transforms.core.statistics import (
     ESP2013,
     NO_DSR_EMPTY_BAND,
     NO_DSR_SMALL_COUNT,

@@ -16,9 +16,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from transforms.synth import generate
-from transforms.synth.reference import GROUPS, LETTERS, load
-from transforms.synth.sources import SOURCES
+from synth import generate
+from synth.reference import GROUPS, LETTERS, load
+from synth.sources import SOURCES
 
 START, END = "2024-11", "2025-01"
 MONTHS = ("2024-11", "2024-12", "2025-01")

@@ -1,0 +1,1 @@
+"""The DAG factory and Asset declarations; ignored by the DAG processor (``.airflowignore``)."""

@@ -1,0 +1,218 @@
+"""Builds the pipeline's DAGs from the source catalogue.
+
+Only light imports happen at module level; pandas, Arrow, SQLAlchemy, Great Expectations and
+the warehouse are touched inside tasks, so the DAG processor parses these files quickly and
+never opens a connection.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+import pendulum
+from airflow.sdk import DAG, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowSkipException
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+from dags.common.assets import (
+    COMPLETENESS_ASSET,
+    INDICATOR_VALUES_ASSET,
+    PERSON_ETHNICITY_ASSET,
+    STAGING_ASSETS,
+)
+from transforms.config.sources import SOURCES
+
+if TYPE_CHECKING:
+    from transforms.config.settings import Settings
+
+OWNER = "hei-data-engineering"
+WAREHOUSE_POOL = "warehouse"
+START = pendulum.datetime(2024, 1, 1, tz="UTC")
+MONTHLY = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")
+
+
+def _settings() -> Settings:
+    from transforms.config.settings import Settings  # pydantic-settings: kept out of parsing
+
+    return Settings()
+
+
+def alert_on_failure(context: dict[str, Any]) -> None:
+    """Task failure callback: send the failure to the configured alert webhook.
+
+    The error goes to a chat channel, so any secret it happens to quote is taken out first.
+    """
+    from transforms.core.redaction import scrub
+    from transforms.ops.alerts import send_alert
+
+    settings = _settings()
+    ti = context["ti"]
+    error = scrub(str(context.get("exception")), settings.secret_values())
+    send_alert(
+        settings.alert_webhook_url,
+        f"health-equity-indicators: {ti.dag_id}.{ti.task_id} failed",
+        [f"run {context['run_id']}", f"error: {error}"],
+    )
+
+
+DEFAULT_ARGS = {
+    "owner": OWNER,
+    "retries": 2,
+    "retry_delay": timedelta(minutes=5),
+    "on_failure_callback": alert_on_failure,
+}
+
+
+def _interval_month() -> str:
+    """``YYYY-MM`` of the run's data interval: the last month this run may load.
+
+    A run triggered by hand in Airflow 3 has no data interval: it then loads up to the last
+    complete month.
+    """
+    from transforms.core.periods import last_complete_month
+
+    start = get_current_context().get("data_interval_start")
+    return last_complete_month() if start is None else start.strftime("%Y-%m")
+
+
+def ingest_dags() -> dict[str, DAG]:
+    """One ``ingest_<source>`` DAG per source of the catalogue, by DAG id."""
+    return {f"ingest_{name}": ingest_dag(name) for name in SOURCES}
+
+
+def ingest_dag(source_name: str) -> DAG:
+    """The ``ingest_<source>`` DAG: find new files, load each month, announce the Asset."""
+    staging_asset = STAGING_ASSETS[source_name]
+    title = SOURCES[source_name].title
+
+    @dag(
+        dag_id=f"ingest_{source_name}",
+        description=f"Load {title} deliveries into staging",
+        doc_md=f"Loads `{source_name}` deliveries from the landing zone (transforms.ingest.load).",
+        schedule=MONTHLY,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["ingest", source_name],
+    )
+    def ingest_source() -> None:
+        @task(pool=WAREHOUSE_POOL)
+        def prepare_warehouse() -> None:
+            from transforms.tasks import prepare_warehouse
+
+            prepare_warehouse(_settings())
+
+        @task(pool=WAREHOUSE_POOL)
+        def find_deliveries() -> list[dict]:
+            from transforms.tasks import find_deliveries
+
+            settings = _settings()
+            return find_deliveries(settings, source_name, settings.until or _interval_month())
+
+        @task(pool=WAREHOUSE_POOL, map_index_template="{{ task.op_kwargs['group']['period'] }}")
+        def load_month(group: dict) -> list[dict]:
+            from transforms.tasks import load_month
+
+            return load_month(_settings(), group, get_current_context()["run_id"])
+
+        @task(outlets=[staging_asset])
+        def announce(records: list[list[dict]], *, outlet_events=None) -> list[str]:  # noqa: ANN001
+            from transforms.tasks import changed_periods
+
+            periods = changed_periods(list(records))
+            if not periods:  # nothing changed: no Asset event, so nothing downstream reruns
+                raise AirflowSkipException("no month of this source changed")
+            outlet_events[staging_asset].extra = {"periods": periods}
+            return periods
+
+        @task
+        def check_quality(records: list[list[dict]]) -> list[str]:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            from transforms.tasks import DataQualityFailure, report_quality
+
+            try:
+                return report_quality(_settings(), source_name, list(records))
+            except DataQualityFailure as failure:  # a retry would not change the data
+                raise AirflowFailException(str(failure)) from failure
+
+        @task
+        def render_data_docs(records: list[list[dict]]) -> str | None:
+            from transforms.tasks import render_data_docs
+
+            return render_data_docs(_settings(), list(records))
+
+        months = find_deliveries()
+        prepare_warehouse() >> months
+        loaded = load_month.expand(group=months)
+        announce(loaded)
+        check_quality(loaded)
+        render_data_docs(loaded)
+
+    return ingest_source()
+
+
+def assess_dag() -> DAG:
+    """``assess_ethnicity``: best-known ethnicity per person and linked completeness."""
+    first, *others = STAGING_ASSETS.values()
+    any_staging_change = first
+    for asset in others:
+        any_staging_change = any_staging_change | asset
+
+    @dag(
+        dag_id="assess_ethnicity",
+        description="Best-known ethnicity per person; ethnicity completeness after linkage",
+        doc_md="Runs whenever any staging table changes (see transforms.quality.completeness).",
+        schedule=any_staging_change,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["quality", "ethnicity"],
+    )
+    def assess_ethnicity() -> None:
+        @task(pool=WAREHOUSE_POOL, outlets=[PERSON_ETHNICITY_ASSET, COMPLETENESS_ASSET])
+        def link_ethnicity() -> dict[str, int]:
+            from transforms.tasks import assess_ethnicity
+
+            return assess_ethnicity(_settings())
+
+        link_ethnicity()
+
+    return assess_ethnicity()
+
+
+def indicators_dag() -> DAG:
+    """``compute_indicators``: the catalogue into ``indicators.values``.
+
+    Scheduled on best-known ethnicity, which ``assess_ethnicity`` refreshes after every
+    staging change: so it runs once the staging Assets have changed *and* the linkage it
+    depends on is current, never on the half-updated state in between.
+    """
+
+    @dag(
+        dag_id="compute_indicators",
+        description="Indicators by ethnic group: counts, statistics, disclosure control",
+        doc_md="Recomputes the periods whose inputs changed (see transforms.indicators.store).",
+        schedule=PERSON_ETHNICITY_ASSET,
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["indicators"],
+    )
+    def compute_indicators() -> None:
+        @task(pool=WAREHOUSE_POOL, outlets=[INDICATOR_VALUES_ASSET])
+        def compute() -> dict[str, int]:
+            from transforms.tasks import compute_indicators
+
+            recomputed = compute_indicators(_settings(), get_current_context()["run_id"])
+            if not any(recomputed.values()):
+                raise AirflowSkipException("no indicator period had new inputs")
+            return recomputed
+
+        compute()
+
+    return compute_indicators()

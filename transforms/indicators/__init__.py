@@ -1,0 +1,1 @@
+"""The indicator engine: counts in the warehouse, assembly into statistics, the stored values."""

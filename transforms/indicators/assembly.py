@@ -1,0 +1,638 @@
+"""From aggregated counts to indicator values: groups, periods, statistics, comparisons.
+
+``transforms.indicators.counts`` returns small frames (month x best-known ethnic code x age band);
+this module rolls them up to reporting periods and ethnic groups, applies the PHE methods
+(``transforms.core.statistics``), compares every group with its reference group and with all
+persons, and applies disclosure control (``transforms.core.disclosure``). It gives two tables:
+the data team's rows (exact values, the published counts and the reasons behind every
+withheld one) and the partners' rows (published counts, and statistics recomputed from those
+alone), which the attacking audit (``transforms.core.disclosure_audit``) must pass before they are
+kept. Pure functions on DataFrames: the warehouse reads and writes are in
+``transforms.indicators.store``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from transforms.config.catalogue import Indicator
+from transforms.core import statistics as st
+from transforms.core.disclosure import ROUNDING_BASE, Partition, apply_sdc
+from transforms.core.disclosure_audit import COMPLEMENT, Finding, attack
+from transforms.core.ethnicity import dimension_rows
+from transforms.core.periods import Period
+from transforms.quality.completeness import ALL_ORGANISATIONS
+
+ALL_PERSONS = "All persons"
+NOT_STATED, NOT_KNOWN = "Not stated", "Not known"
+UNKNOWN_GROUPS = (NOT_STATED, NOT_KNOWN)
+PERIOD_KEYS = ["period_type", "period_start", "period_end"]
+GROUP_KEYS = ["breakdown", "group_code", "group_label", "group_order"]
+SET_KEYS = ["indicator_id", "measure", *PERIOD_KEYS]
+GROUP_5_CODES = {
+    "White": "white",
+    "Mixed": "mixed",
+    "Asian or Asian British": "asian",
+    "Black or Black British": "black",
+    "Other ethnic group": "other",
+    NOT_STATED: "not_stated",
+    NOT_KNOWN: "not_known",
+}
+
+
+def ethnic_groups() -> pd.DataFrame:
+    """Ethnic code -> group per breakdown: one row per code x breakdown, in display order."""
+    rows = []
+    for dim in dimension_rows():
+        code, order = str(dim["ethnic_code"]), int(dim["group_16_order"])
+        group_5 = str(dim["group_5"])
+        rows += [
+            ("all", code, "all", ALL_PERSONS, 0, None),
+            ("ethnicity_5", code, GROUP_5_CODES[group_5], group_5, _order_5(group_5), None),
+            ("ethnicity_16", code, code, str(dim["group_16"]), order, group_5),
+        ]
+    return pd.DataFrame(
+        rows, columns=["breakdown", "ethnic_code", "group_code", "group_label", "group_order",
+                       "parent_5"],
+    )  # fmt: skip
+
+
+def _order_5(label: str) -> int:
+    return list(GROUP_5_CODES).index(label) + 1
+
+
+# --- periods -------------------------------------------------------------------------------
+
+
+def in_periods(monthly: pd.DataFrame, periods: Sequence[Period], mean: bool) -> pd.DataFrame:
+    """Monthly counts summed over each period (divided by its months for person-years)."""
+    spans = pd.DataFrame(
+        [(p.kind, p.start, p.end, m, len(p.months)) for p in periods for m in p.months],
+        columns=[*PERIOD_KEYS, "month", "months"],
+    )
+    keys = [*PERIOD_KEYS, "months", "ethnic_code", "age_band"]
+    summed = monthly.merge(spans, on="month").groupby(keys, dropna=False)["n"].sum().reset_index()
+    if mean:
+        summed["n"] = summed["n"] / summed["months"]
+    return summed.drop(columns="months")
+
+
+# --- groups --------------------------------------------------------------------------------
+
+
+def by_group(
+    numerator: pd.DataFrame,
+    denominator: pd.DataFrame,
+    periods: Sequence[Period],
+    breakdowns: Sequence[str],
+    with_age: bool,
+) -> pd.DataFrame:
+    """Numerator and denominator per period x breakdown group (x age band), zeros included.
+
+    Every group of each breakdown appears in every period asked for, so an empty group (or
+    a period with no events at all) shows as 0 and disclosure sets are complete.
+    """
+    groups = ethnic_groups()
+    groups = groups[groups["breakdown"].isin(breakdowns)]
+    keys = [*PERIOD_KEYS, *GROUP_KEYS, "age_band"]
+    counts = [
+        frame.merge(groups, on="ethnic_code").groupby(keys, dropna=False)["n"].sum().rename(name)
+        for name, frame in (("numerator", numerator), ("denominator", denominator))
+    ]
+    grid = _grid(periods, groups, with_age)
+    table = grid.join(counts[0], on=keys).join(counts[1], on=keys)
+    return table.fillna({"numerator": 0, "denominator": 0})
+
+
+def _grid(periods: Sequence[Period], groups: pd.DataFrame, with_age: bool) -> pd.DataFrame:
+    keys = pd.DataFrame([(p.kind, p.start, p.end) for p in periods], columns=PERIOD_KEYS)
+    bands = pd.DataFrame({"age_band": list(st.ESP2013) if with_age else ["all"]})
+    distinct = groups.drop(columns="ethnic_code").drop_duplicates()
+    return keys.merge(distinct, how="cross").merge(bands, how="cross")
+
+
+# --- statistics ----------------------------------------------------------------------------
+
+
+def estimate(table: pd.DataFrame, indicator: Indicator, measure: str) -> pd.DataFrame:
+    """Value, 95% and 99.8% limits, method and note for each period x group."""
+    keys = [*PERIOD_KEYS, *GROUP_KEYS, "parent_5"]
+    if measure == "dsr":
+        return _dsr(table, keys, indicator.multiplier)
+    totals = table.groupby(keys, dropna=False)[["numerator", "denominator"]].sum().reset_index()
+    has_base = totals["denominator"] > 0
+    method = st.proportion if measure == "proportion" else st.crude_rate
+    stats = method(
+        totals.loc[has_base, "numerator"],
+        totals.loc[has_base, "denominator"],
+        multiplier=indicator.multiplier,
+    )
+    out = totals.join(stats)
+    out["note"] = pd.Series(np.where(has_base, None, "no denominator"), dtype=object)
+    out["variance"] = np.nan
+    return out
+
+
+def _dsr(table: pd.DataFrame, keys: list[str], multiplier: int) -> pd.DataFrame:
+    aged = table[table["age_band"].isin(list(st.ESP2013))].copy()
+    aged["group_id"] = aged.groupby(keys, dropna=False).ngroup()
+    result = st.dsr(
+        aged, "group_id", count="numerator", population="denominator", multiplier=multiplier
+    )
+    firsts = aged.drop_duplicates("group_id").set_index("group_id")[keys]
+    out = firsts.join(result.set_index("group_id")).reset_index(drop=True)
+    out = out.rename(columns={"total_count": "numerator", "total_pop": "denominator"})
+    out["note"] = out["statistic"].where(out["value"].isna(), None).astype(object)
+    return out
+
+
+def known_share(values: pd.DataFrame) -> pd.DataFrame:
+    """Per period: % of the denominator whose best-known ethnicity is known (the linkage
+    completeness shown beside every value of the indicator)."""
+    five = values[values["breakdown"] == "ethnicity_5"]
+    known = five["denominator"].where(~five["group_label"].isin(UNKNOWN_GROUPS), 0)
+    sums = (
+        pd.DataFrame({"known": known, "all": five["denominator"]})
+        .groupby([five[k] for k in PERIOD_KEYS])
+        .sum()
+    )
+    share = (sums["known"] / sums["all"].where(sums["all"] > 0) * 100).rename("ethnicity_known_pct")
+    return share.reset_index()
+
+
+# --- comparisons ---------------------------------------------------------------------------
+
+
+def compare(values: pd.DataFrame, indicator: Indicator, measure: str) -> pd.DataFrame:
+    """Ratio to the reference group (95% CI, log scale) and significance flags at 95% and
+    99.8% against the reference group and against all persons.
+
+    Not stated / Not known are not ethnic groups, so they are not compared; neither is the
+    reference group with itself (ratio 1) nor all persons with itself.
+    """
+    polarity = None if indicator.polarity == "none" else indicator.polarity
+    out = values.reset_index(drop=True)
+    out["reference_group"] = out["breakdown"].map(indicator.reference_groups)
+    period = out.groupby(PERIOD_KEYS, sort=False).ngroup().to_numpy()
+    per_breakdown = period * 8 + pd.Categorical(out["breakdown"]).codes
+    columns = ["numerator", "denominator", "value", "variance"]
+    reference = (out["group_label"] == out["reference_group"]).fillna(False).to_numpy()
+    out = out.join(_lookup(out, per_breakdown, reference, columns).add_prefix("ref_"))
+    everyone = out["breakdown"].eq("all").to_numpy()
+    out = out.join(_lookup(out, period, everyone, columns).add_prefix("all_"))
+    compared = (out["breakdown"] != "all") & ~out["group_label"].isin(UNKNOWN_GROUPS)
+    is_reference = out["group_label"] == out["reference_group"]
+    ratios = _ratios(out, measure, compared & ~is_reference & out["reference_group"].notna())
+    out = out.join(ratios)
+    out.loc[is_reference & out["value"].notna(), "ratio"] = 1.0
+    for level in ("95_0", "99_8"):
+        out[f"significance_vs_reference_{level}"] = np.where(
+            compared & ~is_reference,
+            st.significance(out["ratio"], out[f"ratio_lower{level}cl"],
+                            out[f"ratio_upper{level}cl"], 1.0, polarity=polarity),
+            st.NOT_COMPARED,
+        )  # fmt: skip
+        out[f"significance_vs_all_{level}"] = np.where(
+            compared,
+            st.significance(out["value"], out[f"lower{level}cl"], out[f"upper{level}cl"],
+                            out["all_value"], polarity=polarity),
+            st.NOT_COMPARED,
+        )  # fmt: skip
+    return out.drop(columns=[c for c in out if c.startswith(("ref_", "all_"))])
+
+
+def _lookup(
+    values: pd.DataFrame, keys: np.ndarray, rows: np.ndarray, columns: Sequence[str] = ()
+) -> pd.DataFrame:
+    """For every row, ``columns`` (default all) of the one row among ``rows`` with the same
+    key (NaN if none): the comparator of each group, without a merge."""
+    position = np.full(keys.max(initial=-1) + 1, -1)
+    position[keys[rows]] = np.flatnonzero(rows)
+    found = position[keys]
+    picked = {
+        c: np.where(found >= 0, values[c].to_numpy(dtype=float)[found], np.nan)
+        for c in (columns or values.columns)
+    }
+    return pd.DataFrame(picked, index=values.index)
+
+
+def _ratios(out: pd.DataFrame, measure: str, rows: pd.Series) -> pd.DataFrame:
+    levels = (0.95, 0.998)
+    if measure == "dsr":
+        chosen = out[rows]
+        ratio = st.dsr_ratio(chosen["value"], chosen["variance"], chosen["ref_value"],
+                             chosen["ref_variance"], confidence=levels)  # fmt: skip
+    else:
+        rows = rows & (out["denominator"] > 0) & (out["ref_denominator"] > 0)
+        chosen = out[rows]
+        method = st.proportion_ratio if measure == "proportion" else st.rate_ratio
+        ratio = method(chosen["numerator"], chosen["denominator"], chosen["ref_numerator"],
+                       chosen["ref_denominator"], confidence=levels)  # fmt: skip
+    ratio = ratio.rename(columns=lambda c: c if c == "ratio" else f"ratio_{c}")
+    return ratio.reindex(out.index)
+
+
+# --- disclosure ----------------------------------------------------------------------------
+
+DERIVED = (
+    "value", "lower95_0cl", "upper95_0cl", "lower99_8cl", "upper99_8cl", "variance",
+    "ratio", "ratio_lower95_0cl", "ratio_upper95_0cl", "ratio_lower99_8cl", "ratio_upper99_8cl",
+    "significance_vs_reference_95_0", "significance_vs_reference_99_8",
+    "significance_vs_all_95_0", "significance_vs_all_99_8",
+)  # fmt: skip
+RENAMES = {
+    "lower95_0cl": "lower_95", "upper95_0cl": "upper_95", "lower99_8cl": "lower_998",
+    "upper99_8cl": "upper_998", "ratio": "ratio_to_reference",
+    "ratio_lower95_0cl": "ratio_lower_95", "ratio_upper95_0cl": "ratio_upper_95",
+    "ratio_lower99_8cl": "ratio_lower_998", "ratio_upper99_8cl": "ratio_upper_998",
+    "significance_vs_reference_95_0": "significance_vs_reference",
+    "significance_vs_reference_99_8": "significance_vs_reference_998",
+    "significance_vs_all_95_0": "significance_vs_all",
+    "significance_vs_all_99_8": "significance_vs_all_998",
+}  # fmt: skip
+"""Statistics-module column names -> warehouse column names."""
+Withhold = dict[str, pd.Series]
+"""Count column -> rows whose count the attacking audit asked to withhold."""
+Protector = Callable[[pd.DataFrame, Withhold], pd.DataFrame]
+
+
+def protect(
+    values: pd.DataFrame,
+    top: pd.Series,
+    nested: list[Partition],
+    total: str | None,
+    withhold: Withhold,
+) -> pd.DataFrame:
+    """Add the published counts and suppression flags (``transforms.core.disclosure``).
+
+    ``top`` keys the first partition into sets (rows sharing a key add up to the row labelled
+    ``total``); ``nested`` partitions protect groups within groups; ``withhold`` names counts
+    to withhold besides the small ones. Person-year denominators are rounded to whole people
+    first. Exact values stay in the table; the published counts are ``published_numerator``
+    and ``published_denominator``, and the reason codes are for the data team.
+    """
+    table = values.assign(sdc_top=top, sdc_denominator=values["denominator"].round())
+    asked = {"numerator": withhold["numerator"], "sdc_denominator": withhold["denominator"]}
+    options = dict(
+        numerator="numerator", denominator="sdc_denominator", derived=DERIVED,
+        total_label=total, label_col="group_label", nested=nested,
+    )  # fmt: skip
+    shown = apply_sdc(
+        table, [*SET_KEYS, "sdc_top"], statistic="statistic", also_withhold=asked, **options
+    )
+    return values.assign(
+        published_numerator=shown["numerator"],
+        published_denominator=shown["sdc_denominator"],
+        suppressed=shown["suppressed"],
+        suppression_reason=shown["suppression_reason"],
+    )
+
+
+def with_reference_flag(values: pd.DataFrame) -> pd.DataFrame:
+    """``reference_suppressed``: the row's reference group is withheld, so its ratio (which
+    with the row's own value would give the reference's value away) is withheld too."""
+    values = values.reset_index(drop=True)
+    keys = values.groupby([*SET_KEYS, "breakdown"], sort=False).ngroup().to_numpy()
+    reference = (values["group_label"] == values["reference_group"]).fillna(False).to_numpy()
+    flag = _lookup(pd.DataFrame({"flag": values["suppressed"].astype(float)}), keys, reference)
+    values["reference_suppressed"] = flag["flag"].eq(1.0).to_numpy()
+    return values
+
+
+def protect_ethnic_groups(values: pd.DataFrame, withhold: Withhold) -> pd.DataFrame:
+    """Sets: all persons = Σ 5 groups; each 5 group = Σ its 16 groups."""
+    sixteen = values["breakdown"] == "ethnicity_16"
+    five = values["breakdown"] == "ethnicity_5"
+    top = pd.Series("top", index=values.index).where(~sixteen, "own:" + values["group_code"])
+    parent = values["parent_5"].where(sixteen, values["group_label"].where(five))
+    table = values.assign(sdc_parent=parent, sdc_parent_total=five)
+    nested = [Partition((*SET_KEYS, "sdc_parent"), "sdc_parent_total")]
+    protected = protect(table, top, nested, ALL_PERSONS, withhold)
+    return with_reference_flag(protected.drop(columns=["sdc_parent", "sdc_parent_total"]))
+
+
+def protect_organisations(values: pd.DataFrame, withhold: Withhold) -> pd.DataFrame:
+    """Sets: a source's ``all organisations`` row = Σ its organisations."""
+    source, organisation = (values["group_code"].str.split(":", n=1).str[i] for i in (0, 1))
+    table = values.assign(sdc_source=source, sdc_is_total=organisation == "all")
+    nested = [Partition((*SET_KEYS, "sdc_source"), "sdc_is_total")]
+    protected = protect(table, "own:" + values["group_code"], nested, None, withhold)
+    return protected.drop(columns=["sdc_source", "sdc_is_total"]).assign(reference_suppressed=False)
+
+
+# --- what partners see ---------------------------------------------------------------------
+
+WITHHELD, UNRELIABLE = "withheld", "unreliable"
+"""The only reasons partners see: primary and secondary suppression look alike to them."""
+DSR_SHOWN_FROM = -(-(st.DSR_MIN_COUNT + ROUNDING_BASE // 2) // ROUNDING_BASE) * ROUNDING_BASE
+"""The smallest published count whose DSR is shown (15): a published count stands for any
+count within 2 of it, so 10 may be 8 and only 15 assures PHE's minimum of 10 events. Judged
+on the published count, so that a withheld DSR tells partners nothing the count does not."""
+PARTNER_COLUMNS = (
+    "indicator_id", "measure", *PERIOD_KEYS, *GROUP_KEYS, "numerator", "denominator",
+    "value", "lower_95", "upper_95", "lower_998", "upper_998", "unit", "reference_group",
+    "ratio_to_reference", "ratio_lower_95", "ratio_upper_95", "ratio_lower_998",
+    "ratio_upper_998", "significance_vs_reference", "significance_vs_reference_998",
+    "significance_vs_all", "significance_vs_all_998", "ethnicity_known_pct", "suppressed",
+    "suppression_reason", "reference_suppressed", "method", "note",
+)  # fmt: skip
+MAX_AUDIT_ROUNDS = 10
+
+
+class DisclosureRefused(Exception):
+    """The attacking audit still narrows counts down after every remedy: publish nothing."""
+
+
+def partner_rows(protected: pd.DataFrame, indicator: Indicator) -> pd.DataFrame:
+    """What partners see of each row: the published counts, and every statistic recomputed
+    from them alone (INDICATORS.md, second edition), so that no value or limit tells more
+    than the rounded counts do. A DSR keeps the value of its exact age-specific rates, but
+    its limits are Dobson's for the published count (see :func:`_published_dsr`)."""
+    parts = [
+        _partner_rows(rows, indicator, str(measure)).set_axis(rows.index)
+        for measure, rows in protected.groupby("measure", sort=False)
+    ]
+    return pd.concat(parts).sort_index()
+
+
+def _partner_rows(protected: pd.DataFrame, indicator: Indicator, measure: str) -> pd.DataFrame:
+    protected = protected.reset_index(drop=True)
+    shown = (
+        protected["published_numerator"].notna() & protected["published_denominator"].notna()
+    ).to_numpy()
+    rows = protected[PARTNER_IDENTITY].assign(
+        numerator=protected["published_numerator"].astype(float),
+        denominator=protected["published_denominator"].astype(float),
+    )
+    if measure == "dsr":
+        rows = rows.join(_published_dsr(protected, shown))
+    else:
+        rows = rows.join(_published_estimates(rows, shown, indicator.multiplier, measure))
+    if rows["breakdown"].eq("source_organisation").all():
+        rows = rows.assign(
+            reference_group=None,
+            ethnicity_known_pct=np.nan,
+            **{c: np.nan for c in DERIVED if c.startswith("ratio")},
+            **{c: st.NOT_COMPARED for c in DERIVED if c.startswith("significance")},
+        )
+    else:
+        rows = compare(rows, indicator, measure)
+        rows["ethnicity_known_pct"] = _published_known_share(rows)
+    unreliable = shown & rows["value"].isna().to_numpy() & (measure == "dsr")
+    reason = pd.Series(np.select([~shown, unreliable], [WITHHELD, UNRELIABLE], ""), dtype=object)
+    rows["suppression_reason"] = reason.where(reason != "", None)
+    rows["suppressed"] = reason.ne("").to_numpy()
+    rows = with_reference_flag(rows)
+    for column in (c for c in DERIVED if c.startswith("significance")):
+        hidden = rows["suppressed"] | rows["reference_suppressed"] & column.startswith(
+            "significance_vs_reference"
+        )
+        rows[column] = rows[column].where(~hidden, None)
+    for column in ("method", "note"):
+        rows[column] = rows[column].where(shown, None)
+    return rows.rename(columns=RENAMES)[list(PARTNER_COLUMNS)]
+
+
+PARTNER_IDENTITY = ["indicator_id", "measure", "unit", *PERIOD_KEYS, *GROUP_KEYS, "parent_5"]
+
+
+def _published_estimates(
+    counts: pd.DataFrame, shown: np.ndarray, multiplier: int, measure: str
+) -> pd.DataFrame:
+    """Proportions and crude rates of the published counts."""
+    has_base = shown & (counts["denominator"] > 0).to_numpy()
+    method = st.proportion if measure == "proportion" else st.crude_rate
+    stats = method(
+        counts.loc[has_base, "numerator"],
+        counts.loc[has_base, "denominator"],
+        multiplier=multiplier,
+    )
+    out = stats.drop(columns="statistic").reindex(counts.index)
+    out["note"] = pd.Series(np.where(shown & ~has_base, "no denominator", None), dtype=object)
+    out["variance"] = np.nan
+    return out
+
+
+def _published_dsr(protected: pd.DataFrame, shown: np.ndarray) -> pd.DataFrame:
+    """The exact DSR where its published count O' is at least :data:`DSR_SHOWN_FROM`, with
+    Dobson limits for O': the variance is rescaled to var(DSR) · O / O', keeping the DSR's
+    precision per event, so value and limits reveal O' and nothing of the exact count O."""
+    published = protected["published_numerator"].astype(float)
+    reliable = shown & (published >= DSR_SHOWN_FROM).to_numpy() & protected["value"].notna()
+    value = protected["value"].where(reliable)
+    variance = (protected["variance"] * protected["numerator"] / published).where(reliable)
+    out = st.dobson_limits(value, variance, published.where(reliable))
+    empty_band = protected["statistic"].eq(st.NO_DSR_EMPTY_BAND)
+    few = (
+        f"not shown: a published count below {DSR_SHOWN_FROM} may stand for fewer than "
+        f"{st.DSR_MIN_COUNT} events"
+    )
+    note = pd.Series(np.where(empty_band, st.NO_DSR_EMPTY_BAND, few), index=protected.index)
+    return out.assign(
+        value=value,
+        variance=variance,
+        method=f"{st.DOBSON}, limits for the published count",
+        note=note.where(~reliable, None),
+    )
+
+
+def _published_known_share(rows: pd.DataFrame) -> pd.Series:
+    """Linkage completeness from the published denominators: All persons less Not stated
+    and Not known, over All persons; none where any of those is withheld."""
+    period = rows.groupby(PERIOD_KEYS, sort=False).ngroup().to_numpy()
+    denominator = rows["denominator"].to_numpy(dtype=float)
+    unknown = (
+        rows["breakdown"].eq("ethnicity_5") & rows["group_label"].isin(UNKNOWN_GROUPS)
+    ).to_numpy()
+    unknown_sum = np.bincount(period[unknown], denominator[unknown], minlength=period.max() + 1)
+    everyone = _lookup(rows[["denominator"]], period, rows["breakdown"].eq("all").to_numpy())
+    total = everyone["denominator"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = 100 * (total - unknown_sum[period]) / np.where(total > 0, total, np.nan)
+    return pd.Series(np.round(share, 1), index=rows.index, name="ethnicity_known_pct")
+
+
+def disclose(
+    values: pd.DataFrame, indicator: Indicator, protector: Protector
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Disclosure control, then the partners' rows, attacked (``transforms.core.disclosure_audit``)
+    until the attack narrows nothing down: each round withholds what the last one could pin
+    or confine, and redoes only the periods concerned (no set spans two periods). An
+    indicator's measures (a DSR counts the events of its crude rate that have an age) are
+    protected and attacked together. Returns the data team's rows (exact, with reasons) and
+    the partners'."""
+    values = values.reset_index(drop=True)
+    period = values.groupby(PERIOD_KEYS, sort=False).ngroup().to_numpy()
+    withhold = {c: np.zeros(len(values), dtype=bool) for c in ("numerator", "denominator")}
+    chosen = np.arange(len(values))
+    team = partners = pd.DataFrame()
+    for _ in range(MAX_AUDIT_ROUNDS):
+        part = values.iloc[chosen].reset_index(drop=True)
+        protected = _protect_measures_alike(part, protector, withhold, chosen)
+        partner = partner_rows(protected, indicator)
+        team, partners = _splice(team, protected, chosen), _splice(partners, partner, chosen)
+        findings = attack(partner, {indicator.id: indicator.multiplier})
+        if not findings:
+            return team, partners
+        for column, position in _remedies(protected, findings, withhold, chosen):
+            withhold[column][chosen[position]] = True
+        chosen = np.flatnonzero(np.isin(period, period[chosen[[f.row for f in findings]]]))
+    listed = "; ".join(str(f) for f in findings[:5])
+    raise DisclosureRefused(f"{indicator.id}: the disclosure audit still finds {listed}")
+
+
+def _protect_measures_alike(
+    part: pd.DataFrame, protector: Protector, withhold: dict[str, np.ndarray], chosen: np.ndarray
+) -> pd.DataFrame:
+    """Disclosure control, with a count withheld in one measure withheld in the others too
+    (their counts nearly coincide, so one shown would give the other away); repeated until
+    the measures agree. ``withhold`` gains the counts withheld so."""
+    cell = part.groupby([*PERIOD_KEYS, "breakdown", "group_code"], sort=False).ngroup().to_numpy()
+    while True:
+        protected = protector(part, {c: pd.Series(w[chosen]) for c, w in withhold.items()})
+        grown = False
+        for column in ("numerator", "denominator"):
+            hidden = protected[f"published_{column}"].isna().to_numpy()
+            alike = np.isin(cell, cell[hidden]) & ~hidden
+            if part["measure"].nunique() > 1 and alike.any():
+                withhold[column][chosen[alike]] = True
+                grown = True
+        if not grown:
+            return protected
+
+
+def _splice(whole: pd.DataFrame, part: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """``whole`` with the rows at ``positions`` replaced by ``part`` (all of it at first)."""
+    if whole.empty:
+        return part
+    kept = whole.drop(index=positions)
+    return pd.concat([kept, part.set_axis(positions)]).sort_index()
+
+
+def _remedies(
+    protected: pd.DataFrame,
+    findings: list[Finding],
+    withhold: dict[str, np.ndarray],
+    chosen: np.ndarray,
+) -> list[tuple[str, int]]:
+    """More counts to withhold, as (column, row of ``protected``): a shown count that is
+    pinned; for a withheld one that is confined, the smallest shown count beside it in its
+    set (else the set's total); for a small complement, the numerator. Only the sets can be
+    remedied: a statistic that does not follow from the published counts is a bug."""
+    more = []
+    for finding in findings:
+        if finding.kind != "sets":
+            raise DisclosureRefused(f"{finding} (a bug: statistics must use published counts)")
+        column = "numerator" if finding.column == COMPLEMENT else finding.column
+        shown = pd.notna(protected[f"published_{column}"].iloc[finding.row])
+        position = finding.row if shown else _beside(protected, finding.row, column)
+        if not withhold[column][chosen[position]]:
+            more.append((column, position))
+    if not more:
+        raise DisclosureRefused(f"no remedy for {findings[0]}")
+    return more
+
+
+def _beside(protected: pd.DataFrame, row: int, column: str) -> int:
+    """Position of the smallest shown non-zero count in ``row``'s set, or of its total."""
+    this = protected.iloc[row]
+    same = (protected[SET_KEYS] == this[SET_KEYS]).all(axis=1)
+    breakdown = protected["breakdown"]
+    if this["breakdown"] == "source_organisation":
+        prefix = this["group_code"].split(":", 1)[0] + ":"
+        in_source = protected["group_code"].str.startswith(prefix)
+        members, total = in_source & ~protected["group_code"].str.endswith(":all"), in_source
+        total &= protected["group_code"].str.endswith(":all")
+    elif this["breakdown"] == "ethnicity_16":
+        members = (breakdown == "ethnicity_16") & (protected["parent_5"] == this["parent_5"])
+        total = (breakdown == "ethnicity_5") & (protected["group_label"] == this["parent_5"])
+    else:
+        members, total = breakdown == "ethnicity_5", breakdown == "all"
+    published = protected[f"published_{column}"].astype(float)
+    candidates = published.where(same & members & (published > 0)).reset_index(drop=True)
+    candidates = candidates.drop(index=row, errors="ignore").dropna()
+    if len(candidates):
+        return int(candidates.idxmin())
+    return int(np.flatnonzero((same & total).to_numpy())[0])
+
+
+# --- whole indicators ----------------------------------------------------------------------
+
+
+def unit(indicator: Indicator, measure: str) -> str:
+    if measure == "proportion":
+        return "%"
+    per = f"per {indicator.multiplier:,}"
+    return f"{per}, age-standardised (ESP2013)" if measure == "dsr" else per
+
+
+def indicator_values(
+    indicator: Indicator,
+    numerator: pd.DataFrame,
+    denominator: pd.DataFrame,
+    periods: Sequence[Period],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every measure, period and group of one indicator, from per-period counts by ethnic
+    code and age band (``in_periods`` output), with statistics, comparisons and disclosure:
+    the data team's rows and the partners' (see :func:`disclose`)."""
+    exact = [
+        exact_values(indicator, measure, numerator, denominator, periods)
+        for measure in indicator.measures
+    ]
+    return disclose(pd.concat(exact, ignore_index=True), indicator, protect_ethnic_groups)
+
+
+def exact_values(
+    indicator: Indicator,
+    measure: str,
+    numerator: pd.DataFrame,
+    denominator: pd.DataFrame,
+    periods: Sequence[Period],
+) -> pd.DataFrame:
+    """One measure's exact statistics and comparisons, before disclosure control."""
+    with_age = measure == "dsr"
+    if not with_age:
+        numerator, denominator = (_collapse_bands(f) for f in (numerator, denominator))
+    table = by_group(numerator, denominator, periods, indicator.breakdowns, with_age)
+    values = estimate(table, indicator, measure)
+    values = values.merge(known_share(values), on=PERIOD_KEYS, how="left")
+    values = compare(values, indicator, measure)
+    return values.assign(indicator_id=indicator.id, measure=measure, unit=unit(indicator, measure))
+
+
+def _collapse_bands(frame: pd.DataFrame) -> pd.DataFrame:
+    summed = frame.groupby([*PERIOD_KEYS, "ethnic_code"], dropna=False)["n"].sum()
+    return summed.reset_index().assign(age_band="all")
+
+
+def completeness_values(
+    indicator: Indicator, counts: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """DQ01 from recorded completeness (period keys, source, organisation, known, records):
+    one row per source x organisation and the source's ``ALL`` row as its total (the only row
+    of a source without organisations, such as deaths)."""
+    is_total = counts["organisation"] == ALL_ORGANISATIONS
+    rows = counts.assign(
+        breakdown="source_organisation",
+        group_code=counts["source"] + ":" + counts["organisation"].where(~is_total, "all"),
+        group_label=counts["source"]
+        + ": "
+        + counts["organisation"].where(~is_total, "all organisations"),
+        group_order=0,
+        parent_5=None,
+        numerator=counts["known"],
+        denominator=counts["records"],
+    )
+    values = estimate(rows, indicator, "proportion").assign(
+        indicator_id=indicator.id,
+        measure="proportion",
+        unit="%",
+        ethnicity_known_pct=np.nan,
+        reference_group=None,
+        **{c: np.nan for c in DERIVED if c.startswith("ratio")},
+        **{c: st.NOT_COMPARED for c in DERIVED if c.startswith("significance")},
+    )
+    return disclose(values, indicator, protect_organisations)

@@ -1,0 +1,357 @@
+"""Compute the catalogue into ``indicators.values``, recomputing only what changed.
+
+Each reporting period of each indicator has a fingerprint of its inputs: the catalogue entry,
+the loads of every month it spans (of each source it reads) and the state of best-known
+ethnicity. A period whose fingerprint is unchanged is skipped; the others are recomputed and
+replaced in one transaction with their fingerprints, so a failed compute leaves the tables as
+they were and a rerun of the same data gives the same rows. Best-known ethnicity is computed
+over all data, so a change in it (most monthly loads bring some) recomputes every period: the
+same data always gives the same values, whatever order it arrived in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import defaultdict
+from datetime import date
+from functools import cache
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from transforms.config.catalogue import QUALITY_SOURCE, Count, Indicator, catalogue
+from transforms.config.sources import SOURCES
+from transforms.core.disclosure_audit import Finding, attack
+from transforms.core.periods import Period, periods, utcnow
+from transforms.core.reference_data import reference_file
+from transforms.indicators import assembly as indicators
+from transforms.indicators import counts as aggregation
+from transforms.warehouse.bulk import append_arrow
+
+log = logging.getLogger(__name__)
+
+METHOD_VERSION = "3"
+"""Part of every fingerprint: bump it when a code change alters computed values, so the next
+compute replaces every period. (The reference tables the values depend on are fingerprinted
+by content, see ``_reference_digest``.)"""
+REFERENCE_FILES = ("acsc_icd10_codes.csv", "ethnic_category_codes.csv", "esp2013.csv")
+
+VALUES_TABLE = "indicators.values"
+PUBLISHED_TABLE = "indicators.published"
+VALUE_COLUMNS = {
+    "indicator_id": pa.string(), "measure": pa.string(), "period_type": pa.string(),
+    "period_start": pa.date32(), "period_end": pa.date32(), "breakdown": pa.string(),
+    "group_code": pa.string(), "group_label": pa.string(), "group_order": pa.int32(),
+    "numerator": pa.float64(), "denominator": pa.float64(), "value": pa.float64(),
+    "lower_95": pa.float64(), "upper_95": pa.float64(), "lower_998": pa.float64(),
+    "upper_998": pa.float64(), "unit": pa.string(), "reference_group": pa.string(),
+    "ratio_to_reference": pa.float64(), "ratio_lower_95": pa.float64(),
+    "ratio_upper_95": pa.float64(), "ratio_lower_998": pa.float64(),
+    "ratio_upper_998": pa.float64(), "significance_vs_reference": pa.string(),
+    "significance_vs_reference_998": pa.string(), "significance_vs_all": pa.string(),
+    "significance_vs_all_998": pa.string(), "ethnicity_known_pct": pa.float64(),
+    "published_numerator": pa.int64(), "published_denominator": pa.int64(),
+    "suppressed": pa.bool_(), "suppression_reason": pa.string(),
+    "reference_suppressed": pa.bool_(), "method": pa.string(),
+    "note": pa.string(), "run_id": pa.string(), "computed_at": pa.timestamp("us"),
+}  # fmt: skip
+PUBLISHED_COLUMNS = {
+    name: pa.int64() if name in ("numerator", "denominator") else VALUE_COLUMNS[name]
+    for name in (*indicators.PARTNER_COLUMNS, "run_id", "computed_at")
+}
+ETHNICITY_SOURCES = [name for name, s in SOURCES.items() if s.has_ethnicity]
+
+
+def compute(conn: Connection, run_id: str | None, *, force: bool = False) -> dict[str, int]:
+    """Recompute every indicator period whose inputs changed; returns periods per indicator."""
+    entries = catalogue()
+    _refresh_catalogue(conn, entries)
+    loads = _loaded_months(conn)
+    ethnicity = _ethnicity_version(conn)
+    stored = _stored_fingerprints(conn)
+    _forget_removed(conn, entries)
+    work: dict[str, tuple[list[Period], list[tuple[str, date]], dict[Period, str]]] = {}
+    for indicator in entries.values():
+        planned = _plan(indicator, loads, ethnicity)
+        mine = {k[1:]: fp for k, fp in stored.items() if k[0] == indicator.id}
+        todo = [p for p, fp in planned if force or mine.get((p.kind, p.start)) != fp]
+        current = {(p.kind, p.start) for p, _ in planned}
+        work[indicator.id] = (todo, [k for k in mine if k not in current], dict(planned))
+    monthly = _monthly_counts(conn, [(entries[i], todo) for i, (todo, _, _) in work.items()])
+    for indicator in entries.values():
+        todo, gone, fingerprints = work[indicator.id]
+        if todo or gone:
+            rows = values_for(conn, indicator, todo, monthly) if todo else None
+            _replace(conn, indicator, todo, gone, rows, fingerprints, run_id)
+        log.info("%s: %d period(s) recomputed, %d unchanged", indicator.id, len(todo),
+                 len(fingerprints) - len(todo))  # fmt: skip
+    return {i: len(todo) for i, (todo, _, _) in work.items()}
+
+
+def attack_mart(conn: Connection) -> list[Finding]:
+    """The attacking audit on everything partners can read in ``mart.indicator_values``
+    (the compute ran it on each indicator as it wrote it; this checks the whole view)."""
+    result = conn.execute(sa.text("select * from mart.indicator_values"))
+    shown = pd.DataFrame(result.all(), columns=list(result.keys()))
+    multipliers = dict(
+        conn.execute(sa.text("select indicator_id, multiplier from indicators.catalogue")).all()
+    )
+    shown["ethnicity_known_pct"] = pd.to_numeric(shown["ethnicity_known_pct"])
+    return attack(shown, multipliers)
+
+
+def _monthly_counts(
+    conn: Connection, wanted: list[tuple[Indicator, list[Period]]]
+) -> dict[str, pd.DataFrame]:
+    """Every month-additive count the recomputed periods need, keyed by its definition.
+
+    Counts are gathered per source and fetched in one scan each (``count(*) filter (...)``),
+    so the register behind seven rates is read once, not seven times.
+    """
+    by_source: dict[str, dict[str, Count]] = defaultdict(dict)
+    months: dict[str, set[str]] = defaultdict(set)
+    with_age: dict[str, bool] = defaultdict(bool)
+    for indicator, todo in wanted:
+        for count in (indicator.numerator, indicator.denominator):
+            if not todo or count.source == QUALITY_SOURCE or count.count == "persons":
+                continue
+            by_source[count.source][count.model_dump_json()] = count
+            months[count.source].update(m for p in todo for m in p.months)
+            with_age[count.source] |= "dsr" in indicator.measures
+    found: dict[str, pd.DataFrame] = {}
+    for source, counts in by_source.items():
+        frames = aggregation.counts_by_month(
+            conn, list(counts.values()), sorted(months[source]), with_age=with_age[source]
+        )
+        found |= dict(zip(counts, frames, strict=True))
+    return found
+
+
+def values_for(
+    conn: Connection,
+    indicator: Indicator,
+    todo: list[Period],
+    monthly: dict[str, pd.DataFrame],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every measure, period and group of ``indicator`` for the ``todo`` periods, from the
+    prefetched ``monthly`` counts (see ``_monthly_counts``) and its own person counts: the
+    data team's rows and the partners' (see ``transforms.indicators.assembly.disclose``)."""
+    months = sorted({m for p in todo for m in p.months})
+    if indicator.numerator.source == QUALITY_SOURCE:
+        counts = aggregation.completeness_by_month(conn, months)
+        keyed = [_keyed(counts[counts["month"] == p.months[0]], p) for p in todo]
+        return indicators.completeness_values(indicator, pd.concat(keyed, ignore_index=True))
+    with_age = "dsr" in indicator.measures
+    numerator, denominator = (
+        _counts(conn, indicator, which, todo, with_age, monthly)
+        for which in ("numerator", "denominator")
+    )
+    return indicators.indicator_values(indicator, numerator, denominator, todo)
+
+
+def _counts(
+    conn: Connection,
+    indicator: Indicator,
+    which: str,
+    todo: list[Period],
+    with_age: bool,
+    monthly: dict[str, pd.DataFrame],
+) -> pd.DataFrame:
+    count = getattr(indicator, which)
+    if count.count != "persons":
+        frame = monthly[count.model_dump_json()]
+        return indicators.in_periods(frame, todo, mean=count.count == "person_years")
+    frames = [
+        _keyed(
+            aggregation.count_in_period(
+                conn, indicator.numerator, indicator.denominator, p.months,
+                which=which, with_age=with_age,
+            ),
+            p,
+        )
+        for p in todo
+    ]  # fmt: skip
+    return pd.concat(frames, ignore_index=True)
+
+
+def _keyed(frame: pd.DataFrame, period: Period) -> pd.DataFrame:
+    return frame.drop(columns="month").assign(
+        period_type=period.kind, period_start=period.start, period_end=period.end
+    )
+
+
+# --- what each period was computed from ----------------------------------------------------
+
+
+def _sources(indicator: Indicator) -> list[str]:
+    if indicator.numerator.source == QUALITY_SOURCE:
+        return ETHNICITY_SOURCES
+    return sorted({indicator.numerator.source, indicator.denominator.source, aggregation.REGISTER})
+
+
+def _plan(
+    indicator: Indicator, loads: dict[str, dict[str, str]], ethnicity: str
+) -> list[tuple[Period, str]]:
+    """Every complete period of the indicator with the fingerprint of its inputs."""
+    sources = _sources(indicator)
+    months = [set(loads.get(s, {})) for s in sources]
+    quality = indicator.numerator.source == QUALITY_SOURCE
+    available = sorted(set.union(*months) if quality else set.intersection(*months))
+    definition = indicator.model_dump(mode="json")
+    planned = []
+    for kind in indicator.periods:
+        for period in periods(kind, available):
+            inputs = {
+                "version": [METHOD_VERSION, _reference_digest()],
+                "definition": definition,
+                "period": [kind, *period.months],
+                "loads": {s: [loads.get(s, {}).get(m) for m in period.months] for s in sources},
+                "ethnicity": ethnicity,
+            }
+            digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+            planned.append((period, digest))
+    return planned
+
+
+@cache
+def _reference_digest() -> str:
+    """sha256 of the reference tables behind the values (codes, groups, the standard)."""
+    digest = hashlib.sha256()
+    for name in REFERENCE_FILES:
+        digest.update(reference_file(name).read_bytes())
+    return digest.hexdigest()
+
+
+def _forget_removed(conn: Connection, entries: dict[str, Indicator]) -> None:
+    """Drop the values of indicators no longer in the catalogue (their definitions are gone)."""
+    for table in (VALUES_TABLE, PUBLISHED_TABLE, "indicators.inputs"):
+        conn.execute(
+            sa.text(f"delete from {table} where indicator_id not in :ids").bindparams(
+                sa.bindparam("ids", expanding=True)
+            ),
+            {"ids": list(entries)},
+        )
+
+
+def _loaded_months(conn: Connection) -> dict[str, dict[str, str]]:
+    """source -> month -> the load ids now in staging (comma-joined, sorted)."""
+    rows = conn.execute(
+        sa.text(
+            "select source, period, load_id from audit.file_loads "
+            "where status = 'loaded' and period is not null"
+        )
+    ).all()
+    found: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for source, period, load_id in rows:
+        found[source][period].append(load_id)
+    return {s: {m: ",".join(sorted(ids)) for m, ids in by.items()} for s, by in found.items()}
+
+
+def _ethnicity_version(conn: Connection) -> str:
+    """A digest of every person's best-known code, computed in the warehouse."""
+    return conn.execute(
+        sa.text(
+            "select coalesce(md5(string_agg(person_id || ':' || ethnic_code, ',' "
+            "order by person_id)), '') from core.person_ethnicity"
+        )
+    ).scalar_one()
+
+
+def _stored_fingerprints(conn: Connection) -> dict[tuple[str, str, date], str]:
+    rows = conn.execute(
+        sa.text(
+            "select indicator_id, period_type, period_start, fingerprint from indicators.inputs"
+        )
+    ).all()
+    return {(i, k, _as_date(s)): fp for i, k, s, fp in rows}
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def _replace(
+    conn: Connection,
+    indicator: Indicator,
+    todo: list[Period],
+    gone: list[tuple[str, date]],
+    rows: tuple[pd.DataFrame, pd.DataFrame] | None,
+    fingerprints: dict[Period, str],
+    run_id: str | None,
+) -> None:
+    """Swap the indicator's recomputed (and vanished) periods for the new rows (the data
+    team's and the partners')."""
+    starts: dict[str, list[date]] = defaultdict(list)
+    for kind, start in [(p.kind, p.start) for p in todo] + gone:
+        starts[kind].append(start)
+    for table in (VALUES_TABLE, PUBLISHED_TABLE, "indicators.inputs"):
+        delete = sa.text(
+            f"delete from {table} where indicator_id = :id "
+            "and period_type = :kind and period_start in :starts"
+        ).bindparams(sa.bindparam("starts", expanding=True))
+        for kind, chosen in starts.items():
+            conn.execute(delete, {"id": indicator.id, "kind": kind, "starts": chosen})
+    now = utcnow()
+    if rows is not None and len(rows[0]):
+        values, published = rows
+        values = values.assign(method=values["method"].fillna("none"))
+        append_arrow(conn, VALUES_TABLE, _as_arrow(values, VALUE_COLUMNS, run_id, now))
+        append_arrow(conn, PUBLISHED_TABLE, _as_arrow(published, PUBLISHED_COLUMNS, run_id, now))
+    if todo:
+        conn.execute(
+            sa.text(
+                "insert into indicators.inputs (indicator_id, period_type, period_start, "
+                "fingerprint, computed_at) values (:id, :kind, :start, :fingerprint, :now)"
+            ),
+            [
+                {"id": indicator.id, "kind": p.kind, "start": p.start,
+                 "fingerprint": fingerprints[p], "now": now}
+                for p in todo
+            ],
+        )  # fmt: skip
+
+
+def _as_arrow(
+    rows: pd.DataFrame, types: dict[str, pa.DataType], run_id: str | None, now: object
+) -> pa.Table:
+    frame = rows.rename(columns=indicators.RENAMES).assign(run_id=run_id, computed_at=now)
+    columns = {name: _column(frame[name], kind) for name, kind in types.items()}
+    return pa.table(columns)
+
+
+def _column(values: pd.Series, kind: pa.DataType) -> pa.Array:
+    """One column as Arrow, missing values (NaN, NA, None) as nulls."""
+    if pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+        return pa.array(values, type=kind, from_pandas=True)
+    return pa.array(values.astype(object).where(values.notna(), None), kind)
+
+
+def _refresh_catalogue(conn: Connection, entries: dict[str, Indicator]) -> None:
+    conn.execute(sa.text("delete from indicators.catalogue"))
+    conn.execute(
+        sa.text(
+            "insert into indicators.catalogue (indicator_id, theme, title, measures, multiplier, "
+            "periods, breakdowns, polarity, reference_groups, numerator, denominator, "
+            "updated_at) values (:id, :theme, :title, :measures, :multiplier, :periods, "
+            ":breakdowns, :polarity, :reference_groups, :numerator, :denominator, :now)"
+        ),
+        [
+            {
+                "id": i.id, "theme": i.theme, "title": i.title,
+                "measures": ",".join(i.measures), "multiplier": i.multiplier,
+                "periods": ",".join(i.periods), "breakdowns": ",".join(i.breakdowns),
+                "polarity": i.polarity,
+                "reference_groups": json.dumps(i.reference_groups, sort_keys=True),
+                "numerator": i.numerator.model_dump_json(),
+                "denominator": i.denominator.model_dump_json(), "now": utcnow(),
+            }
+            for i in entries.values()
+        ],
+    )  # fmt: skip

@@ -1,0 +1,116 @@
+"""The audit trail of file loads, and the decisions it drives.
+
+``audit.file_loads`` answers "what happened to this file?" for the data engineer, and it is
+also how the pipeline knows which deliveries are new, re-sent unchanged, or resubmissions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from transforms.core.periods import utcnow
+from transforms.ingest.landing import Delivery
+
+Action = Literal["load", "unchanged"]
+
+
+@dataclass(frozen=True)
+class Planned:
+    delivery: Delivery
+    action: Action
+
+
+@dataclass
+class LoadRecord:
+    """One row of ``audit.file_loads``."""
+
+    load_id: str
+    source: str
+    file_name: str
+    period: str | None
+    sha256: str
+    status: str
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    error: str | None = None
+    extra_columns: str | None = None
+    file_modified_at: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    run_id: str | None = None
+    warnings: list[str] = field(default_factory=list)  # data-quality warnings, not stored here
+
+
+def plan(conn: Connection, deliveries: Iterable[Delivery]) -> list[Planned]:
+    """Decide what to do with each file found in the landing zone.
+
+    A file whose latest audit record has these bytes, and which has not been delivered again
+    since, is skipped (so a rerun, or a retried task, does nothing). The same bytes as the
+    month's current load, delivered again, are recorded as ``unchanged``. Anything else is
+    loaded, including an older version restored with its old timestamp: the landing zone is
+    the truth, so the warehouse follows it. An ``in_progress`` record decided nothing, so it
+    never makes a file count as seen: the file is planned again until it loads.
+    """
+    deliveries = list(deliveries)
+    if not deliveries:
+        return []
+    rows = conn.execute(
+        sa.text(
+            "select file_name, sha256, period, status, file_modified_at from audit.file_loads "
+            "where source = :source and status <> 'in_progress' "
+            "order by finished_at, load_id"
+        ),
+        {"source": deliveries[0].source},
+    ).all()
+    latest: dict[str, tuple[str, str]] = {}  # file name -> (sha256, modified) of its last record
+    current: dict[str, str] = {}  # period -> sha256 of the loaded file
+    for file_name, sha, period, status, modified in rows:
+        latest[file_name] = (sha, modified.isoformat() if modified else "")
+        if status == "loaded":
+            current[period] = sha
+    planned = []
+    for delivery in deliveries:
+        sha, seen = latest.get(delivery.file_name, (None, ""))
+        if sha == delivery.sha256 and seen >= delivery.modified_at:
+            continue
+        same_as_loaded = (
+            delivery.period is not None and current.get(delivery.period) == delivery.sha256
+        )
+        planned.append(Planned(delivery, "unchanged" if same_as_loaded else "load"))
+    return planned
+
+
+def record(conn: Connection, entry: LoadRecord) -> None:
+    entry.finished_at = entry.finished_at or utcnow()
+    conn.execute(
+        sa.text(
+            "insert into audit.file_loads (load_id, source, file_name, period, sha256, status, "
+            "rows_read, rows_loaded, rows_quarantined, error, extra_columns, file_modified_at, "
+            "started_at, finished_at, run_id) values (:load_id, :source, :file_name, :period, "
+            ":sha256, :status, :rows_read, :rows_loaded, :rows_quarantined, :error, "
+            ":extra_columns, :file_modified_at, :started_at, :finished_at, :run_id)"
+        ),
+        {**vars(entry), "file_modified_at": _timestamp(entry.file_modified_at)},
+    )
+
+
+def supersede(conn: Connection, source: str, period: str) -> None:
+    """Mark the month's current load as replaced (called in the resubmission's transaction)."""
+    conn.execute(
+        sa.text(
+            "update audit.file_loads set status = 'superseded' "
+            "where source = :source and period = :period and status = 'loaded'"
+        ),
+        {"source": source, "period": period},
+    )
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None

@@ -1,0 +1,366 @@
+"""Loading one delivery: read, check, pseudonymise, replace the source-month, audit.
+
+All of a delivery's effects (staging rows, quarantine rows, audit rows, superseding the
+previous load) happen in one transaction, so a failure leaves the warehouse exactly as it
+was and a rerun starts clean. Rows stream in chunks straight into the month's emptied staging
+partition; the duplicate checks and the counts are set-based SQL in the warehouse.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from transforms.config.sources import Source, get_source
+from transforms.core.periods import utcnow
+from transforms.ingest import audit, landing
+from transforms.ingest.audit import Action, LoadRecord, Planned
+from transforms.ingest.errors import DeliveryInProgress, DeliveryRejected
+from transforms.ingest.landing import Delivery
+from transforms.ingest.reading import CHANGED, DeliveryReader, MalformedLine, ReadLimits
+from transforms.ingest.rules import Checked, check_rows, pseudonymise_rows
+from transforms.quality import completeness
+from transforms.quality.validation import DeliveryValidator
+from transforms.warehouse.bulk import append_arrow, refresh_statistics
+from transforms.warehouse.engine import is_data_error, lock
+
+log = logging.getLogger(__name__)
+
+QUARANTINE = "quality.quarantine"
+T = TypeVar("T")
+
+
+def prefetch(items: Iterator[T]) -> Iterator[T]:
+    """Produce the next item in a worker thread while the caller consumes this one.
+
+    Reading and checking (Arrow), validating and writing (the warehouse driver) mostly
+    release the GIL, so chained prefetches overlap the stages; each holds at most one chunk
+    ahead, so memory stays bounded. If the consumer stops early (a failed write), the item in
+    flight is waited for and the source is closed, so no stage runs on behind a rollback.
+    """
+    done = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch") as pool:
+        upcoming = pool.submit(next, items, done)
+        try:
+            while (item := upcoming.result()) is not done:
+                upcoming = pool.submit(next, items, done)
+                yield item
+        finally:
+            wait([upcoming])
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+
+@dataclass(frozen=True)
+class LoadContext:
+    """What a load needs besides the file: the warehouse, the pseudonym key, the run, the
+    Great Expectations context (see transforms.quality.validation) and the limits on reading."""
+
+    engine: Engine
+    key: bytes
+    run_id: str | None = None
+    gx: Any = None
+    limits: ReadLimits = ReadLimits()
+
+
+def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord | None:
+    """Apply one planned delivery and return its audit record.
+
+    None if, by the time this process had the source's turn, another had applied the file.
+    """
+    delivery = planned.delivery
+    entry = LoadRecord(
+        load_id=uuid.uuid4().hex,
+        source=delivery.source,
+        file_name=delivery.file_name,
+        period=delivery.period,
+        sha256=delivery.sha256,
+        status=planned.action,
+        file_modified_at=delivery.modified_at,
+        started_at=utcnow(),
+        run_id=ctx.run_id,
+    )
+    try:
+        refused = landing.refusal(delivery)
+        if refused:
+            raise refused
+        with ctx.engine.begin() as conn:
+            action = _take_turn(conn, delivery)
+            if action is None:
+                return None
+            if action == "unchanged":
+                entry.status = action
+                audit.record(conn, entry)
+                log.info(
+                    "%s: same bytes as the loaded file for %s; nothing to do",
+                    delivery.file_name,
+                    delivery.period,
+                )
+                return entry
+            _load(conn, entry, get_source(delivery.source), ctx, planned)
+    except DeliveryRejected as rejection:
+        if _caught_changing(delivery, rejection):
+            rejection = DeliveryInProgress(delivery.file_name, CHANGED)
+        return _refuse(ctx, entry, delivery, rejection)
+    except Exception as exc:
+        if not is_data_error(exc):
+            raise  # the warehouse is down or failing: the task fails and is retried
+        return _refuse(ctx, entry, delivery, _refused_by_warehouse(delivery.file_name, exc))
+    log.info(
+        "%s: read %d, loaded %d, quarantined %d",
+        entry.file_name,
+        entry.rows_read,
+        entry.rows_loaded,
+        entry.rows_quarantined,
+    )
+    return entry
+
+
+def _take_turn(conn: Connection, delivery: Delivery) -> Action | None:
+    """Wait for the source's turn, then decide again what the delivery needs.
+
+    Months of one source may load in parallel on PostgreSQL; the cross-month duplicate check
+    must see the other loads' rows, so a source's loads take turns. While this one waited,
+    another process (a second run, a parallel DAG) may have applied the same file: deciding
+    only before the wait loaded such files twice.
+    """
+    lock(conn, f"hei:load:{delivery.source}")
+    now = audit.plan(conn, [delivery])
+    return now[0].action if now else None
+
+
+def _caught_changing(delivery: Delivery, rejection: DeliveryRejected) -> bool:
+    """A file that looked wrong while it was being read may just have been half written:
+    if it has changed since it was found, it is in progress, not rejected."""
+    return (
+        delivery.refused is None
+        and not isinstance(rejection, DeliveryInProgress)
+        and landing.changed_since_found(delivery)
+    )
+
+
+def _refuse(
+    ctx: LoadContext, entry: LoadRecord, delivery: Delivery, rejection: DeliveryRejected
+) -> LoadRecord | None:
+    """Record a delivery that changed nothing: rejected, or in progress (planned again by
+    the next run). None if another process recorded it meanwhile."""
+    in_progress = isinstance(rejection, DeliveryInProgress)
+    entry.status = "in_progress" if in_progress else "rejected"
+    entry.error = f"[{rejection.reason}] {rejection}"
+    entry.rows_read = entry.rows_loaded = entry.rows_quarantined = 0
+    with ctx.engine.begin() as conn:
+        if _take_turn(conn, delivery) is None:
+            return None
+        audit.record(conn, entry)
+    log.warning("%s %s", entry.status.replace("_", " "), entry.error)
+    return entry
+
+
+def _refused_by_warehouse(file_name: str, exc: Exception) -> DeliveryRejected:
+    """A value no row rule caught but the warehouse cannot store. Only the error's class is
+    named: the database's message quotes the value."""
+    kind = type(getattr(exc, "orig", None) or exc).__name__
+    return DeliveryRejected(
+        "unstorable_value",
+        file_name,
+        f"the warehouse refused a value in it ({kind}) that passed every row rule, so "
+        "nothing was loaded",
+        "Look for unusual characters or values in the file and resend it; tell the data "
+        "engineers too, so that a row rule can quarantine such rows in future.",
+    )
+
+
+def _load(
+    conn: Connection, entry: LoadRecord, source: Source, ctx: LoadContext, planned: Planned
+) -> None:
+    with DeliveryReader(planned.delivery, source, ctx.limits) as reader:
+        entry.extra_columns = json.dumps(reader.header.extra) if reader.header.extra else None
+        validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name, entry.load_id)
+        lineage = {"period": entry.period, "load_id": entry.load_id}
+        table = source.qualified_table
+        conn.execute(sa.text(f"delete from {table} where period = :period"), lineage)
+        # Four overlapping stages, one thread each: read and check, pseudonymise, validate,
+        # write.
+        checked_chunks = prefetch(check_rows(chunk, source, entry.period) for chunk in reader)
+        pseudonymised = prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks)
+        for checked in prefetch(_validated(pseudonymised, validator)):
+            entry.rows_read += checked.rows
+            good = checked.good
+            for name, value in lineage.items():
+                column = pa.repeat(pa.scalar(value, pa.string()), good.num_rows)
+                good = good.append_column(name, column)
+            append_arrow(conn, table, good)
+            _quarantine(conn, entry, checked.quarantined)
+        entry.rows_read += len(reader.malformed)
+        _quarantine_malformed(conn, entry, reader.malformed)
+    if entry.rows_read == 0:
+        raise DeliveryRejected(
+            "no_rows",
+            entry.file_name,
+            "the file has a header but no data rows",
+            "A month with no activity is unlikely: check the extract and resend it.",
+        )
+    _reject_if_invalid(validator, entry)
+    refresh_statistics(conn, source.qualified_table)
+    _quarantine_repeats(conn, source, entry)
+    _count_outcomes(conn, source, entry)
+    if entry.rows_loaded == 0:
+        raise DeliveryRejected(
+            "no_valid_rows",
+            entry.file_name,
+            f"none of its {entry.rows_read} rows passed the row rules, so it would empty the month",
+            "Check that it is the right source and month and that its coded fields follow the "
+            "data contract, then resend it.",
+        )
+    validator.record(conn, entry.load_id, entry.period)
+    entry.warnings = completeness.record_delivery(
+        conn, source, entry.period, entry.load_id, entry.run_id
+    )
+    audit.supersede(conn, entry.source, entry.period)
+    entry.status = "loaded"
+    audit.record(conn, entry)
+
+
+def _validated(chunks: Iterator[Checked], validator: DeliveryValidator) -> Iterator[Checked]:
+    """Run the GX suites on the rows that passed the row rules.
+
+    This is its own pipeline stage (a second prefetch thread), so validation overlaps with
+    reading and checking the next chunk and with writing the previous one.
+    """
+    try:
+        for checked in chunks:
+            validator.validate(checked.good, checked.first_row, checked.last_row)
+            yield checked
+    finally:
+        chunks.close()
+
+
+def _reject_if_invalid(validator: DeliveryValidator, entry: LoadRecord) -> None:
+    """A structure expectation failing after the row rules means the contract was broken in
+    a way no row rule catches: refuse the delivery rather than load doubtful data."""
+    failures = validator.structure_failures()
+    if failures:
+        listed = "; ".join(
+            f"{f['expectation']}: {f['unexpected']} of {f['of']} rows" for f in failures
+        )
+        raise DeliveryRejected(
+            "failed_validation",
+            entry.file_name,
+            f"Great Expectations suite {entry.source}.structure failed ({listed})",
+            "Check the extract against the data contract (see Data Docs) and resend it.",
+        )
+
+
+def _quarantine(conn: Connection, entry: LoadRecord, rows: pa.Table) -> None:
+    if rows.num_rows == 0:
+        return
+    n = rows.num_rows
+    constant = {
+        "load_id": entry.load_id,
+        "source": entry.source,
+        "file_name": entry.file_name,
+        "period": entry.period,
+    }
+    table = pa.table(
+        {k: pa.repeat(pa.scalar(v, pa.string()), n) for k, v in constant.items()}
+        | {c: rows[c] for c in ("row_number", "reason", "detail")}
+    )
+    append_arrow(conn, QUARANTINE, table)
+
+
+def _quarantine_malformed(conn: Connection, entry: LoadRecord, lines: list[MalformedLine]) -> None:
+    rows = pa.table(
+        {
+            "row_number": pa.array([m.row_number for m in lines], pa.int64()),
+            "reason": pa.array(["malformed_line"] * len(lines), pa.string()),
+            "detail": pa.array(
+                [
+                    f"the line has {m.actual_fields} fields but the header has "
+                    f"{m.expected_fields}; check for an unquoted comma"
+                    for m in lines
+                ],
+                pa.string(),
+            ),
+        }
+    )
+    _quarantine(conn, entry, rows)
+
+
+QUARANTINE_INSERT = (
+    f"insert into {QUARANTINE} (load_id, source, file_name, period, row_number, reason, detail) "
+    "select cast(:load_id as varchar), :source, :file_name, cast(:period as varchar), row_number, "
+    "'duplicate_id', :detail from "
+)
+
+
+def _quarantine_repeats(conn: Connection, source: Source, entry: LoadRecord) -> None:
+    """Keep the first row of each identifier; quarantine repeats and records from other months.
+
+    Repeats are rare, so they are found with a grouped count over the month just written and
+    only their rows are ranked. An event already loaded for another month is quarantined too
+    (not for snapshots, where every month lists everyone again).
+    """
+    table, rid = source.qualified_table, source.record_id
+    params = {
+        "period": entry.period,
+        "load_id": entry.load_id,
+        "source": entry.source,
+        "file_name": entry.file_name,
+    }
+    repeats = (
+        f"(select row_number, row_number() over (partition by {rid} order by row_number) as copy"
+        f" from {table} where period = :period and {rid} in ("
+        f"  select {rid} from {table} where period = :period group by {rid} having count(*) > 1)"
+        ") as repeats where copy > 1"
+    )
+    detail = f"{rid} repeats an earlier row of this file; the first row was kept (send each once)"
+    found = conn.execute(sa.text(QUARANTINE_INSERT + repeats), params | {"detail": detail}).rowcount
+    if not source.snapshot:
+        elsewhere = (
+            f"{table} as this where period = :period and exists ("
+            f"  select 1 from {table} as other where other.period <> :period"
+            f"  and other.{rid} = this.{rid}) and row_number not in ("
+            f"  select row_number from {QUARANTINE} where load_id = :load_id)"
+        )
+        detail = (
+            f"{rid} is already loaded for another month; send each record in one month "
+            "only (resubmit the other month if the record moved)"
+        )
+        found += conn.execute(
+            sa.text(QUARANTINE_INSERT + elsewhere), params | {"detail": detail}
+        ).rowcount
+    if found == 0:  # the usual case: nothing to take out of the month
+        return
+    conn.execute(
+        sa.text(
+            f"delete from {table} where period = :period and row_number in ("
+            f"  select row_number from {QUARANTINE}"
+            "   where load_id = :load_id and reason = 'duplicate_id')"
+        ),
+        params,
+    )
+
+
+def _count_outcomes(conn: Connection, source: Source, entry: LoadRecord) -> None:
+    """Count what landed where, from the tables themselves, and insist nothing was lost."""
+    count = "select count(*) from {} where period = :period and load_id = :load_id"
+    params = {"period": entry.period, "load_id": entry.load_id}
+    entry.rows_loaded = conn.execute(
+        sa.text(count.format(source.qualified_table)), params
+    ).scalar_one()
+    entry.rows_quarantined = conn.execute(sa.text(count.format(QUARANTINE)), params).scalar_one()
+    if entry.rows_read != entry.rows_loaded + entry.rows_quarantined:
+        raise RuntimeError(
+            f"{entry.file_name}: read {entry.rows_read} rows but loaded {entry.rows_loaded} and "
+            f"quarantined {entry.rows_quarantined}; the load was rolled back. This is a bug."
+        )

@@ -1,0 +1,1 @@
+"""For the people running the pipeline: alerts and the status of loads."""

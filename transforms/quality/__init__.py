@@ -1,0 +1,1 @@
+"""Data quality: ethnicity completeness, linkage, Great Expectations suites and validation."""

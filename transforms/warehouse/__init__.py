@@ -1,0 +1,1 @@
+"""The warehouse: engine and locks, DDL (``sql/``), bulk writes, analyst roles."""

@@ -1,0 +1,142 @@
+"""The warehouse behind a SQLAlchemy URL: DuckDB by default, PostgreSQL in production.
+
+This package is the only dialect-aware code. This module opens the engine and lets writers
+take turns: on PostgreSQL, where tasks run in parallel, writers take turns per subject with
+advisory locks (``lock``), DDL never runs beside a writer (``ddl.apply_ddl``), and a
+transaction PostgreSQL aborts for a conflict with another is run again
+(``retry_on_conflict``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# DuckDB caches table data up to its memory limit (80% of RAM by default), so without a cap a
+# long run's memory grows with the history it touches. Larger work spills to disk instead.
+DUCKDB_MEMORY = "512MB"
+DDL_LOCK = "hei:ddl"
+# PostgreSQL's codes for a transaction aborted because of another: rerunning it is the remedy.
+CONFLICTS = {"40001": "a serialization failure", "40P01": "a deadlock"}
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # seconds before each new attempt, before jitter
+
+
+@cache
+def make_engine(url: str) -> Engine:
+    """The process's engine for the warehouse URL; a DuckDB file's folder is created if missing.
+
+    One engine per URL and process: for DuckDB that means one database instance and one
+    memory limit, however many tasks run in the process (as under ``hei run``).
+    """
+    parsed = sa.make_url(url)
+    if parsed.drivername == "duckdb" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if parsed.drivername == "duckdb":
+        return sa.create_engine(url, connect_args={"config": {"memory_limit": DUCKDB_MEMORY}})
+    return sa.create_engine(url, pool_pre_ping=True)
+
+
+def is_duckdb(conn: Connection | Engine) -> bool:
+    return conn.dialect.name == "duckdb"
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """True if the warehouse refused a value (the driver's PEP 249 ``DataError``, raised by
+    the driver itself during a bulk write or wrapped by SQLAlchemy), not if it could not be
+    reached or failed: the first is the file's fault, the second is worth a retry."""
+    if isinstance(exc, sa.exc.DBAPIError):
+        if exc.connection_invalidated:
+            return False
+        exc = exc.orig
+    return isinstance(exc, (psycopg.DataError, duckdb.DataError))
+
+
+def lock(conn: Connection, name: str) -> None:
+    """Serialise writers of ``name`` across processes until the transaction ends.
+
+    PostgreSQL deployments run tasks in parallel (advisory lock); a DuckDB file has one
+    writing process at a time anyway. Every writer also holds the DDL lock shared, so DDL
+    (which holds it exclusively) never runs beside a write (see ``apply_ddl``).
+    """
+    if not is_duckdb(conn):
+        conn.execute(sa.text("select pg_advisory_xact_lock_shared(hashtext(:n))"), {"n": DDL_LOCK})
+        conn.execute(sa.text("select pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
+
+
+def try_lock(conn: Connection, name: str) -> bool:
+    """Take ``name`` until the transaction ends if no other process holds it; True if taken."""
+    if is_duckdb(conn):
+        return True
+    return conn.execute(
+        sa.text("select pg_try_advisory_xact_lock(hashtext(:name))"), {"name": name}
+    ).scalar_one()
+
+
+@contextmanager
+def locked_snapshot(engine: Engine, name: str) -> Iterator[Connection]:
+    """A transaction holding ``name`` that sees one snapshot of the warehouse throughout.
+
+    On PostgreSQL a long read (the indicator compute) would otherwise see loads that commit
+    part-way through, and count a numerator and its denominator in different states, so it
+    runs REPEATABLE READ. Such a transaction's snapshot is taken by its first statement, so
+    the lock is taken before it begins (for the session): a compute that waited for another's
+    turn then sees what that one wrote, rather than failing to serialise with it. A DuckDB
+    transaction is a snapshot already.
+    """
+    with engine.connect() as conn:
+        if is_duckdb(conn):
+            with conn.begin():
+                yield conn
+            return
+        keys = {"ddl": DDL_LOCK, "name": name}
+        try:
+            conn.execute(sa.text("select pg_advisory_lock_shared(hashtext(:ddl))"), keys)
+            conn.execute(sa.text("select pg_advisory_lock(hashtext(:name))"), keys)
+            conn.commit()
+            conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
+        finally:  # session locks outlive transactions: never hand them back to the pool
+            if not conn.invalidated:  # a lost connection took its locks with it
+                conn.rollback()
+                conn.execute(
+                    sa.text(
+                        "select pg_advisory_unlock(hashtext(:name)), "
+                        "pg_advisory_unlock_shared(hashtext(:ddl))"
+                    ),
+                    keys,
+                )
+                conn.commit()
+
+
+def retry_on_conflict(work: Callable[[], T], what: str) -> T:
+    """Run ``work``, one whole transaction, again if PostgreSQL aborted it for a conflict.
+
+    A serialization failure or a deadlock rolls the transaction back and names no fault in
+    it: running it again is PostgreSQL's documented remedy. The delays grow and are jittered,
+    so two processes that collided do not collide again.
+    """
+    for delay in RETRY_DELAYS:
+        try:
+            return work()
+        except sa.exc.DBAPIError as error:
+            conflict = CONFLICTS.get(getattr(error.orig, "sqlstate", None) or "")
+            if conflict is None:
+                raise
+            log.warning("%s: %s with another transaction; again in %.1f s", what, conflict, delay)
+            time.sleep(delay * (1 + random.random()))
+    return work()
