@@ -19,9 +19,10 @@ Then, each in a fresh child process so that its peak RSS is its own:
   target is set against: the engine should take no more than twice its time.
 
 The baseline is written by hand from ``transforms/config/indicators.yml``, not generated
-from it (a new or changed indicator needs an edit here), so it is checked: every all-persons,
-ethnicity_16 and DQ01 row of ``indicators.values`` must have the numerator and denominator the baseline's
-counts give (person-years within 1e-9). Which VAC01/VAC02 campaigns are complete is looked
+from it (a new or changed indicator needs an edit here), so it is checked: every
+all-persons, ethnicity_16 and DQ01 row of ``indicators.values`` must have the numerator and
+denominator the baseline's counts give (person-years within 1e-9). Which VAC01/VAC02
+campaigns are complete is looked
 up before the timed statement and written into it as a VALUES list.
 """
 
