@@ -22,8 +22,8 @@ The baseline is written by hand from ``transforms/config/indicators.yml``, not g
 from it (a new or changed indicator needs an edit here), so it is checked: every
 all-persons, ethnicity_16 and DQ01 row of ``indicators.values`` must have the numerator and
 denominator the baseline's counts give (person-years within 1e-9). Which VAC01/VAC02
-campaigns are complete is looked
-up before the timed statement and written into it as a VALUES list.
+campaigns are complete is looked up before the timed statement and written into it as a
+VALUES list.
 """
 
 from __future__ import annotations
