@@ -119,6 +119,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _run(settings: Settings, home: Path) -> int:
     from hei import airflow_env
 
+    if _warehouse_file_held(settings):
+        return 3
     if airflow_env.migrate_if_needed(home):
         print(f"set up Airflow metadata in {home}", file=sys.stderr)
     from hei.runner import PIPELINE_ORDER, run_dags
@@ -134,6 +136,22 @@ def _run(settings: Settings, home: Path) -> int:
     with warehouse_errors_reported(settings):
         _print_summary(Settings(), outcomes, log_path, home)
     return 0 if all(o.state == "success" for o in outcomes) else 1
+
+
+def _warehouse_file_held(settings: Settings) -> bool:
+    """Say once, before any DAG runs, that another program holds the DuckDB warehouse file."""
+    from transforms.warehouse.engine import duckdb_holder
+
+    holder = duckdb_holder(settings.warehouse_url)
+    if holder:
+        print(
+            f"hei run: the warehouse file {display_url(settings.warehouse_url)} is open in "
+            f"another program: {holder}. DuckDB lets no other program open it meanwhile. "
+            "Close it there (a notebook, DBeaver, another hei run) and run hei run again. "
+            "Nothing was loaded.",
+            file=sys.stderr,
+        )
+    return holder is not None
 
 
 @contextmanager

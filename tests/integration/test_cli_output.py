@@ -1,6 +1,10 @@
-"""What ``hei run`` prints at the end, on a PostgreSQL warehouse whose URL has a password."""
+"""What ``hei run`` prints: its summary without a password; one clear error for a held file."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
 
 import pytest
 import sqlalchemy as sa
@@ -28,3 +32,49 @@ def test_the_run_summary_names_the_warehouse_without_its_password(warehouse_url,
     printed = capsys.readouterr().out
     assert f"warehouse:  {url.render_as_string(hide_password=True)}" in printed
     assert "hunter2" not in printed
+
+
+def test_a_warehouse_file_held_by_another_program_gives_one_clear_error(tmp_path):
+    """A notebook or DBeaver holding the DuckDB file: one message naming the holder, no
+    traceback, no DAG run, a non-zero exit."""
+    path = tmp_path / "warehouse.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_FILE, str(path)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("HEI_", "AIRFLOW"))}
+        env |= {"HEI_VAR_DIR": str(tmp_path / "var"), "AIRFLOW_HOME": str(tmp_path / "airflow")}
+        (tmp_path / "landing").mkdir()
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hei.cli",
+                "run",
+                "--landing",
+                str(tmp_path / "landing"),
+                "--warehouse",
+                f"duckdb:///{path}",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert done.returncode == 3
+    assert f"(PID {holder.pid})" in done.stderr
+    assert "Close it there" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not (tmp_path / "airflow" / "airflow.db").exists()  # no DAG ran
+
+
+HOLD_FILE = """
+import sys, time, duckdb
+connection = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+time.sleep(300)
+"""

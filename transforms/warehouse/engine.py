@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -48,6 +49,27 @@ def make_engine(url: str) -> Engine:
     if parsed.drivername == "duckdb":
         return sa.create_engine(url, connect_args={"config": {"memory_limit": DUCKDB_MEMORY}})
     return sa.create_engine(url, pool_pre_ping=True)
+
+
+def duckdb_holder(url: str) -> str | None:
+    """Which other program holds a DuckDB warehouse file open (so this one cannot write it).
+
+    DuckDB lets one process open a file for writing and no other open it meanwhile. Checked
+    once, before a run, so that a notebook or DBeaver left open gives one clear message
+    rather than a traceback from every task. None when the file is free, absent or not DuckDB.
+    """
+    parsed = sa.make_url(url)
+    path = parsed.database
+    if parsed.drivername != "duckdb" or path in (None, "", ":memory:") or not Path(path).exists():
+        return None
+    try:
+        duckdb.connect(path).close()
+    except duckdb.IOException as error:
+        held = re.search(r"lock is held in (.*?)\.? See also", str(error))
+        if "Could not set lock" not in str(error):
+            raise
+        return held.group(1) if held else "another process"
+    return None
 
 
 def is_duckdb(conn: Connection | Engine) -> bool:
