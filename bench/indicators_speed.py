@@ -421,10 +421,9 @@ def load(landing: Path, url: str, work: Path, until: str | None) -> float:
         HEI_WAREHOUSE_URL=url,
         HEI_VAR_DIR=str(work / "var"),
         HEI_PSEUDONYM_KEY=PSEUDONYM_KEY,
-        **({"HEI_UNTIL": until} if until else {}),
     )
     started = time.perf_counter()
-    hei(["run"], work, env)
+    hei(["run", *(["--until", until] if until else [])], work, env)
     return time.perf_counter() - started
 
 

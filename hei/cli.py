@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -30,12 +29,12 @@ from transforms.core.redaction import display_url, display_webhook, scrub
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
+# command-line option -> the setting it overrides for one invocation
 RUN_OPTIONS = {
     "landing": "landing_dir",
     "warehouse": "warehouse_url",
     "publish": "publish_dir",
     "reports": "reports_dir",
-    "until": "until",
 }
 
 
@@ -81,13 +80,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _apply_overrides(args: argparse.Namespace) -> Settings:
-    """Export command-line options as HEI_* variables so in-process DAG tasks see them too."""
-    for option, field in RUN_OPTIONS.items():
-        value = getattr(args, option, None)
-        if value is not None:
-            os.environ[f"HEI_{field.upper()}"] = str(value)
-    return Settings()
+def _overrides(args: argparse.Namespace) -> dict[str, str]:
+    """The settings given on the command line, by setting name."""
+    return {
+        field: str(getattr(args, option))
+        for option, field in RUN_OPTIONS.items()
+        if getattr(args, option, None) is not None
+    }
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
@@ -109,14 +108,16 @@ def cmd_synth(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from hei import airflow_env
 
-    settings = _apply_overrides(args)
-    os.environ.setdefault("HEI_UNTIL", settings.until or last_complete_month())
+    overrides = _overrides(args)
+    settings = Settings(**overrides)
+    until = args.until or last_complete_month()
     home = airflow_env.configure(settings.var_dir)
     with airflow_env.one_run_at_a_time(home, sys.stderr):
-        return _run(settings, home)
+        return _run(settings, home, {"settings": overrides, "until": until})
 
 
-def _run(settings: Settings, home: Path) -> int:
+def _run(settings: Settings, home: Path, conf: dict) -> int:
+    """Run the DAGs with ``conf`` as each run's configuration (read by the tasks)."""
     from hei import airflow_env
 
     if _warehouse_file_held(settings):
@@ -128,13 +129,13 @@ def _run(settings: Settings, home: Path) -> int:
     log_path = settings.var_dir / "logs" / f"hei-run-{time.strftime('%Y%m%dT%H%M%S')}.log"
     print(
         f"hei run: landing {settings.landing_dir} -> {display_url(settings.warehouse_url)} "
-        f"(months up to {os.environ['HEI_UNTIL']}; alerts to "
+        f"(months up to {conf['until']}; alerts to "
         f"{display_webhook(settings.alert_webhook_url)})",
         file=sys.stderr,
     )
-    outcomes = run_dags(PIPELINE_ORDER, log_path)
+    outcomes = run_dags(PIPELINE_ORDER, log_path, conf)
     with warehouse_errors_reported(settings):
-        _print_summary(Settings(), outcomes, log_path, home)
+        _print_summary(settings, outcomes, log_path, home)
     return 0 if all(o.state == "success" for o in outcomes) else 1
 
 
@@ -217,7 +218,7 @@ def _print_indicators(engine: Engine) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    settings = _apply_overrides(args)
+    settings = Settings(**_overrides(args))
     with warehouse_errors_reported(settings):
         return _status(args, settings)
 
@@ -256,7 +257,7 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_grant_analyst(args: argparse.Namespace) -> int:
     from transforms.warehouse import analysts
 
-    settings = _apply_overrides(args)
+    settings = Settings(**_overrides(args))
     typed = args.password_stdin
     password = sys.stdin.readline().rstrip("\n") if typed else analysts.new_password()
     try:

@@ -97,8 +97,9 @@ def fail_abandoned_runs() -> list[str]:
         return [f"{run.dag_id} {run.run_id}" for run in runs]
 
 
-def run_dags(dag_ids: tuple[str, ...], log_path: Path) -> list[DagOutcome]:
-    """Test-run each DAG in order; later DAGs run even if an earlier one failed."""
+def run_dags(dag_ids: tuple[str, ...], log_path: Path, conf: dict) -> list[DagOutcome]:
+    """Test-run each DAG in order with ``conf`` as its run configuration; later DAGs run
+    even if an earlier one failed."""
     from airflow.dag_processing.dagbag import DagBag
 
     from hei.airflow_env import DAGS_FOLDER
@@ -116,7 +117,7 @@ def run_dags(dag_ids: tuple[str, ...], log_path: Path) -> list[DagOutcome]:
         for dag_id in dag_ids:
             print(f"  running {dag_id} ...", file=terminal, flush=True)
             started = time.monotonic()
-            run = without_retries(bag.dags[dag_id]).test()
+            run = without_retries(bag.dags[dag_id]).test(run_conf=conf)
             outcome = DagOutcome(dag_id, run.run_id, str(run.state), time.monotonic() - started)
             print(
                 f"  {dag_id}: {outcome.state} in {outcome.seconds:.1f} s", file=terminal, flush=True

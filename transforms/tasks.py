@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from dataclasses import asdict
 
 import sqlalchemy as sa
 
@@ -17,6 +16,7 @@ from transforms.config.settings import Settings
 from transforms.core.redaction import display_url
 from transforms.indicators import store as indicator_store
 from transforms.ingest import audit, landing
+from transforms.ingest.audit import LoadRecord
 from transforms.ingest.landing import Delivery
 from transforms.ingest.load import LoadContext, ingest
 from transforms.ingest.reading import ReadLimits
@@ -78,10 +78,13 @@ def load_month(settings: Settings, group: dict, run_id: str | None) -> list[dict
             now = audit.plan(conn, [Delivery(**delivery)])
         record = ingest(now[0], ctx) if now else None
         if record is not None:
-            records.append(
-                {k: v for k, v in asdict(record).items() if k not in ("started_at", "finished_at")}
-            )
+            records.append(record.to_xcom())
     return records
+
+
+def _records(months: list[list[dict]]) -> list[LoadRecord]:
+    """The load records the ``load_month`` tasks returned, typed again."""
+    return [LoadRecord.from_xcom(r) for month in months for r in month]
 
 
 def render_data_docs(settings: Settings, records: list[list[dict]]) -> str | None:
@@ -91,23 +94,23 @@ def render_data_docs(settings: Settings, records: list[list[dict]]) -> str | Non
     rows were rolled back) are deleted, so the Data Docs show no validation of data that is
     not in the warehouse.
     """
-    done = [r for month in records for r in month if r["status"] != "unchanged"]
+    done = [r for r in _records(records) if r.status != "unchanged"]
     if not done:
         return None
     context = validation.gx_context(settings.var_dir)
     engine = warehouse.make_engine(settings.warehouse_url)
-    for source in {r["source"] for r in done}:
+    for source in {r.source for r in done}:
         discarded = validation.discard_uncommitted(context, engine, source)
         if discarded:
             log.info("%s: deleted %d result(s) of loads that never committed", source, discarded)
-    index = validation.build_data_docs(context, {r["file_name"] for r in done})
+    index = validation.build_data_docs(context, {r.file_name for r in done})
     log.info("Data Docs: %s", index)
     return str(index)
 
 
 def changed_periods(records: list[list[dict]]) -> list[str]:
     """Months whose staging data changed in this run (what downstream DAGs must recompute)."""
-    return sorted({r["period"] for month in records for r in month if r["status"] == "loaded"})
+    return sorted({r.period for r in _records(records) if r.status == "loaded"})
 
 
 def assess_ethnicity(settings: Settings) -> dict[str, int]:
@@ -148,7 +151,7 @@ def report_quality(settings: Settings, source: str, records: list[list[dict]]) -
     The data stays loaded either way: the warning is about what the data says, and
     withholding a month would hide the very gap the partnership needs to see.
     """
-    warnings = [w for month in records for r in month for w in r.get("warnings", [])]
+    warnings = [w for r in _records(records) for w in r.warnings]
     if warnings:
         send_alert(
             settings.alert_webhook_url,

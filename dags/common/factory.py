@@ -24,6 +24,8 @@ from dags.common.assets import (
 from transforms.config.sources import SOURCES
 
 if TYPE_CHECKING:
+    from airflow.sdk import Context
+
     from transforms.config.settings import Settings
 
 OWNER = "hei-data-engineering"
@@ -32,10 +34,17 @@ START = pendulum.datetime(2024, 1, 1, tz="UTC")
 MONTHLY = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")
 
 
-def _settings() -> Settings:
+def _conf(context: Context | None = None) -> dict[str, Any]:
+    """The run's configuration: what ``hei run`` passed (``{}`` for a scheduled run)."""
+    dag_run = (context or get_current_context()).get("dag_run")
+    return dict(getattr(dag_run, "conf", None) or {})
+
+
+def _settings(context: Context | None = None) -> Settings:
+    """The deployment's settings, with any overrides the run was given by ``hei run``."""
     from transforms.config.settings import Settings  # pydantic-settings: kept out of parsing
 
-    return Settings()
+    return Settings(**_conf(context).get("settings", {}))
 
 
 def alert_on_failure(context: dict[str, Any]) -> None:
@@ -46,7 +55,7 @@ def alert_on_failure(context: dict[str, Any]) -> None:
     from transforms.core.redaction import scrub
     from transforms.ops.alerts import send_alert
 
-    settings = _settings()
+    settings = _settings(context)
     ti = context["ti"]
     error = scrub(str(context.get("exception")), settings.secret_values())
     send_alert(
@@ -64,16 +73,21 @@ DEFAULT_ARGS = {
 }
 
 
-def _interval_month() -> str:
-    """``YYYY-MM`` of the run's data interval: the last month this run may load.
+def _until() -> str:
+    """``YYYY-MM``: the last month this run may load.
 
-    A run triggered by hand in Airflow 3 has no data interval: it then loads up to the last
-    complete month.
+    A scheduled run loads up to its data interval's month, and nothing can change that. A run
+    started by hand (``hei run``, or the UI) may say ``until`` in its configuration; without
+    it, or without a data interval (a manual run in Airflow 3 has none), the last complete
+    month.
     """
     from transforms.core.periods import last_complete_month
 
-    start = get_current_context().get("data_interval_start")
-    return last_complete_month() if start is None else start.strftime("%Y-%m")
+    context = get_current_context()
+    start = context.get("data_interval_start")
+    if context["dag_run"].run_type == "scheduled" and start is not None:
+        return start.strftime("%Y-%m")
+    return _conf(context).get("until") or last_complete_month()
 
 
 def ingest_dags() -> dict[str, DAG]:
@@ -108,8 +122,7 @@ def ingest_dag(source_name: str) -> DAG:
         def find_deliveries() -> list[dict]:
             from transforms.tasks import find_deliveries
 
-            settings = _settings()
-            return find_deliveries(settings, source_name, settings.until or _interval_month())
+            return find_deliveries(_settings(), source_name, _until())
 
         @task(pool=WAREHOUSE_POOL, map_index_template="{{ task.op_kwargs['group']['period'] }}")
         def load_month(group: dict) -> list[dict]:

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from transforms.config.settings import Settings
+from transforms.ingest.audit import LoadRecord
 from transforms.ops.alerts import send_alert
 from transforms.tasks import DataQualityFailure, report_quality
 
@@ -40,7 +41,19 @@ def test_unreachable_webhook_is_logged_not_raised():
     assert send_alert("http://127.0.0.1:9/nowhere", "title", ["x"]) is False
 
 
-RECORDS = [[{"status": "loaded", "warnings": ["ae_attendances 2025-01: below threshold"]}]]
+RECORDS = [
+    [
+        LoadRecord(
+            load_id="1",
+            source="ae_attendances",
+            file_name="ae_attendances_2025-01.csv",
+            period="2025-01",
+            sha256="0" * 64,
+            status="loaded",
+            warnings=("ae_attendances 2025-01: below threshold",),
+        ).to_xcom()
+    ]
+]
 
 
 def test_completeness_warnings_alert_and_the_run_carries_on(webhook, tmp_path):

@@ -45,7 +45,6 @@ class Settings(BaseSettings):
     warehouse_url: str = "duckdb:///var/warehouse.duckdb"
     publish_dir: Path = Path("var/publish")
     reports_dir: Path = Path("var/reports")
-    until: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     pseudonym_key: SecretStr | None = None
     alert_webhook_url: str | None = None
     completeness_action: Literal["warn", "fail"] = "warn"

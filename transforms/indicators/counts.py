@@ -37,6 +37,7 @@ from transforms.config.sources import SOURCES
 from transforms.core.ethnicity import NOT_KNOWN
 from transforms.core.reference_data import reference_file
 from transforms.core.statistics import ESP2013
+from transforms.warehouse.engine import fetch_frame
 
 REGISTER = "gp_register"
 COUNT_COLUMNS = ["month", "ethnic_code", "age_band", "n"]
@@ -216,7 +217,7 @@ def _uptake_query(
 
 def _fetch(conn: Connection, query: Select, month: str | None = None) -> list[pd.DataFrame]:
     """One frame of COUNT_COLUMNS per measure of the query (constants filled in)."""
-    frame = pd.DataFrame(conn.execute(query).all(), columns=list(query.selected_columns.keys()))
+    frame = fetch_frame(conn, query)
     if month is not None:
         frame["month"] = month
     if "age_band" not in frame:
@@ -289,5 +290,5 @@ def completeness_by_month(conn: Connection, months: Sequence[str]) -> pd.DataFra
         .where(table.c.basis == "recorded", table.c.period.in_(list(months)))
         .group_by(table.c.period, table.c.source, table.c.organisation)
     )
-    frame = pd.DataFrame(conn.execute(query).all(), columns=list(query.selected_columns.keys()))
+    frame = fetch_frame(conn, query)
     return frame.astype({"known": "int64", "records": "int64"})

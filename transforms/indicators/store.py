@@ -31,6 +31,7 @@ from transforms.core.reference_data import reference_file
 from transforms.indicators import assembly as indicators
 from transforms.indicators import counts as aggregation
 from transforms.warehouse.bulk import append_arrow
+from transforms.warehouse.engine import fetch_frame
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,7 @@ def compute(conn: Connection, run_id: str | None, *, force: bool = False) -> dic
 def attack_mart(conn: Connection) -> list[Finding]:
     """The attacking audit on everything partners can read in ``mart.indicator_values``
     (the compute ran it on each indicator as it wrote it; this checks the whole view)."""
-    result = conn.execute(sa.text("select * from mart.indicator_values"))
-    shown = pd.DataFrame(result.all(), columns=list(result.keys()))
+    shown = fetch_frame(conn, sa.text("select * from mart.indicator_values"))
     multipliers = dict(
         conn.execute(sa.text("select indicator_id, multiplier from indicators.catalogue")).all()
     )
@@ -328,9 +328,7 @@ def _as_arrow(
 
 def _column(values: pd.Series, kind: pa.DataType) -> pa.Array:
     """One column as Arrow, missing values (NaN, NA, None) as nulls."""
-    if pa.types.is_floating(kind) or pa.types.is_integer(kind) or pa.types.is_boolean(kind):
-        return pa.array(values, type=kind, from_pandas=True)
-    return pa.array(values.astype(object).where(values.notna(), None), kind)
+    return pa.array(values, type=kind, from_pandas=True)
 
 
 def _refresh_catalogue(conn: Connection, entries: dict[str, Indicator]) -> None:

@@ -7,9 +7,9 @@ also how the pipeline knows which deliveries are new, re-sent unchanged, or resu
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -26,9 +26,10 @@ class Planned:
     action: Action
 
 
-@dataclass
+@dataclass(frozen=True)
 class LoadRecord:
-    """One row of ``audit.file_loads``."""
+    """One row of ``audit.file_loads``: what became of one delivery. Immutable: each step of
+    a load that learns something makes a new record (``dataclasses.replace``)."""
 
     load_id: str
     source: str
@@ -45,7 +46,20 @@ class LoadRecord:
     started_at: datetime | None = None
     finished_at: datetime | None = None
     run_id: str | None = None
-    warnings: list[str] = field(default_factory=list)  # data-quality warnings, not stored here
+    warnings: tuple[str, ...] = ()  # data-quality warnings, stored in quality.warnings
+
+    def to_xcom(self) -> dict[str, Any]:
+        """As a task returns it: JSON types only (the timestamps stay in the audit table)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in TIMES}
+        return data | {"warnings": list(self.warnings)}
+
+    @classmethod
+    def from_xcom(cls, data: dict[str, Any]) -> LoadRecord:
+        """Back from what :meth:`to_xcom` returned, e.g. in a downstream task."""
+        return cls(**data | {"warnings": tuple(data.get("warnings", ()))})
+
+
+TIMES = ("started_at", "finished_at")
 
 
 def plan(conn: Connection, deliveries: Iterable[Delivery]) -> list[Planned]:
@@ -87,8 +101,9 @@ def plan(conn: Connection, deliveries: Iterable[Delivery]) -> list[Planned]:
     return planned
 
 
-def record(conn: Connection, entry: LoadRecord) -> None:
-    entry.finished_at = entry.finished_at or utcnow()
+def record(conn: Connection, entry: LoadRecord) -> LoadRecord:
+    """Write the record, finished now unless it says when; returns what was written."""
+    entry = replace(entry, finished_at=entry.finished_at or utcnow())
     conn.execute(
         sa.text(
             "insert into audit.file_loads (load_id, source, file_name, period, sha256, status, "
@@ -99,6 +114,7 @@ def record(conn: Connection, entry: LoadRecord) -> None:
         ),
         {**vars(entry), "file_modified_at": _timestamp(entry.file_modified_at)},
     )
+    return entry
 
 
 def supersede(conn: Connection, source: str, period: str) -> None:

@@ -13,7 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -99,15 +99,14 @@ def ingest(planned: Planned, ctx: LoadContext) -> LoadRecord | None:
             if action is None:
                 return None
             if action == "unchanged":
-                entry.status = action
-                audit.record(conn, entry)
+                entry = audit.record(conn, replace(entry, status=action))
                 log.info(
                     "%s: same bytes as the loaded file for %s; nothing to do",
                     delivery.file_name,
                     delivery.period,
                 )
                 return entry
-            _load(conn, entry, get_source(delivery.source), ctx, planned)
+            entry = _load(conn, entry, get_source(delivery.source), ctx, planned)
     except DeliveryRejected as rejection:
         if _caught_changing(delivery, rejection):
             rejection = DeliveryInProgress(delivery.file_name, CHANGED)
@@ -155,13 +154,18 @@ def _refuse(
     """Record a delivery that changed nothing: rejected, or in progress (planned again by
     the next run). None if another process recorded it meanwhile."""
     in_progress = isinstance(rejection, DeliveryInProgress)
-    entry.status = "in_progress" if in_progress else "rejected"
-    entry.error = f"[{rejection.reason}] {rejection}"
-    entry.rows_read = entry.rows_loaded = entry.rows_quarantined = 0
+    entry = replace(
+        entry,
+        status="in_progress" if in_progress else "rejected",
+        error=f"[{rejection.reason}] {rejection}",
+        rows_read=0,
+        rows_loaded=0,
+        rows_quarantined=0,
+    )
     with ctx.engine.begin() as conn:
         if _take_turn(conn, delivery) is None:
             return None
-        audit.record(conn, entry)
+        entry = audit.record(conn, entry)
     log.warning("%s %s", entry.status.replace("_", " "), entry.error)
     return entry
 
@@ -182,9 +186,11 @@ def _refused_by_warehouse(file_name: str, exc: Exception) -> DeliveryRejected:
 
 def _load(
     conn: Connection, entry: LoadRecord, source: Source, ctx: LoadContext, planned: Planned
-) -> None:
+) -> LoadRecord:
+    """Replace the month's rows with the delivery's; returns the ``loaded`` record."""
+    rows_read = 0
     with DeliveryReader(planned.delivery, source, ctx.limits) as reader:
-        entry.extra_columns = json.dumps(reader.header.extra) if reader.header.extra else None
+        extra = json.dumps(reader.header.extra) if reader.header.extra else None
         validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name, entry.load_id)
         lineage = {"period": entry.period, "load_id": entry.load_id}
         table = source.qualified_table
@@ -194,16 +200,16 @@ def _load(
         checked_chunks = prefetch(check_rows(chunk, source, entry.period) for chunk in reader)
         pseudonymised = prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks)
         for checked in prefetch(_validated(pseudonymised, validator)):
-            entry.rows_read += checked.rows
+            rows_read += checked.rows
             good = checked.good
             for name, value in lineage.items():
                 column = pa.repeat(pa.scalar(value, pa.string()), good.num_rows)
                 good = good.append_column(name, column)
             append_arrow(conn, table, good)
             _quarantine(conn, entry, checked.quarantined)
-        entry.rows_read += len(reader.malformed)
+        rows_read += len(reader.malformed)
         _quarantine_malformed(conn, entry, reader.malformed)
-    if entry.rows_read == 0:
+    if rows_read == 0:
         raise DeliveryRejected(
             "no_rows",
             entry.file_name,
@@ -213,22 +219,28 @@ def _load(
     _reject_if_invalid(validator, entry)
     refresh_statistics(conn, source.qualified_table)
     _quarantine_repeats(conn, source, entry)
-    _count_outcomes(conn, source, entry)
-    if entry.rows_loaded == 0:
+    loaded, quarantined = _count_outcomes(conn, source, entry, rows_read)
+    if loaded == 0:
         raise DeliveryRejected(
             "no_valid_rows",
             entry.file_name,
-            f"none of its {entry.rows_read} rows passed the row rules, so it would empty the month",
+            f"none of its {rows_read} rows passed the row rules, so it would empty the month",
             "Check that it is the right source and month and that its coded fields follow the "
             "data contract, then resend it.",
         )
     validator.record(conn, entry.load_id, entry.period)
-    entry.warnings = completeness.record_delivery(
-        conn, source, entry.period, entry.load_id, entry.run_id
-    )
+    warnings = completeness.record_delivery(conn, source, entry.period, entry.load_id, entry.run_id)
     audit.supersede(conn, entry.source, entry.period)
-    entry.status = "loaded"
-    audit.record(conn, entry)
+    outcome = replace(
+        entry,
+        status="loaded",
+        rows_read=rows_read,
+        rows_loaded=loaded,
+        rows_quarantined=quarantined,
+        extra_columns=extra,
+        warnings=tuple(warnings),
+    )
+    return audit.record(conn, outcome)
 
 
 def _validated(chunks: Iterator[Checked], validator: DeliveryValidator) -> Iterator[Checked]:
@@ -351,16 +363,17 @@ def _quarantine_repeats(conn: Connection, source: Source, entry: LoadRecord) -> 
     )
 
 
-def _count_outcomes(conn: Connection, source: Source, entry: LoadRecord) -> None:
-    """Count what landed where, from the tables themselves, and insist nothing was lost."""
+def _count_outcomes(
+    conn: Connection, source: Source, entry: LoadRecord, rows_read: int
+) -> tuple[int, int]:
+    """Rows loaded and quarantined, counted in the tables themselves; nothing may be lost."""
     count = "select count(*) from {} where period = :period and load_id = :load_id"
     params = {"period": entry.period, "load_id": entry.load_id}
-    entry.rows_loaded = conn.execute(
-        sa.text(count.format(source.qualified_table)), params
-    ).scalar_one()
-    entry.rows_quarantined = conn.execute(sa.text(count.format(QUARANTINE)), params).scalar_one()
-    if entry.rows_read != entry.rows_loaded + entry.rows_quarantined:
+    loaded = conn.execute(sa.text(count.format(source.qualified_table)), params).scalar_one()
+    quarantined = conn.execute(sa.text(count.format(QUARANTINE)), params).scalar_one()
+    if rows_read != loaded + quarantined:
         raise RuntimeError(
-            f"{entry.file_name}: read {entry.rows_read} rows but loaded {entry.rows_loaded} and "
-            f"quarantined {entry.rows_quarantined}; the load was rolled back. This is a bug."
+            f"{entry.file_name}: read {rows_read} rows but loaded {loaded} and quarantined "
+            f"{quarantined}; the load was rolled back. This is a bug."
         )
+    return loaded, quarantined
