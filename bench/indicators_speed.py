@@ -50,9 +50,14 @@ DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_DATABASE = "hei_bench_indicators"
 PSEUDONYM_KEY = "bench"
 ACTIVITY_TABLES = (
-    "gp_appointments", "ae_attendances", "inpatient_spells", "outpatient_appointments",
-    "talking_therapies", "vaccinations", "deaths",
-)  # fmt: skip
+    "gp_appointments",
+    "ae_attendances",
+    "inpatient_spells",
+    "outpatient_appointments",
+    "talking_therapies",
+    "vaccinations",
+    "deaths",
+)
 
 # --- the baseline --------------------------------------------------------------------------
 
@@ -464,8 +469,10 @@ def bench_warehouse(kind: str, url: str, args: argparse.Namespace, duckdb: str |
     compared = found.pop("comparisons")
     for indicator, entry in (compared or {}).items():
         flag = "DISAGREE" if entry["disagree"] else "ok"
-        print(f"  check {indicator} {flag}: {entry['disagree']} of {entry['rows']} rows differ; "
-              f"latest all persons: {entry.get('latest', '')}")  # fmt: skip
+        print(
+            f"  check {indicator} {flag}: {entry['disagree']} of {entry['rows']} rows differ; "
+            f"latest all persons: {entry.get('latest', '')}"
+        )
     differ = sum(e["disagree"] for e in (compared or {}).values())
     found["check"] = "no baseline" if compared is None else f"{differ} rows differ"
     base = baseline["min_s"] if baseline else None
@@ -483,10 +490,19 @@ def bench_warehouse(kind: str, url: str, args: argparse.Namespace, duckdb: str |
 
 
 COLUMNS = [
-    "warehouse", "engine_min_s", "engine_median_s", "baseline_min_s", "baseline_median_s",
-    "engine/baseline", "engine_rss_mb", "baseline_rss_mb", "values_rows", "activity_rows",
-    "register_rows", "check",
-]  # fmt: skip
+    "warehouse",
+    "engine_min_s",
+    "engine_median_s",
+    "baseline_min_s",
+    "baseline_median_s",
+    "engine/baseline",
+    "engine_rss_mb",
+    "baseline_rss_mb",
+    "values_rows",
+    "activity_rows",
+    "register_rows",
+    "check",
+]
 
 
 def run(args: argparse.Namespace, work: Path) -> list[dict]:
@@ -509,8 +525,9 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=24)
     parser.add_argument("--end", default="2025-12", help="last month of generated data")
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--warehouse", nargs="+", default=["duckdb", "postgres"],
-                        choices=["duckdb", "postgres"])  # fmt: skip
+    parser.add_argument(
+        "--warehouse", nargs="+", default=["duckdb", "postgres"], choices=["duckdb", "postgres"]
+    )
     parser.add_argument("--data", type=Path, help="existing landing data (skips generation)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", action="store_true", help="keep the warehouses and data")

@@ -131,7 +131,7 @@ def ingest_dag(source_name: str) -> DAG:
             return load_month(_settings(), group, get_current_context()["run_id"])
 
         @task(outlets=[staging_asset])
-        def announce(records: list[list[dict]], *, outlet_events=None) -> list[str]:  # noqa: ANN001
+        def announce(records: list[list[dict]], *, outlet_events=None) -> list[str]:
             from transforms.tasks import changed_periods
 
             periods = changed_periods(list(records))

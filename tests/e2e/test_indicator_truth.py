@@ -57,15 +57,30 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "HEI_WAREHOUSE_URL": f"duckdb:///{root / 'warehouse.duckdb'}",
     }
     for args in (
-        ["synth", "--out", str(root / "landing"), "--start", START, "--end", END,
-         "--scale", SCALE, "--faults", "0"],
+        [
+            "synth",
+            "--out",
+            str(root / "landing"),
+            "--start",
+            START,
+            "--end",
+            END,
+            "--scale",
+            SCALE,
+            "--faults",
+            "0",
+        ],
         ["run"],
         ["status"],
-    ):  # fmt: skip
+    ):
         done = subprocess.run(
             [sys.executable, "-m", "hei.cli", *args],
-            env=env, cwd=root, capture_output=True, text=True, timeout=1200,
-        )  # fmt: skip
+            env=env,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     engine = sa.create_engine(env["HEI_WAREHOUSE_URL"])
     with engine.connect() as conn:
@@ -74,8 +89,13 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         attack = indicator_store.attack_mart(conn)
     engine.dispose()
     truth = json.loads((root / "landing" / "truth.json").read_text())
-    return {"values": values, "truth": truth, "landing": root / "landing", "status": done.stdout,
-            "attack": attack}  # fmt: skip
+    return {
+        "values": values,
+        "truth": truth,
+        "landing": root / "landing",
+        "status": done.stdout,
+        "attack": attack,
+    }
 
 
 def _cells(values: pd.DataFrame, ids: dict[str, str], measure: str) -> pd.DataFrame:

@@ -97,10 +97,23 @@ def run_killed_mid_load(root: Path, env: dict[str, str], url: str, landing: Path
     )
     big.write_bytes(gzip.compress(body, compresslevel=1) if big.suffix == ".gz" else body)
     run = subprocess.Popen(
-        [sys.executable, "-m", "hei.cli", "run", "--landing", str(root / "crash"),
-         "--warehouse", url, "--until", END],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "hei.cli",
+            "run",
+            "--landing",
+            str(root / "crash"),
+            "--warehouse",
+            url,
+            "--until",
+            END,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     results = root / "var" / "gx" / "uncommitted" / "validations" / "gp_register"
     deadline = time.monotonic() + 600
     while not (results.exists() and any(results.rglob("*.json"))):
@@ -229,8 +242,7 @@ def failed_run(pipeline_run: dict) -> dict:
     password (in its user part and in its query)."""
     root, env = pipeline_run["root"], pipeline_run["env"]
     logs_before = set(logs_of(root))
-    run = hei("run", "--landing", str(pipeline_run["landing"]), "--warehouse", UNREACHABLE,
-              env=env)  # fmt: skip
+    run = hei("run", "--landing", str(pipeline_run["landing"]), "--warehouse", UNREACHABLE, env=env)
     status = hei("status", "--warehouse", UNREACHABLE, env=env)
     return {"run": run, "status": status, "logs": set(logs_of(root)) - logs_before}
 

@@ -78,8 +78,14 @@ def test_grant_analyst_makes_a_login_whose_password_is_the_one_printed(warehouse
         ).one()
     assert login and member_of == ["hei_analyst"]
     assert verifier.startswith("SCRAM-SHA-256$") and scram_matches(verifier, password)
-    again = hei("grant-analyst", name, "--warehouse", warehouse_url, "--password-stdin",
-                stdin="a-new-password-of-some-length\n")  # fmt: skip
+    again = hei(
+        "grant-analyst",
+        name,
+        "--warehouse",
+        warehouse_url,
+        "--password-stdin",
+        stdin="a-new-password-of-some-length\n",
+    )
     assert again.returncode == 0 and again.stdout == ""  # a typed password is not echoed
     assert f"updated login {name}" in again.stderr
     with warehouse.make_engine(warehouse_url).connect() as conn:
@@ -149,8 +155,10 @@ def test_mart_views_run_with_their_owners_rights(warehouse_url):
         ).all()
     assert views
     for name, options in views:
-        assert not any(o.startswith("security_invoker=") and not o.endswith(("false", "off", "0"))
-                       for o in options or []), name  # fmt: skip
+        assert not any(
+            o.startswith("security_invoker=") and not o.endswith(("false", "off", "0"))
+            for o in options or []
+        ), name
 
 
 def test_grant_analyst_refuses_duckdb(tmp_path):

@@ -136,7 +136,7 @@ def test_a_file_left_in_progress_is_planned_again_even_with_the_same_bytes(setti
     assert outcome(record) == ("loaded", 3, 3, 0)
 
 
-def peak_rss_growth_mb(work) -> float:  # noqa: ANN001 - any callable
+def peak_rss_growth_mb(work) -> float:  # any callable
     """How far this process's resident memory rose above where it was while ``work`` ran."""
 
     def kb(field: str) -> int:
@@ -304,7 +304,7 @@ def test_an_unreadable_file_is_rejected_and_the_rest_of_its_source_loads(setting
     (settings.landing_dir / "deaths" / unreadable).chmod(0)
     real_os_open, real_io_open = os.open, io.open
 
-    def denied(opener):  # noqa: ANN001, ANN202 - the tests run as root, whom chmod does not stop
+    def denied(opener):  # the tests run as root, whom chmod does not stop
         def wrapped(path, *args, **kwargs):
             if str(path).endswith(unreadable):
                 raise PermissionError(13, "Permission denied", str(path))

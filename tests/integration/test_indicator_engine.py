@@ -276,8 +276,9 @@ def test_ratio_to_a_withheld_reference_group_is_withheld(duckdb_url):
     compute(duckdb_url)
     shown = mart(duckdb_url)
     reference = shown[shown["group_label"] == shown["reference_group"]]
-    withheld = reference[reference["suppressed"]][["indicator_id", "measure", "period_start",
-                                                   "breakdown"]]  # fmt: skip
+    withheld = reference[reference["suppressed"]][
+        ["indicator_id", "measure", "period_start", "breakdown"]
+    ]
     exposed = shown.merge(withheld, on=list(withheld.columns))
     assert len(exposed) > 0  # small monthly indicators have withheld reference groups
     assert exposed["ratio_to_reference"].isna().all()
@@ -295,12 +296,18 @@ def test_partners_see_statistics_of_the_published_counts_only(duckdb_url):
         rows = shown[shown["measure"] == measure]
         method = st.proportion if measure == "proportion" else st.crude_rate
         multiplier = 100 if measure == "proportion" else 1000
-        expected = method(rows["numerator"].astype(float), rows["denominator"].astype(float),
-                          multiplier=multiplier)  # fmt: skip
+        expected = method(
+            rows["numerator"].astype(float),
+            rows["denominator"].astype(float),
+            multiplier=multiplier,
+        )
         if measure == "proportion":  # DQ01 and the proportions: all per 100
             assert len(rows) > 1000
-        for ours, theirs in (("value", "value"), ("lower_95", "lower95_0cl"),
-                             ("upper_998", "upper99_8cl")):  # fmt: skip
+        for ours, theirs in (
+            ("value", "value"),
+            ("lower_95", "lower95_0cl"),
+            ("upper_998", "upper99_8cl"),
+        ):
             assert rows[ours].to_numpy() == pytest.approx(expected[theirs].to_numpy(), rel=1e-12)
     dsr = shown[shown["measure"] == "dsr"]
     assert len(dsr) > 100 and (dsr["numerator"] >= indicators.DSR_SHOWN_FROM).all()

@@ -39,9 +39,17 @@ FIVE = {
 
 def row(breakdown: str, code: str, label: str, numerator, denominator, **extra) -> dict:
     reference = {"ethnicity_5": "White", "ethnicity_16": "White - British"}.get(breakdown)
-    base = {**FAMILY, "breakdown": breakdown, "group_code": code, "group_label": label,
-            "reference_group": reference, "numerator": numerator, "denominator": denominator,
-            "suppression_reason": None, "ethnicity_known_pct": np.nan}  # fmt: skip
+    base = {
+        **FAMILY,
+        "breakdown": breakdown,
+        "group_code": code,
+        "group_label": label,
+        "reference_group": reference,
+        "numerator": numerator,
+        "denominator": denominator,
+        "suppression_reason": None,
+        "ethnicity_known_pct": np.nan,
+    }
     return base | extra
 
 
@@ -110,7 +118,7 @@ def test_two_withheld_cells_of_a_set_are_still_confined_to_small_counts():
             "asian": (30, None),
             "mixed": (3, "small_count"),
             "other": (9, "secondary"),
-        }  # fmt: skip
+        }
     )
     found = problems(attack(release, MULTIPLIERS))
     assert "confined to 1–7" in found["ethnicity_5=mixed numerator"]
@@ -243,8 +251,12 @@ def test_dsr_limits_from_the_unrescaled_variance_are_found():
     team, partners = out04_values({"A": 300, "H": 27}, {"A": 10_000, "H": 800})  # H shown 25
     shown = partners["value"].notna().to_numpy()
     limits = st.dobson_limits(team["value"], team["variance"], partners["numerator"])
-    for ours, theirs in (("lower_95", "lower95_0cl"), ("upper_95", "upper95_0cl"),
-                         ("lower_998", "lower99_8cl"), ("upper_998", "upper99_8cl")):  # fmt: skip
+    for ours, theirs in (
+        ("lower_95", "lower95_0cl"),
+        ("upper_95", "upper95_0cl"),
+        ("lower_998", "lower99_8cl"),
+        ("upper_998", "upper99_8cl"),
+    ):
         partners.loc[shown, ours] = limits.loc[shown, theirs].to_numpy()
     found = problems(attack(partners, MULTIPLIERS))
     assert any("do not follow" in p for p in found["ethnicity_16=H value"])

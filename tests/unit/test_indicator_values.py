@@ -130,10 +130,16 @@ def test_completeness_shows_each_organisation_and_the_source_total():
 
 def rolling_year_counts(by_code: dict[str, int], band: str = "60-64") -> pd.DataFrame:
     """Per-period counts by code and age band, all of a code's events in one band."""
-    year = {"period_type": "rolling_12m", "period_start": date(2024, 1, 1),
-            "period_end": date(2024, 12, 31)}  # fmt: skip
-    rows = [{**year, "ethnic_code": c, "age_band": b, "n": n if b == band else 0}
-            for c, n in by_code.items() for b in st.ESP2013]  # fmt: skip
+    year = {
+        "period_type": "rolling_12m",
+        "period_start": date(2024, 1, 1),
+        "period_end": date(2024, 12, 31),
+    }
+    rows = [
+        {**year, "ethnic_code": c, "age_band": b, "n": n if b == band else 0}
+        for c, n in by_code.items()
+        for b in st.ESP2013
+    ]
     return pd.DataFrame(rows)
 
 
@@ -227,8 +233,11 @@ def test_small_organisations_beside_a_large_one_cannot_be_pinned():
 def test_a_crude_rate_and_its_dsr_are_protected_together():
     """ACC01's DSR counts the crude rate's events that have an age: with E shown (10) in the
     DSR and Mixed shown (10) in the crude rate, a partner would bound the crude D by 4."""
-    year = {"period_type": "rolling_12m", "period_start": date(2024, 1, 1),
-            "period_end": date(2024, 12, 31)}  # fmt: skip
+    year = {
+        "period_type": "rolling_12m",
+        "period_start": date(2024, 1, 1),
+        "period_end": date(2024, 12, 31),
+    }
     no_age = pd.DataFrame([{**year, "ethnic_code": "D", "age_band": None, "n": 2}])
     attended = pd.concat([rolling_year_counts({"A": 4000, "E": 8}, band="30-34"), no_age])
     people = rolling_year_counts({"A": 1000, "D": 20, "E": 20})
@@ -249,8 +258,11 @@ def test_person_years_rounded_group_by_group_do_not_contradict_their_total():
     """Seven groups of 7.5 person-years are published as 10 each (8 each) but the total of
     52.5 as 55: whole people per group do not add up to whole people in all, and the audit
     must allow for it rather than refuse the compute."""
-    year = {"period_type": "rolling_12m", "period_start": date(2024, 1, 1),
-            "period_end": date(2024, 12, 31)}  # fmt: skip
+    year = {
+        "period_type": "rolling_12m",
+        "period_start": date(2024, 1, 1),
+        "period_end": date(2024, 12, 31),
+    }
     codes = ["A", "D", "H", "M", "R", "Z", "99"]
 
     def frame(n: float) -> pd.DataFrame:

@@ -1,11 +1,12 @@
 """The landing-zone sources, declared as data.
 
-Each :class:`Source` says what a delivery must contain (``../DATA_CONTRACT``): columns, their
-types, which are required, the allowed codes, the event date and how far it may stray from
-the delivery month, and which column identifies a record. Reading, row rules, the staging
-DDL and the DAGs are all generated from these declarations, so adding a source or accepting
-a renamed column is an edit here, not new code. The catalogue is Python rather than YAML so
-that DAG files can build their DAGs without reading a file at parse time.
+Each :class:`Source` says what a delivery must contain: columns, their types, which are
+required, the allowed codes, the event date and how far it may stray from the delivery month,
+and which column identifies a record. This catalogue is the data contract; the README
+("Pointing it at real extracts") gives the conventions every file follows. Reading, row
+rules, the staging DDL and the DAGs are all generated from these declarations, so adding a
+source or accepting a renamed column is an edit here, not new code. The catalogue is Python
+rather than YAML so that DAG files can build their DAGs without reading a file at parse time.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Statistical disclosure control for every table that leaves the warehouse.
 
-The partnership's rules (``shared/design/INDICATORS.md``, "Disclosure control"; sources and
-their wording in ``shared/design/standards/03_disclosure_control.md``):
+The partnership's rules (``docs/methods.md`` §7, "Disclosure control", which gives their
+sources):
 
 1. **Primary suppression.** A count from 1 to :data:`SUPPRESSION_THRESHOLD` (7) is withheld;
    0 is shown. This is NHS Digital's sub-national rule for HES and ECDS from September 2018
@@ -15,8 +15,8 @@ their wording in ``shared/design/standards/03_disclosure_control.md``):
    reference group (any column named in ``derived``) are withheld wherever the row's
    numerator or denominator is withheld, whether primarily or secondarily. This module does
    not compute them: what partners see is recomputed from the published (rounded) counts by
-   ``transforms.indicators.assembly`` (INDICATORS.md, second edition), since statistics of the exact
-   counts would give the rounding away.
+   ``transforms.indicators.assembly`` (``docs/methods.md`` §7, rule 3), since statistics of
+   the exact counts would give the rounding away.
 4. **Secondary suppression.** Rows sharing the values of ``group_cols`` form a *set*: cells
    that add up to one total (for example the ethnic groups, including "Not stated" and "Not
    known", of one indicator × period × breakdown). The total is the row labelled

@@ -52,11 +52,21 @@ ROUNDED_TO = 5
 SMALLEST_SHOWN = WITHHELD_UP_TO + 1
 PARTNER_REASONS = frozenset({"withheld", "unreliable"})
 DERIVED = (
-    "value", "lower_95", "upper_95", "lower_998", "upper_998", "ratio_to_reference",
-    "ratio_lower_95", "ratio_upper_95", "ratio_lower_998", "ratio_upper_998",
-    "significance_vs_reference", "significance_vs_reference_998", "significance_vs_all",
+    "value",
+    "lower_95",
+    "upper_95",
+    "lower_998",
+    "upper_998",
+    "ratio_to_reference",
+    "ratio_lower_95",
+    "ratio_upper_95",
+    "ratio_lower_998",
+    "ratio_upper_998",
+    "significance_vs_reference",
+    "significance_vs_reference_998",
+    "significance_vs_all",
     "significance_vs_all_998",
-)  # fmt: skip
+)
 """A row's own statistics (linkage completeness belongs to the period, and is checked apart)."""
 FAMILY = ["indicator_id", "measure", "period_type", "period_start"]
 RATES = ("crude_rate", "dsr")
@@ -342,9 +352,11 @@ def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
 
 
 _RATIO_LIMITS = {
-    "ratio_lower_95": "lower95_0cl", "ratio_upper_95": "upper95_0cl",
-    "ratio_lower_998": "lower99_8cl", "ratio_upper_998": "upper99_8cl",
-}  # fmt: skip
+    "ratio_lower_95": "lower95_0cl",
+    "ratio_upper_95": "upper95_0cl",
+    "ratio_lower_998": "lower99_8cl",
+    "ratio_upper_998": "upper99_8cl",
+}
 
 
 def _ratio_limit_problems(
@@ -357,16 +369,21 @@ def _ratio_limit_problems(
         ref = table.iloc[reference[rows.index]]
         if measure == "dsr":
             expected = st.dsr_ratio(
-                rows["value"], _implied_variance(rows), ref["value"].to_numpy(),
-                _implied_variance(ref), confidence=(0.95, 0.998),
-            )  # fmt: skip
+                rows["value"],
+                _implied_variance(rows),
+                ref["value"].to_numpy(),
+                _implied_variance(ref),
+                confidence=(0.95, 0.998),
+            )
         else:
             method = st.proportion_ratio if measure == "proportion" else st.rate_ratio
             expected = method(
-                rows["numerator"].astype(float), rows["denominator"].astype(float),
-                ref["numerator"].to_numpy(dtype=float), ref["denominator"].to_numpy(dtype=float),
+                rows["numerator"].astype(float),
+                rows["denominator"].astype(float),
+                ref["numerator"].to_numpy(dtype=float),
+                ref["denominator"].to_numpy(dtype=float),
                 confidence=(0.95, 0.998),
-            )  # fmt: skip
+            )
         for column, theirs in _RATIO_LIMITS.items():
             shown_limit = rows[column].to_numpy(dtype=float)
             want = expected[theirs].to_numpy(dtype=float)
@@ -397,12 +414,17 @@ def _significance_problems(table: pd.DataFrame, everyone: np.ndarray) -> list[tu
     for suffix, level in (("", "95"), ("_998", "998")):
         ratio_cols = (f"ratio_lower_{level}", f"ratio_upper_{level}")
         comparisons += [
-            (f"significance_vs_reference{suffix}",
-             st.significance(table["ratio_to_reference"], *(table[c] for c in ratio_cols), 1.0)),
-            (f"significance_vs_all{suffix}",
-             st.significance(value, table[f"lower_{level}"], table[f"upper_{level}"],
-                             _take(value, everyone))),
-        ]  # fmt: skip
+            (
+                f"significance_vs_reference{suffix}",
+                st.significance(table["ratio_to_reference"], *(table[c] for c in ratio_cols), 1.0),
+            ),
+            (
+                f"significance_vs_all{suffix}",
+                st.significance(
+                    value, table[f"lower_{level}"], table[f"upper_{level}"], _take(value, everyone)
+                ),
+            ),
+        ]
     problems = []
     for column, direction in comparisons:
         shown = table[column].to_numpy(dtype=object)
@@ -562,11 +584,10 @@ def _programme(
     sets = sparse.csr_matrix(
         (
             np.concatenate([coefficients, coefficients]),
-            (np.concatenate([set_ids, set_ids + count]),
-             np.concatenate([members, members + rows])),
+            (np.concatenate([set_ids, set_ids + count]), np.concatenate([members, members + rows])),
         ),
         shape=(2 * count, 2 * rows),
-    )  # fmt: skip
+    )
     proportion = np.flatnonzero(table["measure"].eq("proportion").to_numpy())
     standardised, crude = _measure_pairs(table)
     high_all = np.concatenate([high["numerator"], high["denominator"]])
@@ -579,7 +600,7 @@ def _programme(
                 _differences(proportion, proportion + rows, rows),
                 _differences(standardised, crude, rows),
             ]
-        ),  # fmt: skip
+        ),
         family=np.concatenate([layout.programme_family, layout.programme_family]),
     )
 
@@ -710,20 +731,29 @@ def _targets(
     matrix = sparse.csr_matrix(
         (
             np.concatenate([np.ones(n_single), np.ones(n_pair), -np.ones(n_pair)]),
-            (np.concatenate([np.arange(n_single), n_single + np.arange(n_pair),
-                             n_single + np.arange(n_pair)]),
-             np.concatenate([singles, complements + rows, complements])),
+            (
+                np.concatenate(
+                    [
+                        np.arange(n_single),
+                        n_single + np.arange(n_pair),
+                        n_single + np.arange(n_pair),
+                    ]
+                ),
+                np.concatenate([singles, complements + rows, complements]),
+            ),
         ),
         shape=(n_single + n_pair, 2 * rows),
-    )  # fmt: skip
+    )
     cells = [(int(i), "numerator") for i in numerators]
     cells += [(int(i), "denominator") for i in denominators]
     cells += [(int(i), COMPLEMENT) for i in complements]
     withheld = np.concatenate(
-        [table["numerator"].isna().to_numpy()[numerators],
-         table["denominator"].isna().to_numpy()[denominators],
-         np.zeros(n_pair, dtype=bool)]
-    )  # fmt: skip
+        [
+            table["numerator"].isna().to_numpy()[numerators],
+            table["denominator"].isna().to_numpy()[denominators],
+            np.zeros(n_pair, dtype=bool),
+        ]
+    )
     return matrix, cells, withheld
 
 

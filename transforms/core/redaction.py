@@ -24,7 +24,7 @@ def display_url(url: str) -> str:
     """The URL as it may be printed: password hidden, in the user part and in the query."""
     try:
         parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - whatever it is, it is not shown
+    except Exception:  # whatever it is, it is not shown
         return "<a URL that could not be parsed; not shown>"
     query = {k: HIDDEN if SECRET_PARAMETER.search(k) else v for k, v in parsed.query.items()}
     shown = parsed.set(query=query).render_as_string(hide_password=True)
@@ -46,7 +46,7 @@ def url_secrets(url: str | None) -> list[str]:
         return []
     try:
         parsed = make_url(url)
-    except Exception:  # noqa: BLE001 - not an SQLAlchemy URL: the whole of it is the secret
+    except Exception:  # not an SQLAlchemy URL: the whole of it is the secret
         return [url]
     values = [v for k, v in parsed.query.items() if SECRET_PARAMETER.search(k)]
     flat = [v for value in values for v in ([value] if isinstance(value, str) else value)]

@@ -1,8 +1,8 @@
 """Confidence intervals, standardised rates and comparisons, as Fingertips computes them.
 
 Every estimate reproduces OHID/UKHSA's R package PHEindicatormethods 2.1.0 (the methods behind
-Fingertips), as written up in ``shared/reference/phe/METHODS.md``; the unit tests check the
-package's own expected values. The code is written from those formulas, not ported from the
+Fingertips), as set out with their sources in ``docs/methods.md`` §1–§6; the unit tests check
+the package's own expected values. The code is written from those formulas, not ported from the
 package (GPL-3) or its Python port.
 
 Conventions shared by every function:
@@ -32,17 +32,32 @@ Confidence = float | Sequence[float]
 Polarity = Literal["high_is_good", "low_is_good"] | None
 
 DEFAULT_CONFIDENCE = (0.95, 0.998)
-EXACT_BELOW = 10  # phe_rate (METHODS.md §3): exact Poisson limits for counts below this
-DSR_MIN_COUNT = 10  # calculate_dsr (METHODS.md §4): no DSR for a total count below this
+EXACT_BELOW = 10  # phe_rate (docs/methods.md §3): exact Poisson limits for counts below this
+DSR_MIN_COUNT = 10  # calculate_dsr (docs/methods.md §4): no DSR for a total count below this
 
-# European Standard Population 2013 with 0/1-4 and 90-94/95+ merged, as the package's
-# `esp2013` vector (METHODS.md §4); the labels are those of transforms/core/reference/esp2013.csv.
+# European Standard Population 2013 with 0/1-4 and 90-94/95+ merged, as the package's `esp2013`
+# vector (docs/methods.md §4); the labels are those of transforms/core/reference/esp2013.csv.
 ESP2013: dict[str, int] = {
-    "0-4": 5000, "5-9": 5500, "10-14": 5500, "15-19": 5500, "20-24": 6000,
-    "25-29": 6000, "30-34": 6500, "35-39": 7000, "40-44": 7000, "45-49": 7000,
-    "50-54": 7000, "55-59": 6500, "60-64": 6000, "65-69": 5500, "70-74": 5000,
-    "75-79": 4000, "80-84": 2500, "85-89": 1500, "90+": 1000,
-}  # fmt: skip
+    "0-4": 5000,
+    "5-9": 5500,
+    "10-14": 5500,
+    "15-19": 5500,
+    "20-24": 6000,
+    "25-29": 6000,
+    "30-34": 6500,
+    "35-39": 7000,
+    "40-44": 7000,
+    "45-49": 7000,
+    "50-54": 7000,
+    "55-59": 6500,
+    "60-64": 6000,
+    "65-69": 5500,
+    "70-74": 5000,
+    "75-79": 4000,
+    "80-84": 2500,
+    "85-89": 1500,
+    "90+": 1000,
+}
 
 DOBSON = "Dobson"
 DOBSON_NON_INDEPENDENT = "Dobson, with confidence adjusted for non-independent events"
@@ -104,7 +119,7 @@ def z_value(confidence: float) -> float:
     return float(norm.ppf(level + (1 - level) / 2))
 
 
-# --- limits for one count or proportion (METHODS.md §1) --------------------------------------
+# --- limits for one count or proportion (docs/methods.md §1) ---------------------------------
 
 
 def wilson_limits(
@@ -170,7 +185,7 @@ def _poisson_method(count: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(count), None, np.where(count < EXACT_BELOW, "Exact", "Byars"))
 
 
-# --- proportions and crude rates (METHODS.md §2, §3) -----------------------------------------
+# --- proportions and crude rates (docs/methods.md §2, §3) ------------------------------------
 
 
 def proportion(
@@ -225,7 +240,7 @@ def crude_rate(
     return pd.DataFrame(columns, index=_index_of(numerator))
 
 
-# --- directly standardised rates (METHODS.md §4) ---------------------------------------------
+# --- directly standardised rates (docs/methods.md §4) ----------------------------------------
 
 
 def dsr(
@@ -396,7 +411,7 @@ def dobson_limits(
     return pd.DataFrame(columns, index=_index_of(value))
 
 
-# --- ratios to a reference group -------------------------------------------------------------
+# --- ratios to a reference group (docs/methods.md §5) ----------------------------------------
 
 
 def _log_scale_interval(
@@ -489,8 +504,8 @@ def dsr_ratio(
 
     SE(ln ratio) = sqrt(var1/DSR1² + var0/DSR0²): the first-order delta method,
     var(ln DSR) ≈ var(DSR)/DSR², with var(DSR) = Σ O_i (w_i/n_i)² / W² as in the Dobson
-    limits (METHODS.md §4, including the non-independent adjustment when ``dsr()`` applied
-    it). Suppressed DSRs (NA) give NA ratios.
+    limits (``docs/methods.md`` §4, including the non-independent adjustment when ``dsr()``
+    applied it). Suppressed DSRs (NA) give NA ratios.
     """
     d1, v1, d0, v0 = np.broadcast_arrays(
         *(_as_float(v) for v in (value, variance, ref_value, ref_variance))
@@ -503,7 +518,7 @@ def dsr_ratio(
     return _log_scale_interval(ratio, se_log, confidence, _index_of(value))
 
 
-# --- significance against a comparator (METHODS.md §8a) --------------------------------------
+# --- significance against a comparator (docs/methods.md §6) ----------------------------------
 
 
 def significance(

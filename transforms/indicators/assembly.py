@@ -55,9 +55,16 @@ def ethnic_groups() -> pd.DataFrame:
             ("ethnicity_16", code, code, str(dim["group_16"]), order, group_5),
         ]
     return pd.DataFrame(
-        rows, columns=["breakdown", "ethnic_code", "group_code", "group_label", "group_order",
-                       "parent_5"],
-    )  # fmt: skip
+        rows,
+        columns=[
+            "breakdown",
+            "ethnic_code",
+            "group_code",
+            "group_label",
+            "group_order",
+            "parent_5",
+        ],
+    )
 
 
 def _order_5(label: str) -> int:
@@ -191,16 +198,26 @@ def compare(values: pd.DataFrame, indicator: Indicator, measure: str) -> pd.Data
     for level in ("95_0", "99_8"):
         out[f"significance_vs_reference_{level}"] = np.where(
             compared & ~is_reference,
-            st.significance(out["ratio"], out[f"ratio_lower{level}cl"],
-                            out[f"ratio_upper{level}cl"], 1.0, polarity=polarity),
+            st.significance(
+                out["ratio"],
+                out[f"ratio_lower{level}cl"],
+                out[f"ratio_upper{level}cl"],
+                1.0,
+                polarity=polarity,
+            ),
             st.NOT_COMPARED,
-        )  # fmt: skip
+        )
         out[f"significance_vs_all_{level}"] = np.where(
             compared,
-            st.significance(out["value"], out[f"lower{level}cl"], out[f"upper{level}cl"],
-                            out["all_value"], polarity=polarity),
+            st.significance(
+                out["value"],
+                out[f"lower{level}cl"],
+                out[f"upper{level}cl"],
+                out["all_value"],
+                polarity=polarity,
+            ),
             st.NOT_COMPARED,
-        )  # fmt: skip
+        )
     return out.drop(columns=[c for c in out if c.startswith(("ref_", "all_"))])
 
 
@@ -223,14 +240,24 @@ def _ratios(out: pd.DataFrame, measure: str, rows: pd.Series) -> pd.DataFrame:
     levels = (0.95, 0.998)
     if measure == "dsr":
         chosen = out[rows]
-        ratio = st.dsr_ratio(chosen["value"], chosen["variance"], chosen["ref_value"],
-                             chosen["ref_variance"], confidence=levels)  # fmt: skip
+        ratio = st.dsr_ratio(
+            chosen["value"],
+            chosen["variance"],
+            chosen["ref_value"],
+            chosen["ref_variance"],
+            confidence=levels,
+        )
     else:
         rows = rows & (out["denominator"] > 0) & (out["ref_denominator"] > 0)
         chosen = out[rows]
         method = st.proportion_ratio if measure == "proportion" else st.rate_ratio
-        ratio = method(chosen["numerator"], chosen["denominator"], chosen["ref_numerator"],
-                       chosen["ref_denominator"], confidence=levels)  # fmt: skip
+        ratio = method(
+            chosen["numerator"],
+            chosen["denominator"],
+            chosen["ref_numerator"],
+            chosen["ref_denominator"],
+            confidence=levels,
+        )
     ratio = ratio.rename(columns=lambda c: c if c == "ratio" else f"ratio_{c}")
     return ratio.reindex(out.index)
 
@@ -238,21 +265,37 @@ def _ratios(out: pd.DataFrame, measure: str, rows: pd.Series) -> pd.DataFrame:
 # --- disclosure ----------------------------------------------------------------------------
 
 DERIVED = (
-    "value", "lower95_0cl", "upper95_0cl", "lower99_8cl", "upper99_8cl", "variance",
-    "ratio", "ratio_lower95_0cl", "ratio_upper95_0cl", "ratio_lower99_8cl", "ratio_upper99_8cl",
-    "significance_vs_reference_95_0", "significance_vs_reference_99_8",
-    "significance_vs_all_95_0", "significance_vs_all_99_8",
-)  # fmt: skip
+    "value",
+    "lower95_0cl",
+    "upper95_0cl",
+    "lower99_8cl",
+    "upper99_8cl",
+    "variance",
+    "ratio",
+    "ratio_lower95_0cl",
+    "ratio_upper95_0cl",
+    "ratio_lower99_8cl",
+    "ratio_upper99_8cl",
+    "significance_vs_reference_95_0",
+    "significance_vs_reference_99_8",
+    "significance_vs_all_95_0",
+    "significance_vs_all_99_8",
+)
 RENAMES = {
-    "lower95_0cl": "lower_95", "upper95_0cl": "upper_95", "lower99_8cl": "lower_998",
-    "upper99_8cl": "upper_998", "ratio": "ratio_to_reference",
-    "ratio_lower95_0cl": "ratio_lower_95", "ratio_upper95_0cl": "ratio_upper_95",
-    "ratio_lower99_8cl": "ratio_lower_998", "ratio_upper99_8cl": "ratio_upper_998",
+    "lower95_0cl": "lower_95",
+    "upper95_0cl": "upper_95",
+    "lower99_8cl": "lower_998",
+    "upper99_8cl": "upper_998",
+    "ratio": "ratio_to_reference",
+    "ratio_lower95_0cl": "ratio_lower_95",
+    "ratio_upper95_0cl": "ratio_upper_95",
+    "ratio_lower99_8cl": "ratio_lower_998",
+    "ratio_upper99_8cl": "ratio_upper_998",
     "significance_vs_reference_95_0": "significance_vs_reference",
     "significance_vs_reference_99_8": "significance_vs_reference_998",
     "significance_vs_all_95_0": "significance_vs_all",
     "significance_vs_all_99_8": "significance_vs_all_998",
-}  # fmt: skip
+}
 """Statistics-module column names -> warehouse column names."""
 Withhold = dict[str, pd.Series]
 """Count column -> rows whose count the attacking audit asked to withhold."""
@@ -277,9 +320,13 @@ def protect(
     table = values.assign(sdc_top=top, sdc_denominator=values["denominator"].round())
     asked = {"numerator": withhold["numerator"], "sdc_denominator": withhold["denominator"]}
     options = dict(
-        numerator="numerator", denominator="sdc_denominator", derived=DERIVED,
-        total_label=total, label_col="group_label", nested=nested,
-    )  # fmt: skip
+        numerator="numerator",
+        denominator="sdc_denominator",
+        derived=DERIVED,
+        total_label=total,
+        label_col="group_label",
+        nested=nested,
+    )
     shown = apply_sdc(
         table, [*SET_KEYS, "sdc_top"], statistic="statistic", also_withhold=asked, **options
     )
@@ -332,13 +379,35 @@ DSR_SHOWN_FROM = -(-(st.DSR_MIN_COUNT + ROUNDING_BASE // 2) // ROUNDING_BASE) * 
 count within 2 of it, so 10 may be 8 and only 15 assures PHE's minimum of 10 events. Judged
 on the published count, so that a withheld DSR tells partners nothing the count does not."""
 PARTNER_COLUMNS = (
-    "indicator_id", "measure", *PERIOD_KEYS, *GROUP_KEYS, "numerator", "denominator",
-    "value", "lower_95", "upper_95", "lower_998", "upper_998", "unit", "reference_group",
-    "ratio_to_reference", "ratio_lower_95", "ratio_upper_95", "ratio_lower_998",
-    "ratio_upper_998", "significance_vs_reference", "significance_vs_reference_998",
-    "significance_vs_all", "significance_vs_all_998", "ethnicity_known_pct", "suppressed",
-    "suppression_reason", "reference_suppressed", "method", "note",
-)  # fmt: skip
+    "indicator_id",
+    "measure",
+    *PERIOD_KEYS,
+    *GROUP_KEYS,
+    "numerator",
+    "denominator",
+    "value",
+    "lower_95",
+    "upper_95",
+    "lower_998",
+    "upper_998",
+    "unit",
+    "reference_group",
+    "ratio_to_reference",
+    "ratio_lower_95",
+    "ratio_upper_95",
+    "ratio_lower_998",
+    "ratio_upper_998",
+    "significance_vs_reference",
+    "significance_vs_reference_998",
+    "significance_vs_all",
+    "significance_vs_all_998",
+    "ethnicity_known_pct",
+    "suppressed",
+    "suppression_reason",
+    "reference_suppressed",
+    "method",
+    "note",
+)
 MAX_AUDIT_ROUNDS = 10
 
 
@@ -348,7 +417,7 @@ class DisclosureRefused(Exception):
 
 def partner_rows(protected: pd.DataFrame, indicator: Indicator) -> pd.DataFrame:
     """What partners see of each row: the published counts, and every statistic recomputed
-    from them alone (INDICATORS.md, second edition), so that no value or limit tells more
+    from them alone (``docs/methods.md`` §7, rule 3), so that no value or limit tells more
     than the rounded counts do. A DSR keeps the value of its exact age-specific rates, but
     its limits are Dobson's for the published count (see :func:`_published_dsr`)."""
     parts = [

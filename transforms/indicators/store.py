@@ -45,22 +45,44 @@ REFERENCE_FILES = ("acsc_icd10_codes.csv", "ethnic_category_codes.csv", "esp2013
 VALUES_TABLE = "indicators.values"
 PUBLISHED_TABLE = "indicators.published"
 VALUE_COLUMNS = {
-    "indicator_id": pa.string(), "measure": pa.string(), "period_type": pa.string(),
-    "period_start": pa.date32(), "period_end": pa.date32(), "breakdown": pa.string(),
-    "group_code": pa.string(), "group_label": pa.string(), "group_order": pa.int32(),
-    "numerator": pa.float64(), "denominator": pa.float64(), "value": pa.float64(),
-    "lower_95": pa.float64(), "upper_95": pa.float64(), "lower_998": pa.float64(),
-    "upper_998": pa.float64(), "unit": pa.string(), "reference_group": pa.string(),
-    "ratio_to_reference": pa.float64(), "ratio_lower_95": pa.float64(),
-    "ratio_upper_95": pa.float64(), "ratio_lower_998": pa.float64(),
-    "ratio_upper_998": pa.float64(), "significance_vs_reference": pa.string(),
-    "significance_vs_reference_998": pa.string(), "significance_vs_all": pa.string(),
-    "significance_vs_all_998": pa.string(), "ethnicity_known_pct": pa.float64(),
-    "published_numerator": pa.int64(), "published_denominator": pa.int64(),
-    "suppressed": pa.bool_(), "suppression_reason": pa.string(),
-    "reference_suppressed": pa.bool_(), "method": pa.string(),
-    "note": pa.string(), "run_id": pa.string(), "computed_at": pa.timestamp("us"),
-}  # fmt: skip
+    "indicator_id": pa.string(),
+    "measure": pa.string(),
+    "period_type": pa.string(),
+    "period_start": pa.date32(),
+    "period_end": pa.date32(),
+    "breakdown": pa.string(),
+    "group_code": pa.string(),
+    "group_label": pa.string(),
+    "group_order": pa.int32(),
+    "numerator": pa.float64(),
+    "denominator": pa.float64(),
+    "value": pa.float64(),
+    "lower_95": pa.float64(),
+    "upper_95": pa.float64(),
+    "lower_998": pa.float64(),
+    "upper_998": pa.float64(),
+    "unit": pa.string(),
+    "reference_group": pa.string(),
+    "ratio_to_reference": pa.float64(),
+    "ratio_lower_95": pa.float64(),
+    "ratio_upper_95": pa.float64(),
+    "ratio_lower_998": pa.float64(),
+    "ratio_upper_998": pa.float64(),
+    "significance_vs_reference": pa.string(),
+    "significance_vs_reference_998": pa.string(),
+    "significance_vs_all": pa.string(),
+    "significance_vs_all_998": pa.string(),
+    "ethnicity_known_pct": pa.float64(),
+    "published_numerator": pa.int64(),
+    "published_denominator": pa.int64(),
+    "suppressed": pa.bool_(),
+    "suppression_reason": pa.string(),
+    "reference_suppressed": pa.bool_(),
+    "method": pa.string(),
+    "note": pa.string(),
+    "run_id": pa.string(),
+    "computed_at": pa.timestamp("us"),
+}
 PUBLISHED_COLUMNS = {
     name: pa.int64() if name in ("numerator", "denominator") else VALUE_COLUMNS[name]
     for name in (*indicators.PARTNER_COLUMNS, "run_id", "computed_at")
@@ -101,8 +123,12 @@ def _compute(conn: Connection, run_id: str | None, *, force: bool) -> dict[str, 
         if todo or gone:
             rows = values_for(conn, indicator, todo, monthly) if todo else None
             _replace(conn, indicator, todo, gone, rows, fingerprints, run_id)
-        log.info("%s: %d period(s) recomputed, %d unchanged", indicator.id, len(todo),
-                 len(fingerprints) - len(todo))  # fmt: skip
+        log.info(
+            "%s: %d period(s) recomputed, %d unchanged",
+            indicator.id,
+            len(todo),
+            len(fingerprints) - len(todo),
+        )
     return {i: len(todo) for i, (todo, _, _) in work.items()}
 
 
@@ -181,13 +207,17 @@ def _counts(
     frames = [
         _keyed(
             aggregation.count_in_period(
-                conn, indicator.numerator, indicator.denominator, p.months,
-                which=which, with_age=with_age,
+                conn,
+                indicator.numerator,
+                indicator.denominator,
+                p.months,
+                which=which,
+                with_age=with_age,
             ),
             p,
         )
         for p in todo
-    ]  # fmt: skip
+    ]
     return pd.concat(frames, ignore_index=True)
 
 
@@ -324,11 +354,16 @@ def _replace(
                 "fingerprint, computed_at) values (:id, :kind, :start, :fingerprint, :now)"
             ),
             [
-                {"id": indicator.id, "kind": p.kind, "start": p.start,
-                 "fingerprint": fingerprints[p], "now": now}
+                {
+                    "id": indicator.id,
+                    "kind": p.kind,
+                    "start": p.start,
+                    "fingerprint": fingerprints[p],
+                    "now": now,
+                }
                 for p in todo
             ],
-        )  # fmt: skip
+        )
 
 
 def _as_arrow(
@@ -355,14 +390,19 @@ def _refresh_catalogue(conn: Connection, entries: dict[str, Indicator]) -> None:
         ),
         [
             {
-                "id": i.id, "theme": i.theme, "title": i.title,
-                "measures": ",".join(i.measures), "multiplier": i.multiplier,
-                "periods": ",".join(i.periods), "breakdowns": ",".join(i.breakdowns),
+                "id": i.id,
+                "theme": i.theme,
+                "title": i.title,
+                "measures": ",".join(i.measures),
+                "multiplier": i.multiplier,
+                "periods": ",".join(i.periods),
+                "breakdowns": ",".join(i.breakdowns),
                 "polarity": i.polarity,
                 "reference_groups": json.dumps(i.reference_groups, sort_keys=True),
                 "numerator": i.numerator.model_dump_json(),
-                "denominator": i.denominator.model_dump_json(), "now": utcnow(),
+                "denominator": i.denominator.model_dump_json(),
+                "now": utcnow(),
             }
             for i in entries.values()
         ],
-    )  # fmt: skip
+    )

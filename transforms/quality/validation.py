@@ -80,7 +80,7 @@ class SuiteOutcome:
 
 
 @cache
-def gx_context(var_dir: Path):  # noqa: ANN201 - GX's context types are internal
+def gx_context(var_dir: Path):  # no return type: GX's context types are internal
     """A file-backed GX context under ``var_dir`` with a Data Docs site in ``var/data_docs``."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
