@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -38,14 +39,25 @@ RUN_OPTIONS = {
 }
 
 
+def month(text: str) -> str:
+    """A ``YYYY-MM`` option, checked before anything runs."""
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month: write YYYY-MM, e.g. 2025-03")
+    return text
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hei", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     synth = commands.add_parser("synth", help="generate synthetic landing files")
     synth.add_argument("--out", type=Path, required=True)
-    synth.add_argument("--start", help="first month YYYY-MM (default: 24 months before --end)")
-    synth.add_argument("--end", help="last month YYYY-MM (default: last complete month)")
+    synth.add_argument(
+        "--start", type=month, help="first month YYYY-MM (default: 24 months before --end)"
+    )
+    synth.add_argument(
+        "--end", type=month, help="last month YYYY-MM (default: last complete month)"
+    )
     synth.add_argument("--scale", type=float, default=1.0)
     synth.add_argument("--seed", type=int, default=42)
     synth.add_argument("--faults", type=float, default=0.002)
@@ -55,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse (HEI_WAREHOUSE_URL)")
     run.add_argument("--publish", help="publication folder (HEI_PUBLISH_DIR)")
     run.add_argument("--reports", help="report folder (HEI_REPORTS_DIR)")
-    run.add_argument("--until", help="load months up to YYYY-MM (default: last complete month)")
+    run.add_argument(
+        "--until", type=month, help="load months up to YYYY-MM (default: last complete month)"
+    )
 
     status = commands.add_parser("status", help="latest loads per source and month")
     status.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse")

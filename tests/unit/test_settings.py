@@ -7,6 +7,7 @@ import sys
 import pytest
 from pydantic import ValidationError
 
+from hei import cli
 from transforms.config.settings import Settings
 
 HOW_TO_MAKE_ONE = 'python -c "import secrets; print(secrets.token_hex(32))"'
@@ -109,6 +110,7 @@ def test_development_key_is_never_readable_by_others_not_even_before_a_chmod(tmp
 # A first task: it waits, once it has decided to create the key, until the other has too.
 FIRST_TASK = """
 import os, pathlib, secrets, sys, time
+from hei import cli
 from transforms.config.settings import Settings
 
 token_hex, meeting = secrets.token_hex, pathlib.Path(sys.argv[2])
@@ -152,10 +154,11 @@ def test_settings_come_from_hei_environment_variables(tmp_path, monkeypatch):
     assert settings.pseudonym_secret == b"k" and not settings.uses_development_key
 
 
-def test_until_must_be_a_month(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(ValidationError):
-        Settings(until="2025-13")
+def test_until_must_be_a_month(capsys):
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["run", "--until", "2025-13"])
+    assert exited.value.code == 2
+    assert "'2025-13' is not a month: write YYYY-MM" in capsys.readouterr().err
 
 
 def test_landing_safety_limits_come_from_the_environment(tmp_path, monkeypatch):
