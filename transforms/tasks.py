@@ -24,6 +24,7 @@ from transforms.ops.alerts import send_alert
 from transforms.quality import completeness, validation
 from transforms.warehouse import ddl
 from transforms.warehouse import engine as warehouse
+from transforms.warehouse.tables import core_person_ethnicity
 
 log = logging.getLogger(__name__)
 
@@ -113,14 +114,16 @@ def changed_periods(records: list[list[dict]]) -> list[str]:
     return sorted({r.period for r in _records(records) if r.status == "loaded"})
 
 
-def assess_ethnicity(settings: Settings) -> dict[str, int]:
+def link_ethnicity(settings: Settings) -> dict[str, int]:
     """Rebuild best-known ethnicity per person and the linked completeness figures."""
     engine = warehouse.make_engine(settings.warehouse_url)
     with engine.begin() as conn:
         warehouse.lock(conn, "hei:ethnicity")  # a second at once would clash on the rows
         completeness.rebuild_person_ethnicity(conn)
         completeness.rebuild_linked(conn)
-        people = conn.execute(sa.text("select count(*) from core.person_ethnicity")).scalar_one()
+        people = conn.execute(
+            sa.select(sa.func.count()).select_from(core_person_ethnicity)
+        ).scalar_one()
     log.info("best-known ethnicity for %d people; linked completeness rebuilt", people)
     return {"people": people}
 

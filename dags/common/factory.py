@@ -185,16 +185,16 @@ def assess_dag() -> DAG:
         default_args=DEFAULT_ARGS,
         tags=["quality", "ethnicity"],
     )
-    def assess_ethnicity() -> None:
+    def assess_ethnicity_dag() -> None:
         @task(pool=WAREHOUSE_POOL, outlets=[PERSON_ETHNICITY_ASSET, COMPLETENESS_ASSET])
         def link_ethnicity() -> dict[str, int]:
-            from transforms.tasks import assess_ethnicity
+            from transforms import tasks
 
-            return assess_ethnicity(_settings())
+            return tasks.link_ethnicity(_settings())
 
         link_ethnicity()
 
-    return assess_ethnicity()
+    return assess_ethnicity_dag()
 
 
 def indicators_dag() -> DAG:

@@ -122,7 +122,7 @@ def run_the_pipeline(url: str, landing: Path, var: Path) -> list[str]:
     loaded = []
     for group in pipeline.find_deliveries(settings, "gp_appointments", None):
         loaded += [r["file_name"] for r in pipeline.load_month(settings, group, str(var))]
-    pipeline.assess_ethnicity(settings)
+    pipeline.link_ethnicity(settings)
     pipeline.compute_indicators(settings, str(var))
     return loaded
 

@@ -245,7 +245,7 @@ def test_a_value_the_warehouse_refuses_rejects_the_file_with_an_audit_row(settin
     append = ingest.append_arrow
 
     def refuse_staging(conn, table, data):  # a real data error from the warehouse's driver
-        if table.startswith("staging."):
+        if table.schema == "staging":
             conn.exec_driver_sql("select cast('not a number' as integer)")
         append(conn, table, data)
 

@@ -26,15 +26,15 @@ from transforms.core.disclosure import SUPPRESSION_THRESHOLD
 from transforms.indicators import assembly as indicators
 from transforms.indicators import counts as aggregation
 from transforms.indicators import store as indicator_store
-from transforms.warehouse import bulk, ddl
+from transforms.warehouse import bulk, ddl, tables
 from transforms.warehouse import engine as warehouse
 
 START, END = "2024-09", "2025-10"  # 14 months: rolling years, a COVID campaign, a flu season
 INPUT_TABLES = [
-    *(s.qualified_table for s in SOURCES.values()),
-    "core.person_ethnicity",
-    "audit.file_loads",
-    "quality.ethnicity_completeness",
+    *tables.STAGING.values(),
+    tables.core_person_ethnicity,
+    tables.audit_file_loads,
+    tables.quality_ethnicity_completeness,
 ]
 
 
@@ -53,7 +53,7 @@ def load_everything(settings: Settings) -> None:
     for source in SOURCES:
         for group in pipeline.find_deliveries(settings, source, None):
             pipeline.load_month(settings, group, "test-load")
-    pipeline.assess_ethnicity(settings)
+    pipeline.link_ethnicity(settings)
 
 
 def compute(url: str, *, force: bool = False) -> dict[str, int]:
@@ -97,8 +97,8 @@ def copy_inputs(source_url: str, target_url: str) -> None:
         warehouse.make_engine(target_url).begin() as dst,
     ):
         for table in INPUT_TABLES:
-            frame = pd.DataFrame(src.execute(sa.text(f"select * from {table}")).mappings().all())
-            dst.execute(sa.text(f"delete from {table}"))
+            frame = pd.DataFrame(src.execute(sa.select(table)).mappings().all())
+            dst.execute(sa.delete(table))
             bulk.append_arrow(dst, table, pa.Table.from_pandas(frame, preserve_index=False))
 
 

@@ -23,7 +23,7 @@ AGE_FILTERS = ("age_min", "age_max")
 QUALITY_SOURCE = "quality.ethnicity_completeness"
 
 Measure = Literal["proportion", "crude_rate", "dsr"]
-Period = Literal["month", "rolling_12m", "campaign_covid_autumn", "season_flu"]
+PeriodKind = Literal["month", "rolling_12m", "campaign_covid_autumn", "season_flu"]
 Breakdown = Literal["all", "ethnicity_5", "ethnicity_16", "source_organisation"]
 
 
@@ -71,7 +71,7 @@ class Indicator(BaseModel):
     title: str
     measures: list[Measure]
     multiplier: int
-    periods: list[Period]
+    periods: list[PeriodKind]
     polarity: Literal["none", "high_is_good", "low_is_good"]
     numerator: Count
     denominator: Count

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Kind = Literal["str", "int", "date", "bool", "code"]
+ColumnKind = Literal["str", "int", "date", "bool", "code"]
 
 SEX_CODES = ("0", "1", "2", "9")
 
@@ -29,7 +29,7 @@ class Column:
     """
 
     name: str
-    kind: Kind = "str"
+    kind: ColumnKind = "str"
     required: bool = False
     allow_blank: bool = False
     codes: tuple[str, ...] = ()
@@ -37,10 +37,6 @@ class Column:
     min_value: int | None = None
     max_value: int | None = None
     pattern: str | None = None
-
-    @property
-    def sql_type(self) -> str:
-        return {"int": "integer", "date": "date", "bool": "boolean"}.get(self.kind, "varchar")
 
 
 @dataclass(frozen=True)

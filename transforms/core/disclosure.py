@@ -103,22 +103,89 @@ REASONS = (
 )
 """Every reason code, in the order they are listed in ``suppression_reason``."""
 
-DERIVED_COLUMNS = (
-    "value",
-    "lower95_0cl",
-    "upper95_0cl",
-    "lower99_8cl",
-    "upper99_8cl",
-    "variance",
-    "ratio",
-    "ratio_lower95_0cl",
-    "ratio_upper95_0cl",
-    "ratio_lower99_8cl",
-    "ratio_upper99_8cl",
+# --- derived columns and when partners' rows withhold them ----------------------------------
+
+COUNTS_WITHHELD = "counts_withheld"
+SUPPRESSED = "suppressed"
+REFERENCE_SUPPRESSED = "reference_suppressed"
+WITHHOLDING_RULES = {
+    COUNTS_WITHHELD: "the row's numerator or denominator is withheld",
+    SUPPRESSED: "the row is suppressed: its counts are withheld, or it is a DSR too unreliable "
+    "to show",
+    REFERENCE_SUPPRESSED: "the row or its reference group is suppressed (the ratio with the "
+    "row's own value would give the reference's value away)",
+}
+"""When a derived column is withheld (null) on partners' rows: each rule by its name."""
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A column derived from a row's counts, and the rule that withholds it on partners' rows.
+
+    ``column`` is its name in ``indicators.values`` and ``indicators.published`` (and the mart
+    view over them); ``statistic`` its name as ``transforms.core.statistics`` returns it.
+    """
+
+    column: str
+    statistic: str
+    withheld_when: str
+
+
+DERIVED: tuple[Derived, ...] = (
+    Derived("value", "value", SUPPRESSED),
+    Derived("lower_95", "lower95_0cl", SUPPRESSED),
+    Derived("upper_95", "upper95_0cl", SUPPRESSED),
+    Derived("lower_998", "lower99_8cl", SUPPRESSED),
+    Derived("upper_998", "upper99_8cl", SUPPRESSED),
+    Derived("ratio_to_reference", "ratio", REFERENCE_SUPPRESSED),
+    Derived("ratio_lower_95", "ratio_lower95_0cl", REFERENCE_SUPPRESSED),
+    Derived("ratio_upper_95", "ratio_upper95_0cl", REFERENCE_SUPPRESSED),
+    Derived("ratio_lower_998", "ratio_lower99_8cl", REFERENCE_SUPPRESSED),
+    Derived("ratio_upper_998", "ratio_upper99_8cl", REFERENCE_SUPPRESSED),
+    Derived("significance_vs_reference", "significance_vs_reference_95_0", REFERENCE_SUPPRESSED),
+    Derived(
+        "significance_vs_reference_998", "significance_vs_reference_99_8", REFERENCE_SUPPRESSED
+    ),
+    Derived("significance_vs_all", "significance_vs_all_95_0", SUPPRESSED),
+    Derived("significance_vs_all_998", "significance_vs_all_99_8", SUPPRESSED),
+    Derived("method", "method", COUNTS_WITHHELD),
+    Derived("note", "note", COUNTS_WITHHELD),
 )
-"""Default derived columns (names as ``transforms.core.statistics`` returns them; ratio limits
-prefixed ``ratio_``). Columns absent from a table are skipped; pass ``derived`` for others
-(e.g. significance labels)."""
+"""Every derived column of the indicator tables, stated once: ``transforms.indicators`` renames
+the statistics by it and withholds partners' columns by it (:func:`withhold_derived`), and the
+mart view partners are granted is generated from it (``transforms.warehouse.views``). The
+attacking audit (``transforms.core.disclosure_audit``) restates the rules independently."""
+
+STATISTIC_NAMES = {d.statistic: d.column for d in DERIVED if d.statistic != d.column}
+"""Statistics-module column names -> the indicator tables' column names."""
+
+DERIVED_COLUMNS = (
+    *(d.statistic for d in DERIVED if d.withheld_when != COUNTS_WITHHELD),
+    "variance",
+)
+"""Default derived columns of :func:`apply_sdc` (names as ``transforms.core.statistics``
+returns them, with the DSR's ``variance``): withheld wherever the row's counts are. Columns
+absent from a table are skipped; pass ``derived`` for others."""
+
+
+def withhold_derived(rows: pd.DataFrame, counts_withheld: pd.Series) -> pd.DataFrame:
+    """Partners' rows with each :data:`DERIVED` column null where its rule says.
+
+    ``rows`` has the tables' column names, ``suppressed`` and ``reference_suppressed``;
+    ``counts_withheld`` is True where the row's numerator or denominator is withheld.
+    """
+    suppressed = rows["suppressed"].astype(bool)
+    hidden = {
+        COUNTS_WITHHELD: counts_withheld.astype(bool),
+        SUPPRESSED: suppressed,
+        REFERENCE_SUPPRESSED: suppressed | rows["reference_suppressed"].astype(bool),
+    }
+    rows = rows.copy()
+    for derived in DERIVED:
+        if derived.column in rows.columns:
+            column = rows[derived.column]
+            rows[derived.column] = column.where(~hidden[derived.withheld_when], None)
+    return rows
 
 
 # --- counts ----------------------------------------------------------------------------------

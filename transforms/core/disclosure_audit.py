@@ -43,7 +43,7 @@ import pandas as pd
 from scipy import sparse
 
 from transforms.core import statistics as st
-from transforms.core.ethnicity import dimension_rows
+from transforms.core.ethnicity import NOT_KNOWN_LABEL, NOT_STATED_LABEL, dimension_rows
 
 WITHHELD_UP_TO = 7
 """Published rule: counts from 1 to this are withheld (restated here, not imported)."""
@@ -442,7 +442,7 @@ def _completeness_findings(table: pd.DataFrame, layout: _Layout) -> list[Finding
     everyone[family[is_all]] = denominators[is_all]
     unknown_rows = (layout.breakdown == BREAKDOWNS.index("ethnicity_5")) & table[
         "group_label"
-    ].isin(["Not stated", "Not known"]).to_numpy()
+    ].isin([NOT_STATED_LABEL, NOT_KNOWN_LABEL]).to_numpy()
     unknown = np.bincount(family[unknown_rows], denominators[unknown_rows], minlength=count)
     with np.errstate(divide="ignore", invalid="ignore"):  # unknown is NaN where one is withheld
         share = 100 * (everyone - unknown) / np.where(everyone > 0, everyone, np.nan)

@@ -20,15 +20,22 @@ import pandas as pd
 
 from transforms.config.catalogue import Indicator
 from transforms.core import statistics as st
-from transforms.core.disclosure import ROUNDING_BASE, Partition, apply_sdc
+from transforms.core.disclosure import (
+    DERIVED_COLUMNS,
+    ROUNDING_BASE,
+    STATISTIC_NAMES,
+    Partition,
+    apply_sdc,
+    withhold_derived,
+)
 from transforms.core.disclosure_audit import COMPLEMENT, Finding, attack
-from transforms.core.ethnicity import dimension_rows
+from transforms.core.ethnicity import NOT_KNOWN_LABEL, NOT_STATED_LABEL, dimension_rows
 from transforms.core.periods import Period
 from transforms.quality.completeness import ALL_ORGANISATIONS
+from transforms.warehouse.tables import indicators_published
 
 ALL_PERSONS = "All persons"
-NOT_STATED, NOT_KNOWN = "Not stated", "Not known"
-UNKNOWN_GROUPS = (NOT_STATED, NOT_KNOWN)
+UNKNOWN_GROUPS = (NOT_STATED_LABEL, NOT_KNOWN_LABEL)
 PERIOD_KEYS = ["period_type", "period_start", "period_end"]
 GROUP_KEYS = ["breakdown", "group_code", "group_label", "group_order"]
 SET_KEYS = ["indicator_id", "measure", *PERIOD_KEYS]
@@ -38,8 +45,8 @@ GROUP_5_CODES = {
     "Asian or Asian British": "asian",
     "Black or Black British": "black",
     "Other ethnic group": "other",
-    NOT_STATED: "not_stated",
-    NOT_KNOWN: "not_known",
+    NOT_STATED_LABEL: "not_stated",
+    NOT_KNOWN_LABEL: "not_known",
 }
 
 
@@ -264,39 +271,6 @@ def _ratios(out: pd.DataFrame, measure: str, rows: pd.Series) -> pd.DataFrame:
 
 # --- disclosure ----------------------------------------------------------------------------
 
-DERIVED = (
-    "value",
-    "lower95_0cl",
-    "upper95_0cl",
-    "lower99_8cl",
-    "upper99_8cl",
-    "variance",
-    "ratio",
-    "ratio_lower95_0cl",
-    "ratio_upper95_0cl",
-    "ratio_lower99_8cl",
-    "ratio_upper99_8cl",
-    "significance_vs_reference_95_0",
-    "significance_vs_reference_99_8",
-    "significance_vs_all_95_0",
-    "significance_vs_all_99_8",
-)
-RENAMES = {
-    "lower95_0cl": "lower_95",
-    "upper95_0cl": "upper_95",
-    "lower99_8cl": "lower_998",
-    "upper99_8cl": "upper_998",
-    "ratio": "ratio_to_reference",
-    "ratio_lower95_0cl": "ratio_lower_95",
-    "ratio_upper95_0cl": "ratio_upper_95",
-    "ratio_lower99_8cl": "ratio_lower_998",
-    "ratio_upper99_8cl": "ratio_upper_998",
-    "significance_vs_reference_95_0": "significance_vs_reference",
-    "significance_vs_reference_99_8": "significance_vs_reference_998",
-    "significance_vs_all_95_0": "significance_vs_all",
-    "significance_vs_all_99_8": "significance_vs_all_998",
-}
-"""Statistics-module column names -> warehouse column names."""
 Withhold = dict[str, pd.Series]
 """Count column -> rows whose count the attacking audit asked to withhold."""
 Protector = Callable[[pd.DataFrame, Withhold], pd.DataFrame]
@@ -322,7 +296,7 @@ def protect(
     options = dict(
         numerator="numerator",
         denominator="sdc_denominator",
-        derived=DERIVED,
+        derived=DERIVED_COLUMNS,
         total_label=total,
         label_col="group_label",
         nested=nested,
@@ -378,36 +352,10 @@ DSR_SHOWN_FROM = -(-(st.DSR_MIN_COUNT + ROUNDING_BASE // 2) // ROUNDING_BASE) * 
 """The smallest published count whose DSR is shown (15): a published count stands for any
 count within 2 of it, so 10 may be 8 and only 15 assures PHE's minimum of 10 events. Judged
 on the published count, so that a withheld DSR tells partners nothing the count does not."""
-PARTNER_COLUMNS = (
-    "indicator_id",
-    "measure",
-    *PERIOD_KEYS,
-    *GROUP_KEYS,
-    "numerator",
-    "denominator",
-    "value",
-    "lower_95",
-    "upper_95",
-    "lower_998",
-    "upper_998",
-    "unit",
-    "reference_group",
-    "ratio_to_reference",
-    "ratio_lower_95",
-    "ratio_upper_95",
-    "ratio_lower_998",
-    "ratio_upper_998",
-    "significance_vs_reference",
-    "significance_vs_reference_998",
-    "significance_vs_all",
-    "significance_vs_all_998",
-    "ethnicity_known_pct",
-    "suppressed",
-    "suppression_reason",
-    "reference_suppressed",
-    "method",
-    "note",
+PARTNER_COLUMNS = tuple(
+    c.name for c in indicators_published.columns if c.name not in ("run_id", "computed_at")
 )
+"""The columns of partners' rows: ``indicators.published`` but for its lineage."""
 MAX_AUDIT_ROUNDS = 10
 
 
@@ -444,8 +392,8 @@ def _partner_rows(protected: pd.DataFrame, indicator: Indicator, measure: str) -
         rows = rows.assign(
             reference_group=None,
             ethnicity_known_pct=np.nan,
-            **{c: np.nan for c in DERIVED if c.startswith("ratio")},
-            **{c: st.NOT_COMPARED for c in DERIVED if c.startswith("significance")},
+            **{c: np.nan for c in DERIVED_COLUMNS if c.startswith("ratio")},
+            **{c: st.NOT_COMPARED for c in DERIVED_COLUMNS if c.startswith("significance")},
         )
     else:
         rows = compare(rows, indicator, measure)
@@ -454,15 +402,9 @@ def _partner_rows(protected: pd.DataFrame, indicator: Indicator, measure: str) -
     reason = pd.Series(np.select([~shown, unreliable], [WITHHELD, UNRELIABLE], ""), dtype=object)
     rows["suppression_reason"] = reason.where(reason != "", None)
     rows["suppressed"] = reason.ne("").to_numpy()
-    rows = with_reference_flag(rows)
-    for column in (c for c in DERIVED if c.startswith("significance")):
-        hidden = rows["suppressed"] | rows["reference_suppressed"] & column.startswith(
-            "significance_vs_reference"
-        )
-        rows[column] = rows[column].where(~hidden, None)
-    for column in ("method", "note"):
-        rows[column] = rows[column].where(shown, None)
-    return rows.rename(columns=RENAMES)[list(PARTNER_COLUMNS)]
+    rows = with_reference_flag(rows).rename(columns=STATISTIC_NAMES)
+    rows = withhold_derived(rows, pd.Series(~shown, index=rows.index))
+    return rows[list(PARTNER_COLUMNS)]
 
 
 PARTNER_IDENTITY = ["indicator_id", "measure", "unit", *PERIOD_KEYS, *GROUP_KEYS, "parent_5"]
@@ -701,7 +643,7 @@ def completeness_values(
         unit="%",
         ethnicity_known_pct=np.nan,
         reference_group=None,
-        **{c: np.nan for c in DERIVED if c.startswith("ratio")},
-        **{c: st.NOT_COMPARED for c in DERIVED if c.startswith("significance")},
+        **{c: np.nan for c in DERIVED_COLUMNS if c.startswith("ratio")},
+        **{c: st.NOT_COMPARED for c in DERIVED_COLUMNS if c.startswith("significance")},
     )
     return disclose(values, indicator, protect_organisations)

@@ -33,26 +33,23 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
 
 from transforms.config.catalogue import AGE_FILTERS, QUALITY_SOURCE, Count
-from transforms.config.sources import SOURCES
-from transforms.core.ethnicity import NOT_KNOWN
+from transforms.core.ethnicity import NOT_KNOWN_CODE
 from transforms.core.reference_data import reference_file
 from transforms.core.statistics import ESP2013
 from transforms.warehouse.engine import fetch_frame
+from transforms.warehouse.tables import (
+    STAGING,
+    core_person_ethnicity,
+    quality_ethnicity_completeness,
+)
 
 REGISTER = "gp_register"
 COUNT_COLUMNS = ["month", "ethnic_code", "age_band", "n"]
 _BAND_UPPER = {label: 5 * (i + 1) for i, label in enumerate(ESP2013)}  # '0-4' -> 5, ...
 
 
-def _table(source: str) -> sa.TableClause:
-    spec = SOURCES[source]
-    names = [c.name for c in spec.output_columns] + ["period"]
-    return sa.table(spec.table, *(sa.column(n) for n in names), schema="staging")
-
-
-PERSON_ETHNICITY = sa.table(
-    "person_ethnicity", sa.column("person_id"), sa.column("ethnic_code"), schema="core"
-)
+def _table(source: str) -> sa.Table:
+    return STAGING[source]
 
 
 def age_band(age: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -90,7 +87,7 @@ def _diagnosis(column: ColumnElement[Any]) -> ColumnElement[Any]:
 
 
 def _condition(
-    table: sa.TableClause, name: str, wanted: Any, age: ColumnElement[Any]
+    table: sa.Table, name: str, wanted: Any, age: ColumnElement[Any]
 ) -> ColumnElement[bool]:
     """One ``where`` entry of the catalogue as a SQL condition."""
     if name == "age_min":
@@ -118,7 +115,7 @@ def _scan(
     code (x age band): columns n0, n1, ... With ``label``, one row per code (x band) over all
     ``months`` (for distinct persons)."""
     source = _table(counts[0].source)
-    people = PERSON_ETHNICITY.alias("pe")
+    people = core_person_ethnicity.alias("pe")
     joined = source.outerjoin(people, people.c.person_id == source.c.person_id)
     age: ColumnElement[Any] = sa.null()
     if with_age or any(_needs_age(c) for c in counts):
@@ -147,16 +144,14 @@ def _scan(
     return _grouped(
         joined,
         source.c.period if label is None else None,
-        sa.func.coalesce(people.c.ethnic_code, NOT_KNOWN),
+        sa.func.coalesce(people.c.ethnic_code, NOT_KNOWN_CODE),
         age_band(age) if with_age else None,
         measures,
         conditions,
     )
 
 
-def _measure(
-    source: sa.TableClause, count: Count, only: list[ColumnElement[bool]]
-) -> ColumnElement[Any]:
+def _measure(source: sa.Table, count: Count, only: list[ColumnElement[bool]]) -> ColumnElement[Any]:
     """The count of rows (or distinct people) of ``count``, limited to ``only`` if given."""
     measured = (
         sa.func.count(sa.distinct(source.c.person_id))
@@ -193,7 +188,7 @@ def _uptake_query(
     ``numerator`` in ``months``: numerators that must be a subset of their denominator."""
     register = _table(REGISTER)
     events = _table(numerator.source)
-    people = PERSON_ETHNICITY.alias("pe")
+    people = core_person_ethnicity.alias("pe")
     had_event = (
         sa.select(sa.literal(1))
         .select_from(events)
@@ -207,7 +202,7 @@ def _uptake_query(
     return _grouped(
         register.outerjoin(people, people.c.person_id == register.c.person_id),
         None,
-        sa.func.coalesce(people.c.ethnic_code, NOT_KNOWN),
+        sa.func.coalesce(people.c.ethnic_code, NOT_KNOWN_CODE),
         age_band(register.c.age) if with_age else None,
         [sa.func.count()],
         [register.c.period == snapshot, had_event]
@@ -274,11 +269,7 @@ def count_in_period(
 def completeness_by_month(conn: Connection, months: Sequence[str]) -> pd.DataFrame:
     """Recorded ethnicity completeness per source x organisation x month (for DQ01), with
     each source's ``ALL`` row (its total)."""
-    table = sa.table(
-        "ethnicity_completeness",
-        *(sa.column(n) for n in ("source", "organisation", "period", "basis", "known", "records")),
-        schema="quality",
-    )
+    table = quality_ethnicity_completeness
     query = (
         sa.select(
             table.c.period.label("month"),

@@ -22,17 +22,28 @@ from functools import cache
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
 from transforms.config.catalogue import QUALITY_SOURCE, Count, Indicator, catalogue
 from transforms.config.sources import SOURCES
+from transforms.core.disclosure import STATISTIC_NAMES
 from transforms.core.disclosure_audit import Finding, attack
 from transforms.core.periods import Period, periods, utcnow
 from transforms.core.reference_data import reference_file
-from transforms.indicators import assembly as indicators
+from transforms.indicators import assembly
 from transforms.indicators import counts as aggregation
-from transforms.warehouse.bulk import append_arrow
+from transforms.warehouse.bulk import append_arrow, arrow_types
 from transforms.warehouse.engine import fetch_frame
+from transforms.warehouse.tables import (
+    audit_file_loads,
+    core_person_ethnicity,
+    indicators_catalogue,
+    indicators_inputs,
+    indicators_published,
+    indicators_values,
+)
+from transforms.warehouse.views import mart_indicator_values
 
 log = logging.getLogger(__name__)
 
@@ -42,51 +53,10 @@ compute replaces every period. (The reference tables the values depend on are fi
 by content, see ``_reference_digest``.)"""
 REFERENCE_FILES = ("acsc_icd10_codes.csv", "ethnic_category_codes.csv", "esp2013.csv")
 
-VALUES_TABLE = "indicators.values"
-PUBLISHED_TABLE = "indicators.published"
-VALUE_COLUMNS = {
-    "indicator_id": pa.string(),
-    "measure": pa.string(),
-    "period_type": pa.string(),
-    "period_start": pa.date32(),
-    "period_end": pa.date32(),
-    "breakdown": pa.string(),
-    "group_code": pa.string(),
-    "group_label": pa.string(),
-    "group_order": pa.int32(),
-    "numerator": pa.float64(),
-    "denominator": pa.float64(),
-    "value": pa.float64(),
-    "lower_95": pa.float64(),
-    "upper_95": pa.float64(),
-    "lower_998": pa.float64(),
-    "upper_998": pa.float64(),
-    "unit": pa.string(),
-    "reference_group": pa.string(),
-    "ratio_to_reference": pa.float64(),
-    "ratio_lower_95": pa.float64(),
-    "ratio_upper_95": pa.float64(),
-    "ratio_lower_998": pa.float64(),
-    "ratio_upper_998": pa.float64(),
-    "significance_vs_reference": pa.string(),
-    "significance_vs_reference_998": pa.string(),
-    "significance_vs_all": pa.string(),
-    "significance_vs_all_998": pa.string(),
-    "ethnicity_known_pct": pa.float64(),
-    "published_numerator": pa.int64(),
-    "published_denominator": pa.int64(),
-    "suppressed": pa.bool_(),
-    "suppression_reason": pa.string(),
-    "reference_suppressed": pa.bool_(),
-    "method": pa.string(),
-    "note": pa.string(),
-    "run_id": pa.string(),
-    "computed_at": pa.timestamp("us"),
-}
-PUBLISHED_COLUMNS = {
-    name: pa.int64() if name in ("numerator", "denominator") else VALUE_COLUMNS[name]
-    for name in (*indicators.PARTNER_COLUMNS, "run_id", "computed_at")
-}
+VALUE_COLUMNS = arrow_types(indicators_values)
+PUBLISHED_COLUMNS = arrow_types(indicators_published)
+COMPUTED_TABLES = (indicators_values, indicators_published, indicators_inputs)
+"""The tables whose rows are replaced per indicator period."""
 ETHNICITY_SOURCES = [name for name, s in SOURCES.items() if s.has_ethnicity]
 
 
@@ -135,10 +105,11 @@ def _compute(conn: Connection, run_id: str | None, *, force: bool) -> dict[str, 
 def attack_mart(conn: Connection) -> list[Finding]:
     """The attacking audit on everything partners can read in ``mart.indicator_values``
     (the compute ran it on each indicator as it wrote it; this checks the whole view)."""
-    shown = fetch_frame(conn, sa.text("select * from mart.indicator_values"))
-    multipliers = dict(
-        conn.execute(sa.text("select indicator_id, multiplier from indicators.catalogue")).all()
+    shown = fetch_frame(conn, sa.select(mart_indicator_values))
+    catalogue_rows = sa.select(
+        indicators_catalogue.c.indicator_id, indicators_catalogue.c.multiplier
     )
+    multipliers = dict(conn.execute(catalogue_rows).tuples().all())
     shown["ethnicity_known_pct"] = pd.to_numeric(shown["ethnicity_known_pct"])
     return attack(shown, multipliers)
 
@@ -183,13 +154,13 @@ def values_for(
     if indicator.numerator.source == QUALITY_SOURCE:
         counts = aggregation.completeness_by_month(conn, months)
         keyed = [_keyed(counts[counts["month"] == p.months[0]], p) for p in todo]
-        return indicators.completeness_values(indicator, pd.concat(keyed, ignore_index=True))
+        return assembly.completeness_values(indicator, pd.concat(keyed, ignore_index=True))
     with_age = "dsr" in indicator.measures
     numerator, denominator = (
         _counts(conn, indicator, which, todo, with_age, monthly)
         for which in ("numerator", "denominator")
     )
-    return indicators.indicator_values(indicator, numerator, denominator, todo)
+    return assembly.indicator_values(indicator, numerator, denominator, todo)
 
 
 def _counts(
@@ -203,7 +174,7 @@ def _counts(
     count = getattr(indicator, which)
     if count.count != "persons":
         frame = monthly[count.model_dump_json()]
-        return indicators.in_periods(frame, todo, mean=count.count == "person_years")
+        return assembly.in_periods(frame, todo, mean=count.count == "person_years")
     frames = [
         _keyed(
             aggregation.count_in_period(
@@ -271,21 +242,16 @@ def _reference_digest() -> str:
 
 def _forget_removed(conn: Connection, entries: dict[str, Indicator]) -> None:
     """Drop the values of indicators no longer in the catalogue (their definitions are gone)."""
-    for table in (VALUES_TABLE, PUBLISHED_TABLE, "indicators.inputs"):
-        conn.execute(
-            sa.text(f"delete from {table} where indicator_id not in :ids").bindparams(
-                sa.bindparam("ids", expanding=True)
-            ),
-            {"ids": list(entries)},
-        )
+    for table in COMPUTED_TABLES:
+        conn.execute(sa.delete(table).where(table.c.indicator_id.not_in(list(entries))))
 
 
 def _loaded_months(conn: Connection) -> dict[str, dict[str, str]]:
     """source -> month -> the load ids now in staging (comma-joined, sorted)."""
+    loads = audit_file_loads.c
     rows = conn.execute(
-        sa.text(
-            "select source, period, load_id from audit.file_loads "
-            "where status = 'loaded' and period is not null"
+        sa.select(loads.source, loads.period, loads.load_id).where(
+            loads.status == "loaded", loads.period.is_not(None)
         )
     ).all()
     found: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
@@ -296,19 +262,19 @@ def _loaded_months(conn: Connection) -> dict[str, dict[str, str]]:
 
 def _ethnicity_version(conn: Connection) -> str:
     """A digest of every person's best-known code, computed in the warehouse."""
-    return conn.execute(
-        sa.text(
-            "select coalesce(md5(string_agg(person_id || ':' || ethnic_code, ',' "
-            "order by person_id)), '') from core.person_ethnicity"
-        )
-    ).scalar_one()
+    people = core_person_ethnicity.c
+    each = people.person_id.concat(sa.literal_column("':'")).concat(people.ethnic_code)
+    joined = sa.func.string_agg(
+        each, aggregate_order_by(sa.literal_column("','"), people.person_id)
+    )
+    digest = sa.func.coalesce(sa.func.md5(joined), sa.literal_column("''"))
+    return conn.execute(sa.select(digest)).scalar_one()
 
 
 def _stored_fingerprints(conn: Connection) -> dict[tuple[str, str, date], str]:
+    inputs = indicators_inputs.c
     rows = conn.execute(
-        sa.text(
-            "select indicator_id, period_type, period_start, fingerprint from indicators.inputs"
-        )
+        sa.select(inputs.indicator_id, inputs.period_type, inputs.period_start, inputs.fingerprint)
     ).all()
     return {(i, k, _as_date(s)): fp for i, k, s, fp in rows}
 
@@ -334,32 +300,33 @@ def _replace(
     starts: dict[str, list[date]] = defaultdict(list)
     for kind, start in [(p.kind, p.start) for p in todo] + gone:
         starts[kind].append(start)
-    for table in (VALUES_TABLE, PUBLISHED_TABLE, "indicators.inputs"):
-        delete = sa.text(
-            f"delete from {table} where indicator_id = :id "
-            "and period_type = :kind and period_start in :starts"
-        ).bindparams(sa.bindparam("starts", expanding=True))
+    for table in COMPUTED_TABLES:
         for kind, chosen in starts.items():
-            conn.execute(delete, {"id": indicator.id, "kind": kind, "starts": chosen})
+            conn.execute(
+                sa.delete(table).where(
+                    table.c.indicator_id == indicator.id,
+                    table.c.period_type == kind,
+                    table.c.period_start.in_(chosen),
+                )
+            )
     now = utcnow()
     if rows is not None and len(rows[0]):
         values, published = rows
         values = values.assign(method=values["method"].fillna("none"))
-        append_arrow(conn, VALUES_TABLE, _as_arrow(values, VALUE_COLUMNS, run_id, now))
-        append_arrow(conn, PUBLISHED_TABLE, _as_arrow(published, PUBLISHED_COLUMNS, run_id, now))
+        append_arrow(conn, indicators_values, _as_arrow(values, VALUE_COLUMNS, run_id, now))
+        append_arrow(
+            conn, indicators_published, _as_arrow(published, PUBLISHED_COLUMNS, run_id, now)
+        )
     if todo:
         conn.execute(
-            sa.text(
-                "insert into indicators.inputs (indicator_id, period_type, period_start, "
-                "fingerprint, computed_at) values (:id, :kind, :start, :fingerprint, :now)"
-            ),
+            sa.insert(indicators_inputs),
             [
                 {
-                    "id": indicator.id,
-                    "kind": p.kind,
-                    "start": p.start,
+                    "indicator_id": indicator.id,
+                    "period_type": p.kind,
+                    "period_start": p.start,
                     "fingerprint": fingerprints[p],
-                    "now": now,
+                    "computed_at": now,
                 }
                 for p in todo
             ],
@@ -369,7 +336,7 @@ def _replace(
 def _as_arrow(
     rows: pd.DataFrame, types: dict[str, pa.DataType], run_id: str | None, now: object
 ) -> pa.Table:
-    frame = rows.rename(columns=indicators.RENAMES).assign(run_id=run_id, computed_at=now)
+    frame = rows.rename(columns=STATISTIC_NAMES).assign(run_id=run_id, computed_at=now)
     columns = {name: _column(frame[name], kind) for name, kind in types.items()}
     return pa.table(columns)
 
@@ -380,17 +347,12 @@ def _column(values: pd.Series, kind: pa.DataType) -> pa.Array:
 
 
 def _refresh_catalogue(conn: Connection, entries: dict[str, Indicator]) -> None:
-    conn.execute(sa.text("delete from indicators.catalogue"))
+    conn.execute(sa.delete(indicators_catalogue))
     conn.execute(
-        sa.text(
-            "insert into indicators.catalogue (indicator_id, theme, title, measures, multiplier, "
-            "periods, breakdowns, polarity, reference_groups, numerator, denominator, "
-            "updated_at) values (:id, :theme, :title, :measures, :multiplier, :periods, "
-            ":breakdowns, :polarity, :reference_groups, :numerator, :denominator, :now)"
-        ),
+        sa.insert(indicators_catalogue),
         [
             {
-                "id": i.id,
+                "indicator_id": i.id,
                 "theme": i.theme,
                 "title": i.title,
                 "measures": ",".join(i.measures),
@@ -401,7 +363,7 @@ def _refresh_catalogue(conn: Connection, entries: dict[str, Indicator]) -> None:
                 "reference_groups": json.dumps(i.reference_groups, sort_keys=True),
                 "numerator": i.numerator.model_dump_json(),
                 "denominator": i.denominator.model_dump_json(),
-                "now": utcnow(),
+                "updated_at": utcnow(),
             }
             for i in entries.values()
         ],

@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection
 
 from transforms.core.periods import utcnow
 from transforms.ingest.landing import Delivery
+from transforms.warehouse.tables import audit_file_loads
 
 Action = Literal["load", "unchanged"]
 
@@ -75,13 +76,11 @@ def plan(conn: Connection, deliveries: Iterable[Delivery]) -> list[Planned]:
     deliveries = list(deliveries)
     if not deliveries:
         return []
+    loads = audit_file_loads.c
     rows = conn.execute(
-        sa.text(
-            "select file_name, sha256, period, status, file_modified_at from audit.file_loads "
-            "where source = :source and status <> 'in_progress' "
-            "order by finished_at, load_id"
-        ),
-        {"source": deliveries[0].source},
+        sa.select(loads.file_name, loads.sha256, loads.period, loads.status, loads.file_modified_at)
+        .where(loads.source == deliveries[0].source, loads.status != "in_progress")
+        .order_by(loads.finished_at, loads.load_id)
     ).all()
     latest: dict[str, tuple[str, str]] = {}  # file name -> (sha256, modified) of its last record
     current: dict[str, str] = {}  # period -> sha256 of the loaded file
@@ -104,27 +103,19 @@ def plan(conn: Connection, deliveries: Iterable[Delivery]) -> list[Planned]:
 def record(conn: Connection, entry: LoadRecord) -> LoadRecord:
     """Write the record, finished now unless it says when; returns what was written."""
     entry = replace(entry, finished_at=entry.finished_at or utcnow())
-    conn.execute(
-        sa.text(
-            "insert into audit.file_loads (load_id, source, file_name, period, sha256, status, "
-            "rows_read, rows_loaded, rows_quarantined, error, extra_columns, file_modified_at, "
-            "started_at, finished_at, run_id) values (:load_id, :source, :file_name, :period, "
-            ":sha256, :status, :rows_read, :rows_loaded, :rows_quarantined, :error, "
-            ":extra_columns, :file_modified_at, :started_at, :finished_at, :run_id)"
-        ),
-        {**vars(entry), "file_modified_at": _timestamp(entry.file_modified_at)},
-    )
+    written = {c.name: getattr(entry, c.name) for c in audit_file_loads.columns}
+    written["file_modified_at"] = _timestamp(entry.file_modified_at)
+    conn.execute(sa.insert(audit_file_loads).values(written))
     return entry
 
 
 def supersede(conn: Connection, source: str, period: str) -> None:
     """Mark the month's current load as replaced (called in the resubmission's transaction)."""
+    loads = audit_file_loads.c
     conn.execute(
-        sa.text(
-            "update audit.file_loads set status = 'superseded' "
-            "where source = :source and period = :period and status = 'loaded'"
-        ),
-        {"source": source, "period": period},
+        sa.update(audit_file_loads)
+        .where(loads.source == source, loads.period == period, loads.status == "loaded")
+        .values(status="superseded")
     )
 
 

@@ -32,10 +32,11 @@ from transforms.quality import completeness
 from transforms.quality.validation import DeliveryValidator
 from transforms.warehouse.bulk import append_arrow, refresh_statistics
 from transforms.warehouse.engine import is_data_error, lock
+from transforms.warehouse.tables import STAGING, quality_quarantine
 
 log = logging.getLogger(__name__)
 
-QUARANTINE = "quality.quarantine"
+QUARANTINE = quality_quarantine.fullname
 T = TypeVar("T")
 
 
@@ -205,7 +206,7 @@ def _load(
             for name, value in lineage.items():
                 column = pa.repeat(pa.scalar(value, pa.string()), good.num_rows)
                 good = good.append_column(name, column)
-            append_arrow(conn, table, good)
+            append_arrow(conn, STAGING[source.name], good)
             _quarantine(conn, entry, checked.quarantined)
         rows_read += len(reader.malformed)
         _quarantine_malformed(conn, entry, reader.malformed)
@@ -217,7 +218,7 @@ def _load(
             "A month with no activity is unlikely: check the extract and resend it.",
         )
     _reject_if_invalid(validator, entry)
-    refresh_statistics(conn, source.qualified_table)
+    refresh_statistics(conn, STAGING[source.name])
     _quarantine_repeats(conn, source, entry)
     loaded, quarantined = _count_outcomes(conn, source, entry, rows_read)
     if loaded == 0:
@@ -287,7 +288,7 @@ def _quarantine(conn: Connection, entry: LoadRecord, rows: pa.Table) -> None:
         {k: pa.repeat(pa.scalar(v, pa.string()), n) for k, v in constant.items()}
         | {c: rows[c] for c in ("row_number", "reason", "detail")}
     )
-    append_arrow(conn, QUARANTINE, table)
+    append_arrow(conn, quality_quarantine, table)
 
 
 def _quarantine_malformed(conn: Connection, entry: LoadRecord, lines: list[MalformedLine]) -> None:

@@ -9,132 +9,184 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-LATEST = """
-with ranked as (
-    select f.*, row_number() over (
-        partition by source, coalesce(period, file_name) order by finished_at desc, load_id
-    ) as recency
-    from audit.file_loads f
-    where status in ('loaded', 'rejected', 'in_progress')  -- the others are history
-),
-completeness as (
-    select source, period,
-           max(case when basis = 'recorded' then pct_known end) as recorded,
-           max(case when basis = 'linked' then pct_known end) as linked
-    from quality.ethnicity_completeness
-    where organisation = 'ALL'
-    group by source, period
-),
-warnings as (
-    select load_id, count(*) as warnings from quality.warnings group by load_id
+from transforms.quality.completeness import ALL_ORGANISATIONS
+from transforms.warehouse.tables import (
+    audit_file_loads,
+    indicators_catalogue,
+    indicators_values,
+    quality_ethnicity_completeness,
+    quality_quarantine,
+    quality_warnings,
 )
-select r.source, r.period, r.file_name, r.status, r.rows_read, r.rows_loaded,
-       r.rows_quarantined, round(cast(c.recorded as numeric), 1) as known_recorded_pct,
-       round(cast(c.linked as numeric), 1) as known_linked_pct,
-       coalesce(w.warnings, 0) as warnings, r.error, r.finished_at
-from ranked r
-left join completeness c on c.source = r.source and c.period = r.period and r.status = 'loaded'
-left join warnings w on w.load_id = r.load_id
-where r.recency = 1
-order by r.source, r.period, r.file_name
-"""
 
-QUARANTINE_REASONS = """
-select q.file_name, q.reason, count(*) as rows, min(q.row_number) as first_row,
-       min(q.detail) as example
-from quality.quarantine q
-join audit.file_loads f on f.load_id = q.load_id and f.status = 'loaded'
-where q.source = :source and q.period = :period
-group by q.file_name, q.reason
-order by rows desc, q.reason
-"""
-
-WARNINGS = """
-select w.source, w.period, w.message
-from quality.warnings w
-join audit.file_loads f on f.load_id = w.load_id and f.status = 'loaded'
-where :source is null or w.source = :source
-order by w.source, w.period
-"""
-
-RUN_TOTALS = """
-select source, status, count(*) as files, sum(rows_read) as rows_read,
-       sum(rows_loaded) as rows_loaded, sum(rows_quarantined) as rows_quarantined
-from audit.file_loads
-where run_id in :run_ids
-group by source, status
-order by source, status
-"""
+CURRENT = ("loaded", "rejected", "in_progress")
+"""The statuses that say what a file is now (the others are history)."""
 
 
-def _rows(engine: Engine, sql: str, **params: object) -> list[dict]:
-    """Run an audit query; ``run_ids`` expands to an IN list, ``source`` may be None."""
-    statement = sa.text(sql)
-    if "run_ids" in params:
-        params["run_ids"] = list(params["run_ids"])  # type: ignore[arg-type]
-        statement = statement.bindparams(sa.bindparam("run_ids", expanding=True))
-    if "source" in params:
-        statement = statement.bindparams(sa.bindparam("source", type_=sa.String))
+def _latest() -> sa.Select:
+    loads = audit_file_loads
+    recency = sa.func.row_number().over(
+        partition_by=[loads.c.source, sa.func.coalesce(loads.c.period, loads.c.file_name)],
+        order_by=[loads.c.finished_at.desc(), loads.c.load_id],
+    )
+    ranked = (
+        sa.select(loads, recency.label("recency")).where(loads.c.status.in_(CURRENT)).cte("ranked")
+    )
+    done = quality_ethnicity_completeness.c
+    completeness = (
+        sa.select(
+            done.source,
+            done.period,
+            sa.func.max(sa.case((done.basis == "recorded", done.pct_known))).label("recorded"),
+            sa.func.max(sa.case((done.basis == "linked", done.pct_known))).label("linked"),
+        )
+        .where(done.organisation == ALL_ORGANISATIONS)
+        .group_by(done.source, done.period)
+        .cte("completeness")
+    )
+    raised = (
+        sa.select(quality_warnings.c.load_id, sa.func.count().label("warnings"))
+        .group_by(quality_warnings.c.load_id)
+        .cte("raised")
+    )
+    r, c = ranked.c, completeness.c
+    return (
+        sa.select(
+            r.source,
+            r.period,
+            r.file_name,
+            r.status,
+            r.rows_read,
+            r.rows_loaded,
+            r.rows_quarantined,
+            sa.func.round(sa.cast(c.recorded, sa.Numeric), 1).label("known_recorded_pct"),
+            sa.func.round(sa.cast(c.linked, sa.Numeric), 1).label("known_linked_pct"),
+            sa.func.coalesce(raised.c.warnings, 0).label("warnings"),
+            r.error,
+            r.finished_at,
+        )
+        .select_from(
+            ranked.outerjoin(
+                completeness,
+                sa.and_(c.source == r.source, c.period == r.period, r.status == "loaded"),
+            ).outerjoin(raised, raised.c.load_id == r.load_id)
+        )
+        .where(r.recency == 1)
+        .order_by(r.source, r.period, r.file_name)
+    )
+
+
+def _rows(engine: Engine, query: sa.Select) -> list[dict]:
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(statement, params).mappings()]
+        return [dict(r) for r in conn.execute(query).mappings()]
 
 
 def latest_loads(engine: Engine, source: str | None = None) -> list[dict]:
     """The latest load of each source and month, with its completeness and warning count."""
-    return [r for r in _rows(engine, LATEST) if source is None or r["source"] == source]
-
-
-INDICATORS = """
-select v.indicator_id, c.title, v.measure, count(distinct v.period_start) as periods,
-       max(v.period_end) as latest_period_end, count(*) as "values",
-       sum(case when v.suppressed then 1 else 0 end) as suppressed,
-       max(v.computed_at) as computed_at
-from indicators."values" v
-left join indicators.catalogue c on c.indicator_id = v.indicator_id
-group by v.indicator_id, c.title, v.measure
-order by v.indicator_id, v.measure
-"""
+    return [r for r in _rows(engine, _latest()) if source is None or r["source"] == source]
 
 
 def indicator_summary(engine: Engine) -> list[dict]:
     """Per indicator and measure: periods computed, the latest, values and how many are
     suppressed for partners."""
-    return _rows(engine, INDICATORS)
+    v, c = indicators_values.c, indicators_catalogue.c
+    query = (
+        sa.select(
+            v.indicator_id,
+            c.title,
+            v.measure,
+            sa.func.count(sa.distinct(v.period_start)).label("periods"),
+            sa.func.max(v.period_end).label("latest_period_end"),
+            sa.func.count().label("values"),
+            sa.func.sum(sa.case((v.suppressed, 1), else_=0)).label("suppressed"),
+            sa.func.max(v.computed_at).label("computed_at"),
+        )
+        .select_from(
+            indicators_values.outerjoin(indicators_catalogue, c.indicator_id == v.indicator_id)
+        )
+        .group_by(v.indicator_id, c.title, v.measure)
+        .order_by(v.indicator_id, v.measure)
+    )
+    return _rows(engine, query)
+
+
+def _of_current_loads(table: sa.Table) -> sa.Join:
+    """``table`` joined to the loads it came from that are still loaded."""
+    loads = audit_file_loads.c
+    return table.join(
+        audit_file_loads, sa.and_(loads.load_id == table.c.load_id, loads.status == "loaded")
+    )
 
 
 def quarantine_reasons(engine: Engine, source: str, period: str) -> list[dict]:
     """Why rows of the month's current delivery were quarantined, with counts."""
-    return _rows(engine, QUARANTINE_REASONS, source=source, period=period)
+    q = quality_quarantine.c
+    rows = sa.func.count()
+    query = (
+        sa.select(
+            q.file_name,
+            q.reason,
+            rows.label("rows"),
+            sa.func.min(q.row_number).label("first_row"),
+            sa.func.min(q.detail).label("example"),
+        )
+        .select_from(_of_current_loads(quality_quarantine))
+        .where(q.source == source, q.period == period)
+        .group_by(q.file_name, q.reason)
+        .order_by(rows.desc(), q.reason)
+    )
+    return _rows(engine, query)
 
 
 def current_warnings(engine: Engine, source: str | None = None) -> list[dict]:
     """Data-quality warnings raised by the deliveries currently loaded."""
-    return _rows(engine, WARNINGS, source=source)
+    w = quality_warnings.c
+    query = (
+        sa.select(w.source, w.period, w.message)
+        .select_from(_of_current_loads(quality_warnings))
+        .order_by(w.source, w.period)
+    )
+    if source is not None:
+        query = query.where(w.source == source)
+    return _rows(engine, query)
 
 
 def run_totals(engine: Engine, run_ids: Sequence[str]) -> list[dict]:
     """Files and rows per source and outcome for these Airflow runs."""
-    return _rows(engine, RUN_TOTALS, run_ids=run_ids) if run_ids else []
+    if not run_ids:
+        return []
+    f = audit_file_loads.c
+    query = (
+        sa.select(
+            f.source,
+            f.status,
+            sa.func.count().label("files"),
+            sa.func.sum(f.rows_read).label("rows_read"),
+            sa.func.sum(f.rows_loaded).label("rows_loaded"),
+            sa.func.sum(f.rows_quarantined).label("rows_quarantined"),
+        )
+        .where(f.run_id.in_(list(run_ids)))
+        .group_by(f.source, f.status)
+        .order_by(f.source, f.status)
+    )
+    return _rows(engine, query)
 
 
 def refused_in_runs(engine: Engine, run_ids: Sequence[str]) -> list[dict]:
     """Files these runs rejected or left in progress, with why."""
-    return _rows(
-        engine,
-        "select status, file_name, error from audit.file_loads "
-        "where status in ('rejected', 'in_progress') and run_id in :run_ids "
-        "order by status desc, file_name",
-        run_ids=run_ids,
+    f = audit_file_loads.c
+    query = (
+        sa.select(f.status, f.file_name, f.error)
+        .where(f.status.in_(["rejected", "in_progress"]), f.run_id.in_(list(run_ids)))
+        .order_by(f.status.desc(), f.file_name)
     )
+    return _rows(engine, query)
 
 
 def warnings_in_runs(engine: Engine, run_ids: Sequence[str]) -> list[str]:
-    rows = _rows(
-        engine,
-        "select message from quality.warnings where run_id in :run_ids order by source, period",
-        run_ids=run_ids,
-    )
-    return [r["message"] for r in rows]
+    w = quality_warnings.c
+    query = sa.select(w.message).where(w.run_id.in_(list(run_ids))).order_by(w.source, w.period)
+    return [r["message"] for r in _rows(engine, query)]
 
 
 def format_table(rows: list[dict], columns: Sequence[str]) -> str:

@@ -15,11 +15,20 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from transforms.config.sources import SOURCES, Source
+from transforms.core.ethnicity import NOT_KNOWN_CODE, NOT_STATED_CODE
 from transforms.core.periods import utcnow
+from transforms.warehouse.tables import (
+    STAGING,
+    core_person_ethnicity,
+    quality_ethnicity_completeness,
+    quality_warnings,
+)
 
 log = logging.getLogger(__name__)
 
-COMPLETENESS = "quality.ethnicity_completeness"
+COMPLETENESS = quality_ethnicity_completeness.fullname
+PERSON_ETHNICITY_TABLE = core_person_ethnicity.fullname
+GP_REGISTER_TABLE = STAGING["gp_register"].fullname
 ALL_ORGANISATIONS = "ALL"  # the organisation of the whole-source row of each period
 SECONDARY_CARE = {  # source -> event date, in tie-break priority order (as NHS Digital's rule)
     "inpatient_spells": "admission_date",
@@ -126,7 +135,7 @@ def _raise_warnings(
     )
     conn.execute(
         sa.text(
-            "insert into quality.warnings "
+            f"insert into {quality_warnings.fullname} "
             "(load_id, run_id, source, period, kind, message, raised_at) values "
             "(:load_id, :run_id, :source, :period, 'ethnicity_completeness', :message, :now)"
         ),
@@ -144,7 +153,8 @@ def _raise_warnings(
 
 
 def rebuild_person_ethnicity(conn: Connection) -> None:
-    """Best-known ethnicity per person over everything loaded (see sql/030_core_ethnicity.sql)."""
+    """Best-known ethnicity per person over everything loaded (see ``core.person_ethnicity``
+    in transforms/warehouse/tables.py)."""
     secondary = " union all ".join(
         f"select person_id, ethnic_code, '{name}' as source, {date} as recorded_on, "
         f"{rank} as priority from {SOURCES[name].qualified_table} where ethnic_status = 'known'"
@@ -153,16 +163,17 @@ def rebuild_person_ethnicity(conn: Connection) -> None:
     snapshot_day = (
         "cast(cast(period || '-01' as date) + interval '1 month' - interval '1 day' as date)"
     )
-    conn.execute(sa.text("delete from core.person_ethnicity"))
+    conn.execute(sa.text(f"delete from {PERSON_ETHNICITY_TABLE}"))
     conn.execute(
         sa.text(f"""
-        insert into core.person_ethnicity (person_id, ethnic_code, source, recorded_on, computed_at)
+        insert into {PERSON_ETHNICITY_TABLE}
+            (person_id, ethnic_code, source, recorded_on, computed_at)
         with gp as (
             select person_id, ethnic_code, ethnic_status, {snapshot_day} as recorded_on,
                    row_number() over (partition by person_id order by period desc) as latest,
                    row_number() over (partition by person_id, ethnic_status = 'known'
                                       order by period desc) as latest_of_kind
-            from staging.stg_gp_register
+            from {GP_REGISTER_TABLE}
         ),
         gp_known as (
             select person_id, ethnic_code, recorded_on from gp
@@ -179,7 +190,8 @@ def rebuild_person_ethnicity(conn: Connection) -> None:
         )
         select p.person_id,
                coalesce(k.ethnic_code, s.ethnic_code,
-                        case when g.ethnic_code = 'Z' then 'Z' else '99' end),
+                        case when g.ethnic_code = '{NOT_STATED_CODE}' then '{NOT_STATED_CODE}'
+                             else '{NOT_KNOWN_CODE}' end),
                case when k.person_id is not null then 'gp_register'
                     when s.person_id is not null then s.source
                     when g.person_id is not null then 'gp_register'
@@ -200,15 +212,15 @@ def rebuild_linked(conn: Connection) -> None:
     conn.execute(sa.text(f"delete from {COMPLETENESS} where basis = 'linked'"))
     # No person_ethnicity row (pe.ethnic_code null) falls through to not_known.
     linked_status = (
-        "case when pe.ethnic_code = 'Z' then 'not_stated' "
-        "when pe.ethnic_code <> '99' then 'known' else 'not_known' end"
+        f"case when pe.ethnic_code = '{NOT_STATED_CODE}' then 'not_stated' "
+        f"when pe.ethnic_code <> '{NOT_KNOWN_CODE}' then 'known' else 'not_known' end"
     )
     for source in SOURCES.values():
         if not source.has_ethnicity:
             continue
         if source.person_level:
             select_from = (
-                f"{source.qualified_table} as s left join core.person_ethnicity as pe "
+                f"{source.qualified_table} as s left join {PERSON_ETHNICITY_TABLE} as pe "
                 "on pe.person_id = s.person_id"
             )
             status = linked_status

@@ -1,6 +1,7 @@
 """Bulk writes through each engine's fast path, never row-by-row inserts.
 
 DuckDB scans an Arrow table in place; PostgreSQL takes ``COPY`` from CSV written by Arrow.
+The Arrow types of a table's columns follow from its declaration (``tables.py``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,31 @@ from transforms.warehouse.engine import is_duckdb
 # COPY ends only once the server has parsed all it was sent, so each chunk is sent in small
 # batches: the server parses one while Arrow writes the next (about 10% faster than 250k).
 COPY_BATCH_ROWS = 10_000
+ARROW_TYPES: dict[type[sa.types.TypeEngine], pa.DataType] = {
+    sa.String: pa.string(),
+    sa.BigInteger: pa.int64(),
+    sa.Integer: pa.int32(),
+    sa.Double: pa.float64(),
+    sa.Boolean: pa.bool_(),
+    sa.Date: pa.date32(),
+    sa.DateTime: pa.timestamp("us"),
+}
+"""SQL type -> the Arrow type its column is written as (most specific first)."""
 
 
-def refresh_statistics(conn: Connection, table: str) -> None:
+def arrow_types(table: sa.Table) -> dict[str, pa.DataType]:
+    """Column name -> Arrow type, in the table's column order."""
+    return {column.name: _arrow_type(column.type) for column in table.columns}
+
+
+def _arrow_type(kind: sa.types.TypeEngine) -> pa.DataType:
+    for sql_type, arrow in ARROW_TYPES.items():
+        if isinstance(kind, sql_type):
+            return arrow
+    raise TypeError(f"no Arrow type for {kind!r}")
+
+
+def refresh_statistics(conn: Connection, table: sa.Table) -> None:
     """Sample ``table`` again, inside the open transaction, for the queries that follow.
 
     Right after a month is written its rows are in no statistics (autovacuum cannot see
@@ -29,23 +52,30 @@ def refresh_statistics(conn: Connection, table: str) -> None:
     The sample costs a fraction of a second; DuckDB keeps its statistics as it writes.
     """
     if not is_duckdb(conn):
-        conn.execute(sa.text(f"analyze {table}"))
+        conn.execute(sa.text(f"analyze {_name(conn, table)}"))
 
 
-def append_arrow(conn: Connection, table: str, data: pa.Table) -> None:
+def _name(conn: Connection, table: sa.Table) -> str:
+    return conn.dialect.identifier_preparer.format_table(table)
+
+
+def append_arrow(conn: Connection, table: sa.Table, data: pa.Table) -> None:
     """Append an Arrow table to ``table`` inside the connection's open transaction."""
     if data.num_rows == 0:
         return
-    columns = ", ".join(data.column_names)
+    preparer = conn.dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(name) for name in data.column_names)
     raw = conn.connection.driver_connection
     if is_duckdb(conn):
         # from_arrow copies the batch; a registered Arrow view would stay referenced (and its
         # memory held) until the transaction commits, so memory would grow with file size.
-        raw.from_arrow(data.select(raw.table(table).columns)).insert_into(table)
+        name = table.fullname  # DuckDB's relational API takes the name unquoted
+        raw.from_arrow(data.select(raw.table(name).columns)).insert_into(name)
         return
+    name = _name(conn, table)
     with (
         raw.cursor() as cursor,
-        cursor.copy(f"copy {table} ({columns}) from stdin with (format csv)") as copy,
+        cursor.copy(f"copy {name} ({columns}) from stdin with (format csv)") as copy,
     ):
         for batch in data.to_batches(max_chunksize=COPY_BATCH_ROWS):
             buffer = io.BytesIO()

@@ -1,8 +1,9 @@
-"""The warehouse's DDL: ``sql/`` for the fixed schemas, staging tables from the catalogue.
+"""The warehouse's DDL, created from the table declarations (``tables.py``, ``views.py``).
 
-Files named ``*.postgres.sql`` hold what only PostgreSQL has, such as roles and grants, and
-are skipped on DuckDB. Staging tables are generated from the source catalogue so that a new
-source needs no SQL.
+``sql/`` keeps what reads better as SQL: the schemas (``0*.sql``, before the tables) and the
+roles and grants (``9*.sql``, after the views). Files named ``*.postgres.sql`` hold what only
+PostgreSQL has and are skipped on DuckDB. Tables are created if missing and gain the columns
+added to their declarations since (additive schema evolution); views are replaced.
 """
 
 from __future__ import annotations
@@ -12,21 +13,39 @@ from importlib.resources import files
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Dialect, Engine
+from sqlalchemy.schema import CreateIndex, CreateTable
 
-from transforms.config.sources import SOURCES, Source
 from transforms.core.ethnicity import dimension_rows
 from transforms.core.periods import utcnow
 from transforms.warehouse.engine import DDL_LOCK, is_duckdb
+from transforms.warehouse.tables import (
+    POSTGRES_ONLY,
+    audit_ddl_applied,
+    core_dim_ethnicity,
+    metadata,
+)
+from transforms.warehouse.views import view_statements
 
 SQL_DIR = Path(str(files("transforms.warehouse") / "sql"))  # package data
-POSTGRES_ONLY = ".postgres.sql"
+POSTGRES_ONLY_SQL = ".postgres.sql"
+INFORMATION_SCHEMA = "information_schema"
+_tables = sa.table(
+    "tables", sa.column("table_schema"), sa.column("table_name"), schema=INFORMATION_SCHEMA
+)
+_columns = sa.table(
+    "columns",
+    sa.column("table_schema"),
+    sa.column("table_name"),
+    sa.column("column_name"),
+    schema=INFORMATION_SCHEMA,
+)
 
 
 def ddl_files(on_duckdb: bool) -> list[Path]:
     """The DDL files for a dialect, in apply order (``*.postgres.sql`` only on PostgreSQL)."""
     files = sorted(SQL_DIR.glob("[0-9]*.sql"))
-    return [f for f in files if not (on_duckdb and f.name.endswith(POSTGRES_ONLY))]
+    return [f for f in files if not (on_duckdb and f.name.endswith(POSTGRES_ONLY_SQL))]
 
 
 def sql_statements(path: Path) -> list[str]:
@@ -46,30 +65,53 @@ def sql_statements(path: Path) -> list[str]:
     return [s.strip() for s in statements if s.strip().rstrip(";")]
 
 
-def staging_ddl(source: Source) -> str:
-    """``create table`` for a source's staging table: its columns plus lineage columns."""
-    columns = [f"{c.name} {c.sql_type}" for c in source.output_columns]
-    lineage = ["period varchar not null", "load_id varchar not null", "row_number bigint not null"]
-    return f"create table if not exists {source.qualified_table} ({', '.join(columns + lineage)})"
-
-
-def staging_indexes(source: Source, on_duckdb: bool) -> list[str]:
-    """Indexes of a staging table (none on DuckDB, whose zone maps already prune by period)."""
+def _file_statements(on_duckdb: bool, *, before_tables: bool) -> list[str]:
+    """Statements of the ``0*.sql`` files (schemas) or of the others (roles, grants)."""
     return [
-        f"create index if not exists {source.table}_{column} on {source.qualified_table} ({column})"
-        for column in ([] if on_duckdb else ["period", source.record_id])
+        statement
+        for path in ddl_files(on_duckdb)
+        if path.name.startswith("0") == before_tables
+        for statement in sql_statements(path)
     ]
 
 
-def ddl_fingerprint(on_duckdb: bool) -> str:
+def table_statements(dialect: Dialect) -> list[str]:
+    """``create table if not exists`` for every declared table, in the dialect's SQL."""
+    return [
+        str(CreateTable(table, if_not_exists=True).compile(dialect=dialect)).strip()
+        for table in metadata.sorted_tables
+    ]
+
+
+def index_statements(dialect: Dialect) -> list[str]:
+    """``create index if not exists`` for every declared index the dialect gets."""
+    on_duckdb = dialect.name == "duckdb"
+    return [
+        str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)).strip()
+        for table in metadata.sorted_tables
+        for index in sorted(table.indexes, key=lambda i: str(i.name))
+        if not (on_duckdb and index.info.get(POSTGRES_ONLY))
+    ]
+
+
+def ddl_statements(dialect: Dialect) -> list[str]:
+    """All the DDL ``apply_ddl`` runs for a dialect, in order, but for the columns it adds to
+    existing tables (which follow from the tables' declarations)."""
+    on_duckdb = dialect.name == "duckdb"
+    return [
+        *_file_statements(on_duckdb, before_tables=True),
+        *table_statements(dialect),
+        *index_statements(dialect),
+        *view_statements(dialect),
+        *_file_statements(on_duckdb, before_tables=False),
+    ]
+
+
+def ddl_fingerprint(dialect: Dialect) -> str:
     """A digest of all the DDL ``apply_ddl`` would run for a dialect, and the rows it writes."""
     digest = hashlib.sha256()
-    for path in ddl_files(on_duckdb):
-        digest.update(f"{path.name}\n{path.read_text()}\n".encode())
-    for source in SOURCES.values():
-        digest.update(
-            "\n".join([staging_ddl(source), *staging_indexes(source, on_duckdb)]).encode()
-        )
+    for statement in ddl_statements(dialect):
+        digest.update(f"{statement}\n;\n".encode())
     digest.update(repr(dimension_rows()).encode())
     return digest.hexdigest()
 
@@ -86,7 +128,7 @@ def apply_ddl(engine: Engine, *, force: bool = False) -> None:
     applies it all again, e.g. to restore a role dropped by hand.
     """
     on_duckdb = is_duckdb(engine)
-    fingerprint = ddl_fingerprint(on_duckdb)
+    fingerprint = ddl_fingerprint(engine.dialect)
     if not force:
         with engine.connect() as conn:
             if _applied_fingerprint(conn) == fingerprint:
@@ -96,62 +138,62 @@ def apply_ddl(engine: Engine, *, force: bool = False) -> None:
             conn.execute(sa.text("select pg_advisory_xact_lock(hashtext(:n))"), {"n": DDL_LOCK})
         if not force and _applied_fingerprint(conn) == fingerprint:
             return  # another process applied it while this one waited
-        for path in ddl_files(on_duckdb):
-            for statement in sql_statements(path):
-                conn.execute(sa.text(statement))
-        for source in SOURCES.values():
-            conn.execute(sa.text(staging_ddl(source)))
-            _add_missing_columns(conn, source)
-            for statement in staging_indexes(source, on_duckdb):
-                conn.execute(sa.text(statement))
+        for statement in _file_statements(on_duckdb, before_tables=True):
+            conn.execute(sa.text(statement))
+        for statement in table_statements(engine.dialect):
+            conn.execute(sa.text(statement))
+        _add_missing_columns(conn)
+        for statement in index_statements(engine.dialect):
+            conn.execute(sa.text(statement))
+        for statement in view_statements(engine.dialect):
+            conn.execute(sa.text(statement))
+        for statement in _file_statements(on_duckdb, before_tables=False):
+            conn.execute(sa.text(statement))
         _refresh_dim_ethnicity(conn)
-        conn.execute(sa.text("delete from audit.ddl_applied"))
+        conn.execute(sa.delete(audit_ddl_applied))
         conn.execute(
-            sa.text("insert into audit.ddl_applied (fingerprint, applied_at) values (:f, :now)"),
-            {"f": fingerprint, "now": utcnow()},
+            sa.insert(audit_ddl_applied).values(fingerprint=fingerprint, applied_at=utcnow())
         )
 
 
 def _applied_fingerprint(conn: Connection) -> str | None:
     exists = conn.execute(
-        sa.text(
-            "select count(*) from information_schema.tables "
-            "where table_schema = 'audit' and table_name = 'ddl_applied'"
+        sa.select(sa.func.count())
+        .select_from(_tables)
+        .where(
+            _tables.c.table_schema == audit_ddl_applied.schema,
+            _tables.c.table_name == audit_ddl_applied.name,
         )
     ).scalar_one()
     if not exists:
         return None
-    return conn.execute(sa.text("select max(fingerprint) from audit.ddl_applied")).scalar_one()
+    return conn.execute(sa.select(sa.func.max(audit_ddl_applied.c.fingerprint))).scalar_one()
 
 
 def _refresh_dim_ethnicity(conn: Connection) -> None:
-    rows = dimension_rows()
-    conn.execute(sa.text("delete from core.dim_ethnicity"))
-    conn.execute(
-        sa.text(
-            f"insert into core.dim_ethnicity ({', '.join(rows[0])}) "
-            f"values ({', '.join(':' + k for k in rows[0])})"
-        ),
-        rows,
-    )
+    conn.execute(sa.delete(core_dim_ethnicity))
+    conn.execute(sa.insert(core_dim_ethnicity), dimension_rows())
 
 
-def _add_missing_columns(conn: Connection, source: Source) -> None:
-    """Additive schema evolution: a column added to the catalogue is added to the table."""
+def _add_missing_columns(conn: Connection) -> None:
+    """Additive schema evolution: a column added to a declaration is added to its table
+    (nullable, since existing rows have no value for it)."""
+    schemas = sorted({str(t.schema) for t in metadata.sorted_tables})
     existing = set(
         conn.execute(
-            sa.text(
-                "select column_name from information_schema.columns "
-                "where table_schema = 'staging' and table_name = :table"
-            ),
-            {"table": source.table},
-        ).scalars()
-    )
-    for column in source.output_columns:
-        if column.name not in existing:
-            conn.execute(
-                sa.text(
-                    f"alter table {source.qualified_table} "
-                    f"add column {column.name} {column.sql_type}"
-                )
+            sa.select(_columns.c.table_schema, _columns.c.table_name, _columns.c.column_name).where(
+                _columns.c.table_schema.in_(schemas)
             )
+        ).tuples()
+    )
+    preparer = conn.dialect.identifier_preparer
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            if (table.schema, table.name, column.name) not in existing:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(
+                    sa.text(
+                        f"alter table {preparer.format_table(table)} "
+                        f"add column {preparer.format_column(column)} {kind}"
+                    )
+                )

@@ -1,6 +1,7 @@
 -- hei_analyst: the partner analysts' role. It reads the disclosure-controlled views in `mart`
 -- and nothing else. PostgreSQL only (DuckDB has no roles): files named *.postgres.sql are
--- skipped on DuckDB. Numbered last, so the grants cover every view the files before it make.
+-- skipped on DuckDB. Applied after the tables and views (transforms/warehouse/ddl.py), so the
+-- grants cover every view.
 -- `hei grant-analyst NAME` makes a login in this role (transforms/warehouse/analysts.py).
 --
 -- The views run with their owner's rights (PostgreSQL's default; never set security_invoker

@@ -1,0 +1,336 @@
+"""Every table of the warehouse, declared once.
+
+The fixed tables are declared here, with their columns and types, in one ``MetaData``; the
+staging tables are generated from the source catalogue (:func:`staging_table`). The DDL is
+created from these declarations (``transforms.warehouse.ddl``), the bulk writes take their
+Arrow types from them (``transforms.warehouse.bulk``), and every module queries them through
+these objects rather than spelling their names. The views are in
+``transforms.warehouse.views``; schemas and roles are in ``sql/``.
+
+Every timestamp is UTC without a time zone (``transforms.core.periods.utcnow``).
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import sqlalchemy as sa
+
+from transforms.config.sources import SOURCES, Column, Source
+
+metadata = sa.MetaData()
+
+_String = sa.String()
+_Double = sa.Double()
+_Timestamp = sa.DateTime()
+
+
+def _col(
+    name: str, kind: sa.types.TypeEngine, *, null: bool = True, key: bool = False
+) -> sa.Column:
+    return sa.Column(name, kind, nullable=null and not key, primary_key=key)
+
+
+# --- audit -----------------------------------------------------------------------------------
+
+audit_file_loads = sa.Table(
+    "file_loads",
+    metadata,
+    _col("load_id", _String, key=True),
+    _col("source", _String, null=False),
+    _col("file_name", _String, null=False),
+    _col("period", _String),
+    _col("sha256", _String, null=False),
+    _col("status", _String, null=False),
+    _col("rows_read", sa.BigInteger(), null=False),
+    _col("rows_loaded", sa.BigInteger(), null=False),
+    _col("rows_quarantined", sa.BigInteger(), null=False),
+    _col("error", _String),
+    _col("extra_columns", _String),
+    _col("file_modified_at", _Timestamp),
+    _col("started_at", _Timestamp, null=False),
+    _col("finished_at", _Timestamp, null=False),
+    _col("run_id", _String),
+    schema="audit",
+    comment="One row per landing-zone file per load attempt that reached a decision. Grain: "
+    "load_id. Invariant: rows_read = rows_loaded + rows_quarantined. status: loaded | rejected "
+    "| unchanged | superseded (a loaded file later replaced by a resubmission of the same "
+    "source-month) | in_progress (still arriving, or changed while it was read: nothing "
+    "loaded, planned again by the next run).",
+)
+
+audit_ddl_applied = sa.Table(
+    "ddl_applied",
+    metadata,
+    _col("fingerprint", _String, null=False),
+    _col("applied_at", _Timestamp, null=False),
+    schema="audit",
+    comment="The fingerprint of the DDL last applied (transforms.warehouse.ddl). While it "
+    "matches the code's, tasks skip the DDL and its locks. Delete the row to have the next run "
+    "apply it all again. Grain: one row.",
+)
+
+# --- quality ---------------------------------------------------------------------------------
+
+quality_quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    _col("load_id", _String, null=False),
+    _col("source", _String, null=False),
+    _col("file_name", _String, null=False),
+    _col("period", _String),
+    _col("row_number", sa.BigInteger(), null=False),
+    _col("reason", _String, null=False),
+    _col("detail", _String, null=False),
+    sa.Index("quarantine_load", "load_id"),
+    schema="quality",
+    comment="Rows that broke a row rule, with the reason. Never holds raw values of "
+    "identifiers: only the file, the row number, a reason code and a sentence about the "
+    "field. Grain: load_id x row_number.",
+)
+
+quality_ethnicity_completeness = sa.Table(
+    "ethnicity_completeness",
+    metadata,
+    _col("source", _String, null=False),
+    _col("period", _String, null=False),
+    _col("organisation", _String, null=False),
+    _col("basis", _String, null=False),
+    _col("records", sa.BigInteger(), null=False),
+    _col("known", sa.BigInteger(), null=False),
+    _col("not_stated", sa.BigInteger(), null=False),
+    _col("not_known", sa.BigInteger(), null=False),
+    _col("invalid", sa.BigInteger(), null=False),
+    _col("pct_known", _Double, null=False),
+    _col("threshold", _Double, null=False),
+    _col("below_threshold", sa.Boolean(), null=False),
+    _col("computed_at", _Timestamp, null=False),
+    schema="quality",
+    comment="How completely ethnicity is recorded. Grain: source x period x organisation x "
+    "basis. basis = 'recorded' (as the source sent it) or 'linked' (after best-known linkage "
+    "through core.person_ethnicity). pct_known is known / records x 100. not_stated = Z "
+    "(asked, declined); not_known = 99 or blank; invalid = anything else (treated as not "
+    "known in rates). Organisation ALL is the source's total.",
+)
+
+quality_warnings = sa.Table(
+    "warnings",
+    metadata,
+    _col("load_id", _String, null=False),
+    _col("run_id", _String),
+    _col("source", _String, null=False),
+    _col("period", _String),
+    _col("kind", _String, null=False),
+    _col("message", _String, null=False),
+    _col("raised_at", _Timestamp, null=False),
+    schema="quality",
+    comment="Data-quality warnings raised by loads (ethnicity completeness below the source's "
+    "threshold). Grain: one warning per load and kind.",
+)
+
+quality_validation_runs = sa.Table(
+    "validation_runs",
+    metadata,
+    _col("load_id", _String, null=False),
+    _col("source", _String, null=False),
+    _col("file_name", _String, null=False),
+    _col("period", _String),
+    _col("suite", _String, null=False),
+    _col("success", sa.Boolean(), null=False),
+    _col("evaluated", sa.BigInteger(), null=False),
+    _col("successful", sa.BigInteger(), null=False),
+    _col("rows_validated", sa.BigInteger(), null=False),
+    _col("statistics", _String, null=False),
+    _col("failed_expectations", _String, null=False),
+    _col("validated_at", _Timestamp, null=False),
+    schema="quality",
+    comment="Every Great Expectations suite run on a delivery. Grain: load_id x suite.",
+)
+
+# --- core ------------------------------------------------------------------------------------
+
+core_dim_ethnicity = sa.Table(
+    "dim_ethnicity",
+    metadata,
+    _col("ethnic_code", _String, key=True),
+    _col("description", _String, null=False),
+    _col("group_16", _String, null=False),
+    _col("group_5", _String, null=False),
+    _col("group_16_order", sa.Integer(), null=False),
+    _col("is_known", sa.Boolean(), null=False),
+    schema="core",
+    comment="NHS ETHNIC CATEGORY codes with their 16- and 5-group labels (NHS Data Dictionary "
+    "2001 headings: Chinese R is in 'Other ethnic group'). Grain: ethnic_code. Refreshed from "
+    "transforms/core/reference/ethnic_category_codes.csv whenever the DDL is applied.",
+)
+
+core_person_ethnicity = sa.Table(
+    "person_ethnicity",
+    metadata,
+    _col("person_id", _String, key=True),
+    _col("ethnic_code", _String, null=False),
+    _col("source", _String, null=False),
+    _col("recorded_on", sa.Date()),
+    _col("computed_at", _Timestamp, null=False),
+    schema="core",
+    comment="Each person's best-known ethnicity over all data loaded so far: a known code in "
+    "the GP register first (latest snapshot with one); else the most recent known code from "
+    "secondary care (A&E, inpatients, outpatients); else Z if the register says Z; else 99. "
+    "Grain: person_id.",
+)
+
+# --- indicators ------------------------------------------------------------------------------
+
+indicators_catalogue = sa.Table(
+    "catalogue",
+    metadata,
+    _col("indicator_id", _String, key=True),
+    _col("theme", sa.Integer(), null=False),
+    _col("title", _String, null=False),
+    _col("measures", _String, null=False),
+    _col("multiplier", sa.Integer(), null=False),
+    _col("periods", _String, null=False),
+    _col("breakdowns", _String, null=False),
+    _col("polarity", _String, null=False),
+    _col("reference_groups", _String, null=False),
+    _col("numerator", _String, null=False),
+    _col("denominator", _String, null=False),
+    _col("updated_at", _Timestamp, null=False),
+    schema="indicators",
+    comment="The indicator catalogue (transforms/config/indicators.yml) as loaded by the last "
+    "compute. Grain: indicator_id. Lists are comma-separated; counts are their YAML as JSON.",
+)
+
+
+def _indicator_rows(*, published: bool) -> list[sa.Column]:
+    """The columns shared by ``indicators.values`` and ``indicators.published``.
+
+    The data team's rows have exact counts (person-years of a rate are a mean, so may be
+    fractional) and every statistic; partners' rows have the published counts (null where
+    withheld) and statistics recomputed from them, which are null more often.
+    """
+    count = sa.BigInteger() if published else _Double
+    label = {"null": True} if published else {"null": False}
+    return [
+        _col("indicator_id", _String, null=False),
+        _col("measure", _String, null=False),
+        _col("period_type", _String, null=False),
+        _col("period_start", sa.Date(), null=False),
+        _col("period_end", sa.Date(), null=False),
+        _col("breakdown", _String, null=False),
+        _col("group_code", _String, null=False),
+        _col("group_label", _String, null=False),
+        _col("group_order", sa.Integer(), null=False),
+        _col("numerator", count, null=published),
+        _col("denominator", count, null=published),
+        _col("value", _Double),
+        _col("lower_95", _Double),
+        _col("upper_95", _Double),
+        _col("lower_998", _Double),
+        _col("upper_998", _Double),
+        _col("unit", _String, null=False),
+        _col("reference_group", _String),
+        _col("ratio_to_reference", _Double),
+        _col("ratio_lower_95", _Double),
+        _col("ratio_upper_95", _Double),
+        _col("ratio_lower_998", _Double),
+        _col("ratio_upper_998", _Double),
+        _col("significance_vs_reference", _String, **label),
+        _col("significance_vs_reference_998", _String, **label),
+        _col("significance_vs_all", _String, **label),
+        _col("significance_vs_all_998", _String, **label),
+        _col("ethnicity_known_pct", _Double),
+        *(
+            []
+            if published
+            else [
+                _col("published_numerator", sa.BigInteger()),
+                _col("published_denominator", sa.BigInteger()),
+            ]
+        ),
+        _col("suppressed", sa.Boolean(), null=False),
+        _col("suppression_reason", _String),
+        _col("reference_suppressed", sa.Boolean(), null=False),
+        _col("method", _String, **label),
+        _col("note", _String),
+        _col("run_id", _String),
+        _col("computed_at", _Timestamp, null=False),
+    ]
+
+
+indicators_values = sa.Table(
+    "values",
+    metadata,
+    *_indicator_rows(published=False),
+    schema="indicators",
+    comment="What the data team queries: exact values (never rounded) with disclosure flags "
+    "and the reasons behind them; partners see indicators.published through the mart. Grain: "
+    "indicator_id x measure x period_type x period_start x breakdown x group_code. value: a "
+    "percentage (4.5 = 4.5%) or a rate per the catalogue multiplier (see unit). published_*: "
+    "rounded to 5, null where withheld (transforms/core/disclosure.py). ratio_*: to the "
+    "reference group, CIs (95%, 99.8%) on the log scale. significance_vs_*: Higher/Lower/"
+    "Similar (Better/Worse with a polarity) or Not compared, at 95% and 99.8% (the _998 "
+    "columns). ethnicity_known_pct: % of the period's denominator with a known best-known "
+    "ethnicity. note: why a value is missing, if it is.",
+)
+
+indicators_inputs = sa.Table(
+    "inputs",
+    metadata,
+    _col("indicator_id", _String, null=False),
+    _col("period_type", _String, null=False),
+    _col("period_start", sa.Date(), null=False),
+    _col("fingerprint", _String, null=False),
+    _col("computed_at", _Timestamp, null=False),
+    schema="indicators",
+    comment="What each computed period was computed from (a fingerprint of the catalogue "
+    "entry, the loads of every month it spans and best-known ethnicity). A period is "
+    "recomputed only when its fingerprint changes. Grain: indicator_id x period_type x "
+    "period_start.",
+)
+
+indicators_published = sa.Table(
+    "published",
+    metadata,
+    *_indicator_rows(published=True),
+    schema="indicators",
+    comment="What partners see of each indicators.values row, as the compute wrote it after "
+    "the attacking audit (transforms/core/disclosure_audit.py) found nothing to narrow down. "
+    "Counts are the published ones (1-7 withheld, others rounded to 5; null where withheld); "
+    "value, limits, ratios and significance are recomputed from those counts alone (a DSR "
+    "keeps its exact value, with Dobson limits for the published count); suppression_reason "
+    "is only 'withheld' or 'unreliable'. No exact count or statistic of an exact count is "
+    "stored here. Grain: as indicators.values.",
+)
+
+# --- staging ---------------------------------------------------------------------------------
+
+POSTGRES_ONLY = "postgres_only"
+"""``info`` key of an index that only PostgreSQL gets (DuckDB's zone maps prune already)."""
+_TYPES = {"int": sa.Integer, "date": sa.Date, "bool": sa.Boolean}
+
+
+def _staging_type(column: Column) -> sa.types.TypeEngine:
+    return _TYPES.get(column.kind, sa.String)()
+
+
+@cache
+def staging_table(source: Source) -> sa.Table:
+    """A source's staging table: its output columns plus the lineage columns (``period``,
+    ``load_id``, ``row_number``), indexed on PostgreSQL by period and record id."""
+    columns = [sa.Column(c.name, _staging_type(c)) for c in source.output_columns]
+    lineage = [
+        _col("period", _String, null=False),
+        _col("load_id", _String, null=False),
+        _col("row_number", sa.BigInteger(), null=False),
+    ]
+    indexes = [
+        sa.Index(f"{source.table}_{name}", name, info={POSTGRES_ONLY: True})
+        for name in ("period", source.record_id)
+    ]
+    schema, name = source.qualified_table.split(".")
+    return sa.Table(name, metadata, *columns, *lineage, *indexes, schema=schema)
+
+
+STAGING = {name: staging_table(source) for name, source in SOURCES.items()}
+"""source name -> its staging table."""
