@@ -152,12 +152,6 @@ def test_settings_come_from_hei_environment_variables(tmp_path, monkeypatch):
     assert settings.pseudonym_secret == b"k" and not settings.uses_development_key
 
 
-def test_until_must_be_a_month(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    with pytest.raises(ValidationError):
-        Settings(until="2025-13")
-
-
 def test_landing_safety_limits_come_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HEI_SETTLE_SECONDS", "300")
