@@ -7,11 +7,14 @@ STAMP := $(VENV)/.installed
 LANDING := var/landing
 WAREHOUSE := duckdb:///var/warehouse.duckdb
 
-.PHONY: help install run test test-unit test-integration test-e2e lint airflow bench clean
+.PHONY: help install run test test-fast test-unit test-dags test-integration test-e2e test-deploy \
+	lint airflow bench clean
 
 help:
 	@echo "make run      set up .venv, generate synthetic data, run the pipeline into DuckDB"
 	@echo "make test     the whole test suite (PostgreSQL tests need HEI_TEST_POSTGRES_URL)"
+	@echo "make test-fast  unit and DAG tests, for the edit-test loop"
+	@echo "make test-unit | test-dags | test-integration | test-e2e | test-deploy  one category"
 	@echo "make airflow  Airflow standalone with the project's DAGs (UI on localhost:8080)"
 	@echo "make bench    benchmarks (figures go in the README)"
 
@@ -30,11 +33,18 @@ $(LANDING)/truth.json: | $(STAMP)
 run: $(STAMP) $(LANDING)/truth.json
 	$(BIN)/hei run --landing $(LANDING) --warehouse $(WAREHOUSE)
 
+# The whole suite, then one target per folder of tests/ (see the README's Tests section).
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test-unit: $(STAMP)
+test-fast: $(STAMP)
 	$(BIN)/python -m pytest -q tests/unit tests/dags
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest -q tests/unit
+
+test-dags: $(STAMP)
+	$(BIN)/python -m pytest -q tests/dags
 
 test-integration: $(STAMP)
 	$(BIN)/python -m pytest -q tests/integration
@@ -42,8 +52,12 @@ test-integration: $(STAMP)
 test-e2e: $(STAMP)
 	$(BIN)/python -m pytest -q tests/e2e
 
+test-deploy: $(STAMP)
+	$(BIN)/python -m pytest -q tests/deploy
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Airflow standalone (api-server, scheduler, dag-processor, triggerer in one process) on the
 # project's DAGs. With DuckDB only one process may write, so the `warehouse` pool gets 1 slot.

@@ -16,34 +16,18 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.support import postgres
 from transforms.config.settings import Settings
 
 # Airflow reads its configuration on first import: give the tests their own home.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hei-test-airflow-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _postgres_server_url() -> str | None:
-    url = os.environ.get("HEI_TEST_POSTGRES_URL", DEFAULT_PG)
-    try:
-        engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-        with engine.connect() as conn:
-            conn.execute(sa.text("select 1"))
-        return url
-    except Exception as exc:  # any failure means "no server here"
-        where = sa.make_url(url).render_as_string()
-        reason = f"PostgreSQL not reachable at {where}: {type(exc).__name__}"
-        if os.environ.get("REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"REQUIRE_POSTGRES=1 but {reason}")
-        pytest.skip(reason)
-
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session."""
-    server = _postgres_server_url()
+    server = postgres.server_url()
     name = f"hei_test_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -55,21 +39,13 @@ def postgres_url() -> Iterator[str]:
         conn.execute(sa.text(f"drop database if exists {name} with (force)"))
 
 
-def _reset_postgres(url: str) -> None:
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        for schema in ("staging", "core", "quality", "indicators", "audit"):
-            conn.execute(sa.text(f"drop schema if exists {schema} cascade"))
-    engine.dispose()
-
-
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def warehouse_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty warehouse of each supported kind."""
     if request.param == "duckdb":
         return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     url = request.getfixturevalue("postgres_url")
-    _reset_postgres(url)
+    postgres.reset(url)
     return url
 
 

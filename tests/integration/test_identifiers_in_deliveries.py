@@ -10,14 +10,13 @@ import logging
 from collections import Counter
 
 import sqlalchemy as sa
-from test_fault_corpus import clean_rows, csv_bytes, deliver
 
+from tests.support.deliveries import PERIOD, clean_rows, csv_bytes, deliver, rows_of
 from transforms import tasks as pipeline
 from transforms.config.settings import Settings
 from transforms.config.sources import SOURCES
 from transforms.warehouse.engine import make_engine
 
-PERIOD = "2025-01"
 # Valid NHS numbers of the 999 test range, each planted once, in the form it is planted in.
 IN_FIELDS = {  # ae_attendances column -> value holding an NHS number
     "ethnic_category": "9990001014",
@@ -36,12 +35,6 @@ PLANTED = [*IN_FIELDS.values(), NBSP_IN_TEXT, *IN_PERSON_ID, IN_HEADER, IN_FILE_
 NUMBERS = ["9990001014", "9990001022", "9990001286", "9990001049", "9990001057", "9990001065"]
 NUMBERS += ["9990001030", "9990001359", "9990001421", "9990001073", "9990001081", "9990001111"]
 NUMBERS += ["9990001707"]
-
-
-def rows_of(source: str, n: int) -> list[dict[str, str]]:
-    """``n`` clean rows with distinct record identifiers."""
-    record_id, clean = SOURCES[source].record_id, clean_rows(SOURCES[source])
-    return [{**clean[i % len(clean)], record_id: f"R{i + 1}"} for i in range(n)]
 
 
 def ae_rows() -> list[dict[str, str]]:

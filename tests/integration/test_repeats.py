@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from transforms import tasks as pipeline
+from tests.support.deliveries import load, query
 from transforms.config.settings import Settings
 from transforms.ingest import reading
 from transforms.warehouse.engine import make_engine
@@ -26,15 +26,8 @@ def deliver(settings: Settings, ids: list[int]) -> None:
 
 
 def run(settings: Settings) -> dict:
-    pipeline.prepare_warehouse(settings)
-    [group] = pipeline.find_deliveries(settings, "gp_appointments", None)
-    [record] = pipeline.load_month(settings, group, "test-run")
+    [record] = load(settings, "gp_appointments")
     return record
-
-
-def query(settings: Settings, sql: str) -> list[tuple]:
-    with make_engine(settings.warehouse_url).connect() as conn:
-        return [tuple(r) for r in conn.execute(sa.text(sql))]
 
 
 def test_a_repeat_in_a_later_chunk_is_quarantined_and_taken_out(settings, monkeypatch):

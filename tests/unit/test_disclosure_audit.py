@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.support.indicators import acc02, out04
 from transforms.core import statistics as st
 from transforms.core.disclosure_audit import attack, shown_bounds
 from transforms.indicators.assembly import ethnic_groups
@@ -236,7 +237,7 @@ def test_a_withheld_count_kept_under_eight_is_found_even_if_it_could_be_zero():
 
 def test_ratio_limits_of_the_exact_counts_are_found():
     """The width of a ratio's interval pins the counts it came from."""
-    partners = acc02_partners({"A": 412, "H": 31}, {"A": 4013, "H": 498})
+    partners = acc02({"A": 412, "H": 31}, {"A": 4013, "H": 498}, partners=True).reset_index()
     asian = (partners["breakdown"] == "ethnicity_5") & (partners["group_code"] == "asian")
     exact = st.proportion_ratio(31, 498, 412, 4013, confidence=(0.95, 0.998)).iloc[0]
     for column, theirs in (("ratio_lower_95", "lower95_0cl"), ("ratio_upper_95", "upper95_0cl")):
@@ -248,7 +249,7 @@ def test_ratio_limits_of_the_exact_counts_are_found():
 def test_dsr_limits_from_the_unrescaled_variance_are_found():
     """value² ≤ O · var(DSR) always (Cauchy-Schwarz), so limits whose implied variance breaks
     it for the published O came from the exact count's variance: value²/var gives O away."""
-    team, partners = out04_values({"A": 300, "H": 27}, {"A": 10_000, "H": 800})  # H shown 25
+    team, partners = out04({"A": 300, "H": 27}, {"A": 10_000, "H": 800})  # H shown 25
     shown = partners["value"].notna().to_numpy()
     limits = st.dobson_limits(team["value"], team["variance"], partners["numerator"])
     for ours, theirs in (
@@ -260,15 +261,3 @@ def test_dsr_limits_from_the_unrescaled_variance_are_found():
         partners.loc[shown, ours] = limits.loc[shown, theirs].to_numpy()
     found = problems(attack(partners, MULTIPLIERS))
     assert any("do not follow" in p for p in found["ethnicity_16=H value"])
-
-
-def acc02_partners(numerator: dict[str, int], denominator: dict[str, int]) -> pd.DataFrame:
-    from test_indicator_values import acc02
-
-    return acc02(numerator, denominator, partners=True).reset_index()
-
-
-def out04_values(deaths: dict[str, int], people: dict[str, int]):
-    from test_indicator_values import out04
-
-    return out04(deaths, people)

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from tests.support.indicators import MONTH, acc02, out04, rolling_year_counts
 from transforms.config.catalogue import catalogue
 from transforms.core import statistics as st
 from transforms.core.disclosure_audit import attack
@@ -16,24 +17,6 @@ from transforms.core.periods import Period, periods
 from transforms.indicators import assembly as indicators
 from transforms.indicators import counts as aggregation
 from transforms.warehouse.engine import make_engine
-
-JANUARY = Period("month", date(2025, 1, 1), date(2025, 1, 31), ("2025-01",))
-MONTH = {"period_type": "month", "period_start": JANUARY.start, "period_end": JANUARY.end}
-
-
-def counts(by_code: dict[str, int]) -> pd.DataFrame:
-    rows = [{**MONTH, "ethnic_code": c, "age_band": "all", "n": n} for c, n in by_code.items()]
-    return pd.DataFrame(rows)
-
-
-def acc02(
-    numerator: dict[str, int], denominator: dict[str, int], partners: bool = False
-) -> pd.DataFrame:
-    """The data team's rows of ACC02 for January (the partners' with ``partners``)."""
-    frames = indicators.indicator_values(
-        catalogue()["ACC02"], counts(numerator), counts(denominator), [JANUARY]
-    )
-    return frames[partners].set_index(["breakdown", "group_label"])
 
 
 @pytest.mark.parametrize(
@@ -126,30 +109,6 @@ def test_completeness_shows_each_organisation_and_the_source_total():
     assert table.loc["deaths: all organisations", "value"] == pytest.approx(100 * 30 / 32)
     assert table.loc["ae_attendances: R0A", "suppressed"]  # 5 known: a small count
     assert table.loc["ae_attendances: RRF", "suppressed"]  # else R0A = total - RRF
-
-
-def rolling_year_counts(by_code: dict[str, int], band: str = "60-64") -> pd.DataFrame:
-    """Per-period counts by code and age band, all of a code's events in one band."""
-    year = {
-        "period_type": "rolling_12m",
-        "period_start": date(2024, 1, 1),
-        "period_end": date(2024, 12, 31),
-    }
-    rows = [
-        {**year, "ethnic_code": c, "age_band": b, "n": n if b == band else 0}
-        for c, n in by_code.items()
-        for b in st.ESP2013
-    ]
-    return pd.DataFrame(rows)
-
-
-def out04(deaths: dict[str, int], people: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    year = Period("rolling_12m", date(2024, 1, 1), date(2024, 12, 31), ())
-    population = rolling_year_counts(people)
-    population["n"] = population["ethnic_code"].map(people)  # the same in every band
-    return indicators.indicator_values(
-        catalogue()["OUT04"], rolling_year_counts(deaths), population, [year]
-    )
 
 
 def test_the_issues_out04_counts_give_partners_nothing_to_work_with():
