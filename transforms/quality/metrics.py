@@ -127,8 +127,11 @@ def _unique_ids(conn: Connection, found: Profile) -> None:
 
 def _date_spread(conn: Connection, found: Profile) -> None:
     source = found.source
-    if source.event_date is None or source.max_day_share is None:
-        found.skipped[DATE_SPREAD] = "the source has no event date to judge"
+    if source.event_date is None:
+        found.skipped[DATE_SPREAD] = "the source has no event date"
+        return
+    if source.max_day_share is None:
+        found.skipped[DATE_SPREAD] = "not judged for this source: its events come in batches"
         return
     if found.rows < MIN_ROWS:
         found.skipped[DATE_SPREAD] = f"fewer than {MIN_ROWS} rows"
