@@ -84,9 +84,9 @@ def run_killed_mid_load(root: Path, env: dict[str, str], url: str, landing: Path
     """``hei run`` on one large delivery, killed with SIGKILL once the load is under way.
 
     The delivery has the name of one of the month's files (so the next run loads that name)
-    and about three reading chunks of rows; the whole process group is killed as soon as
-    the first chunk's validation result is stored, long before the load could commit.
-    Returns the file's name.
+    and about three reading chunks of rows; the whole process group is killed a moment after
+    the load says it started (in ``var/logs``), long before it could commit. Returns the
+    file's name.
     """
     [like] = (landing / "gp_register").glob(f"gp_register_{START}.*")
     big = root / "crash" / "gp_register" / like.name
@@ -114,12 +114,14 @@ def run_killed_mid_load(root: Path, env: dict[str, str], url: str, landing: Path
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    results = root / "var" / "gx" / "uncommitted" / "validations" / "gp_register"
+    started = f"{big.name}: loading (load "
     deadline = time.monotonic() + 600
-    while not (results.exists() and any(results.rglob("*.json"))):
+    while not any(started in log.read_text(errors="replace") for log in logs_of(root)):
         assert run.poll() is None, run.communicate()[0].decode()[-3000:]
         assert time.monotonic() < deadline, "the load never started"
         time.sleep(0.05)
+    time.sleep(0.5)
+    assert run.poll() is None, "the load finished before it could be killed"
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
     return big.name
@@ -248,7 +250,8 @@ def failed_run(pipeline_run: dict) -> dict:
 
 
 def logs_of(root: Path) -> list[Path]:
-    return [*(root / "var" / "logs").iterdir(), *(root / "airflow").rglob("*.log")]
+    logs = root / "var" / "logs"
+    return [*(logs.iterdir() if logs.exists() else ()), *(root / "airflow").rglob("*.log")]
 
 
 def test_run_exits_non_zero_and_fast_when_a_dag_run_fails(failed_run):
@@ -307,17 +310,21 @@ def test_linking_raises_completeness_and_gives_everyone_one_ethnicity(pipeline_r
     assert pct[("workforce", "linked")] == pct[("workforce", "recorded")]
 
 
-def test_every_loaded_file_passed_its_structure_suite_and_has_data_docs(pipeline_run):
+def test_every_loaded_file_passed_its_reject_suite_and_has_one_data_docs_page_per_suite(
+    pipeline_run,
+):
     rows = fetch(
         pipeline_run["url"],
-        "select f.file_name, v.suite, v.success, v.rows_validated, f.rows_read "
+        "select f.file_name, v.suite, v.success, v.rows_validated, f.rows_loaded "
         "from audit.file_loads f join quality.validation_runs v on v.load_id = f.load_id "
-        "where f.status = 'loaded' and v.suite like '%.structure'",
+        "where f.status = 'loaded' and v.suite like '%.reject'",
     )
     assert len(rows) == len(ingested_files(pipeline_run["truth"]))
-    assert all(success for _, _, success, _, _ in rows)
-    docs = pipeline_run["root"] / "var" / "data_docs" / "index.html"
-    assert docs.exists() and "gp_register" in docs.read_text()
+    assert all(success and validated == loaded for _, _, success, validated, loaded in rows)
+    docs = pipeline_run["root"] / "var" / "data_docs"
+    assert "gp_register" in (docs / "index.html").read_text()
+    pages = list((docs / "validations").rglob("*.html"))
+    assert len(pages) == 2 * len(ingested_files(pipeline_run["truth"]))  # reject and warn
 
 
 def test_a_run_killed_mid_load_is_failed_in_airflow_and_gone_from_the_data_docs(pipeline_run):
@@ -331,12 +338,13 @@ def test_a_run_killed_mid_load_is_failed_in_airflow_and_gone_from_the_data_docs(
     rows_read = dict(
         fetch(pipeline_run["url"], "select file_name, rows_read from audit.file_loads")
     )
+    loads = {r[0] for r in fetch(pipeline_run["url"], "select load_id from audit.file_loads")}
     stored = [p.parts[-3] for p in (root / "var" / "gx").rglob("validations/*/*/*/*/*.json")]
     shown = [p.parts[-3] for p in (root / "var" / "data_docs").rglob("validations/**/*.html")]
-    assert any(name.startswith(f"{crashed} rows ") for name in stored)  # its loaded version
-    for run_name in stored + shown:  # e.g. "gp_register_2025-01.csv.gz rows 1-6629 load 9f0c…"
-        file_name, rows = run_name.split(" rows ")
-        assert int(rows.split()[0].split("-")[1]) <= rows_read[file_name], run_name
+    assert any(name.startswith(f"{crashed} ") for name in stored)  # its loaded version
+    for run_name in stored + shown:  # e.g. "gp_register_2025-01.csv.gz 2025-01 load 9f0c…"
+        file_name, _, _, load_id = run_name.rsplit(" ", 3)
+        assert load_id in loads and file_name in rows_read, run_name
 
 
 def test_var_the_warehouse_and_the_logs_are_private_to_the_user(pipeline_run):

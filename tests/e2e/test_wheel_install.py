@@ -94,3 +94,6 @@ def test_a_wheel_install_runs_hei_run(installed: Path) -> None:
     engine.dispose()
     assert loaded == 20  # ten sources, two months
     assert values > 0
+    docs = installed / "var" / "data_docs"  # page templates and vendored assets are package data
+    assert (docs / "static" / "vendor" / "jquery" / "dist" / "jquery.min.js").exists()
+    assert "static/vendor/bootstrap" in (docs / "index.html").read_text()

@@ -41,6 +41,10 @@ def test_unreachable_webhook_is_logged_not_raised():
     assert send_alert("http://127.0.0.1:9/nowhere", "title", ["x"]) is False
 
 
+COMPLETENESS_WARNING = (
+    "ae_attendances 2025-01: ethnicity recorded for less than the 90% threshold "
+    "(85.0% known overall)"
+)
 RECORDS = [
     [
         LoadRecord(
@@ -50,7 +54,7 @@ RECORDS = [
             period="2025-01",
             sha256="0" * 64,
             status="loaded",
-            warnings=("ae_attendances 2025-01: below threshold",),
+            warnings=(COMPLETENESS_WARNING,),
         ).to_xcom()
     ]
 ]
@@ -59,16 +63,23 @@ RECORDS = [
 def test_completeness_warnings_alert_and_the_run_carries_on(webhook, tmp_path):
     url, received = webhook
     settings = Settings(var_dir=tmp_path, alert_webhook_url=url)
-    assert report_quality(settings, "ae_attendances", RECORDS) == [
-        "ae_attendances 2025-01: below threshold"
-    ]
-    assert "below threshold" in received[0]["text"]
+    assert report_quality(settings, "ae_attendances", RECORDS) == [COMPLETENESS_WARNING]
+    assert "less than the 90% threshold" in received[0]["text"]
 
 
 def test_completeness_warnings_fail_the_run_when_configured(tmp_path):
     settings = Settings(var_dir=tmp_path, completeness_action="fail")
     with pytest.raises(DataQualityFailure, match="1 completeness warning"):
         report_quality(settings, "ae_attendances", RECORDS)
+
+
+def test_other_data_quality_warnings_alert_but_never_fail_the_run(webhook, tmp_path):
+    url, received = webhook
+    settings = Settings(var_dir=tmp_path, alert_webhook_url=url, completeness_action="fail")
+    shift = "ae_attendances 2025-01: WARN unless each code's share ... (department_type = 01)"
+    records = [[LoadRecord.from_xcom(RECORDS[0][0] | {"warnings": [shift]}).to_xcom()]]
+    assert report_quality(settings, "ae_attendances", records) == [shift]
+    assert "1 data-quality warning(s)" in received[0]["title"]
 
 
 def test_a_webhook_url_without_a_scheme_is_logged_not_raised_and_never_quoted(caplog):

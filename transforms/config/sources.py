@@ -51,6 +51,14 @@ class Source:
     (a discharge before its admission). ``organisation`` is the column completeness is
     reported by; ``completeness_threshold`` the % of known ethnicity below which a run
     raises a data-quality warning.
+
+    What Great Expectations checks on the delivery as it will land (``transforms/quality/
+    suites.py``; the thresholds are named constants there): ``volume_ratio`` is the range a
+    delivery's loaded rows must fall in, as a multiple of the median of the source's recent
+    months, or None where volume is seasonal and is not judged; ``seasonal_codes`` are code
+    columns whose mix is expected to swing between months and is not compared with history;
+    ``max_day_share`` is the largest share of a delivery's rows that may carry one event
+    date (None: not judged, for sources whose events come in batches on one day).
     """
 
     name: str
@@ -65,6 +73,9 @@ class Source:
     date_order: tuple[tuple[str, str], ...] = ()
     completeness_threshold: float = 90.0
     description: str = ""
+    volume_ratio: tuple[float, float] | None = (1 / 3, 3.0)
+    seasonal_codes: tuple[str, ...] = ()
+    max_day_share: float | None = 0.5
 
     @property
     def table(self) -> str:
@@ -80,6 +91,11 @@ class Source:
     @property
     def has_ethnicity(self) -> bool:
         return any(c.name == "ethnic_category" for c in self.columns)
+
+    @property
+    def share_columns(self) -> tuple[str, ...]:
+        """Code columns whose mix of codes is compared with the source's recent months."""
+        return tuple(c.name for c in self.columns if c.codes and c.name not in self.seasonal_codes)
 
     @property
     def output_columns(self) -> tuple[Column, ...]:
@@ -246,6 +262,10 @@ SOURCES: dict[str, Source] = {
             ),
             record_id="event_id",
             event_date="vaccination_date",
+            # Campaigns: autumn months bring many times the volume of summer ones, and the
+            # mix of programmes follows the COVID-19 and flu seasons.
+            volume_ratio=None,
+            seasonal_codes=("programme",),
         ),
         Source(
             name="deaths",
@@ -295,6 +315,7 @@ SOURCES: dict[str, Source] = {
             person_level=False,
             organisation="organisation_code",
             event_date="shortlisted_date",
+            max_day_share=None,  # a vacancy's applicants are shortlisted on one day
         ),
     )
 }

@@ -27,9 +27,8 @@ from transforms.ingest.audit import Action, LoadRecord, Planned
 from transforms.ingest.errors import DeliveryInProgress, DeliveryRejected
 from transforms.ingest.landing import Delivery
 from transforms.ingest.reading import CHANGED, DeliveryReader, MalformedLine, ReadLimits
-from transforms.ingest.rules import Checked, check_rows, pseudonymise_rows
-from transforms.quality import completeness
-from transforms.quality.validation import DeliveryValidator
+from transforms.ingest.rules import check_rows, pseudonymise_rows
+from transforms.quality import completeness, validation
 from transforms.warehouse.bulk import append_arrow, refresh_statistics
 from transforms.warehouse.engine import is_data_error, lock
 from transforms.warehouse.tables import STAGING, quality_quarantine
@@ -190,17 +189,15 @@ def _load(
 ) -> LoadRecord:
     """Replace the month's rows with the delivery's; returns the ``loaded`` record."""
     rows_read = 0
+    log.info("%s: loading (load %s)", entry.file_name, entry.load_id)
     with DeliveryReader(planned.delivery, source, ctx.limits) as reader:
         extra = json.dumps(reader.header.extra) if reader.header.extra else None
-        validator = DeliveryValidator(ctx.gx, source, entry.period, entry.file_name, entry.load_id)
         lineage = {"period": entry.period, "load_id": entry.load_id}
         table = source.qualified_table
         conn.execute(sa.text(f"delete from {table} where period = :period"), lineage)
-        # Four overlapping stages, one thread each: read and check, pseudonymise, validate,
-        # write.
+        # Three overlapping stages, one thread each: read and check, pseudonymise, write.
         checked_chunks = prefetch(check_rows(chunk, source, entry.period) for chunk in reader)
-        pseudonymised = prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks)
-        for checked in prefetch(_validated(pseudonymised, validator)):
+        for checked in prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks):
             rows_read += checked.rows
             good = checked.good
             for name, value in lineage.items():
@@ -217,7 +214,6 @@ def _load(
             "the file has a header but no data rows",
             "A month with no activity is unlikely: check the extract and resend it.",
         )
-    _reject_if_invalid(validator, entry)
     refresh_statistics(conn, STAGING[source.name])
     _quarantine_repeats(conn, source, entry)
     loaded, quarantined = _count_outcomes(conn, source, entry, rows_read)
@@ -229,8 +225,14 @@ def _load(
             "Check that it is the right source and month and that its coded fields follow the "
             "data contract, then resend it.",
         )
-    validator.record(conn, entry.load_id, entry.period)
-    warnings = completeness.record_delivery(conn, source, entry.period, entry.load_id, entry.run_id)
+    completeness.record_delivery(conn, source, entry.period)
+    found = validation.validate_delivery(
+        ctx.gx, conn, source, entry.period, entry.file_name, entry.load_id, loaded
+    )
+    _reject_if_invalid(found, entry)
+    warnings = validation.record_warnings(
+        conn, found.warnings, entry.source, entry.period, entry.load_id, entry.run_id
+    )
     audit.supersede(conn, entry.source, entry.period)
     outcome = replace(
         entry,
@@ -244,33 +246,19 @@ def _load(
     return audit.record(conn, outcome)
 
 
-def _validated(chunks: Iterator[Checked], validator: DeliveryValidator) -> Iterator[Checked]:
-    """Run the GX suites on the rows that passed the row rules.
-
-    This is its own pipeline stage (a second prefetch thread), so validation overlaps with
-    reading and checking the next chunk and with writing the previous one.
-    """
-    try:
-        for checked in chunks:
-            validator.validate(checked.good, checked.first_row, checked.last_row)
-            yield checked
-    finally:
-        chunks.close()
-
-
-def _reject_if_invalid(validator: DeliveryValidator, entry: LoadRecord) -> None:
-    """A structure expectation failing after the row rules means the contract was broken in
-    a way no row rule catches: refuse the delivery rather than load doubtful data."""
-    failures = validator.structure_failures()
-    if failures:
-        listed = "; ".join(
-            f"{f['expectation']}: {f['unexpected']} of {f['of']} rows" for f in failures
-        )
+def _reject_if_invalid(found: validation.DeliveryOutcome, entry: LoadRecord) -> None:
+    """A ``reject`` expectation failed on the delivery as it would land: refuse it (the load
+    rolls back), saying what was expected and what the delivery holds."""
+    if found.rejections:
+        actions = dict.fromkeys(action for _, action in found.rejections)
         raise DeliveryRejected(
             "failed_validation",
             entry.file_name,
-            f"Great Expectations suite {entry.source}.structure failed ({listed})",
-            "Check the extract against the data contract (see Data Docs) and resend it.",
+            f"Great Expectations suite {entry.source}.reject failed, so nothing was loaded: "
+            + "; ".join(failure for failure, _ in found.rejections),
+            " ".join(actions) + " The Data Docs show the delivery's checks. If the delivery "
+            "is right, tell the data engineers: the source's limits are set in "
+            "transforms/config/sources.py.",
         )
 
 

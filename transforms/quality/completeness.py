@@ -21,7 +21,6 @@ from transforms.warehouse.tables import (
     STAGING,
     core_person_ethnicity,
     quality_ethnicity_completeness,
-    quality_warnings,
 )
 
 log = logging.getLogger(__name__)
@@ -83,12 +82,14 @@ def _insert_completeness(
     )
 
 
-def record_delivery(
-    conn: Connection, source: Source, period: str, load_id: str, run_id: str | None
-) -> list[str]:
-    """Recorded completeness for a just-loaded month; returns (and stores) its warnings."""
+def record_delivery(conn: Connection, source: Source, period: str) -> None:
+    """Recorded completeness for a just-loaded month: the one computation of completeness.
+
+    Great Expectations judges these rows against the threshold (``suites.py``), and its
+    failures are the completeness warnings (``warning_message``).
+    """
     if not source.has_ethnicity:
-        return []
+        return
     params = {"period": period}
     conn.execute(
         sa.text(
@@ -106,50 +107,31 @@ def record_delivery(
         "s.period = :period",
         params,
     )
-    return _raise_warnings(conn, source, period, load_id, run_id)
 
 
-def _raise_warnings(
-    conn: Connection, source: Source, period: str, load_id: str, run_id: str | None
-) -> list[str]:
-    rows = conn.execute(
-        sa.text(
-            f"select organisation, pct_known, records from {COMPLETENESS} where source = :source "
-            "and period = :period and basis = 'recorded' and below_threshold order by pct_known"
-        ),
-        {"source": source.name, "period": period},
-    ).all()
-    if not rows:
-        return []
-    overall = next((r for r in rows if r.organisation == ALL_ORGANISATIONS), None)
-    organisations = [r for r in rows if r.organisation != ALL_ORGANISATIONS]
+BELOW_THRESHOLD = "ethnicity recorded for less than the"
+
+
+def is_completeness_warning(message: str) -> bool:
+    return BELOW_THRESHOLD in message
+
+
+def warning_message(source: Source, period: str, below: list[tuple[str, float]]) -> str:
+    """The warning for the month's organisations (``ALL``: the whole source) whose recorded
+    completeness is below the threshold, as (organisation, % known)."""
+    below = sorted(below, key=lambda row: row[1])
+    overall = next((pct for organisation, pct in below if organisation == ALL_ORGANISATIONS), None)
+    organisations = [row for row in below if row[0] != ALL_ORGANISATIONS]
     parts = []
-    if overall:
-        parts.append(f"{overall.pct_known:.1f}% known overall")
+    if overall is not None:
+        parts.append(f"{overall:.1f}% known overall")
     if organisations:
-        worst = ", ".join(f"{r.organisation} {r.pct_known:.1f}%" for r in organisations[:5])
+        worst = ", ".join(f"{organisation} {pct:.1f}%" for organisation, pct in organisations[:5])
         parts.append(f"{len(organisations)} organisation(s) below, lowest: {worst}")
-    message = (
-        f"{source.name} {period}: ethnicity recorded for less than the "
+    return (
+        f"{source.name} {period}: {BELOW_THRESHOLD} "
         f"{source.completeness_threshold:g}% threshold ({'; '.join(parts)})"
     )
-    conn.execute(
-        sa.text(
-            f"insert into {quality_warnings.fullname} "
-            "(load_id, run_id, source, period, kind, message, raised_at) values "
-            "(:load_id, :run_id, :source, :period, 'ethnicity_completeness', :message, :now)"
-        ),
-        {
-            "load_id": load_id,
-            "run_id": run_id,
-            "source": source.name,
-            "period": period,
-            "message": message,
-            "now": utcnow(),
-        },
-    )
-    log.warning("DATA QUALITY: %s", message)
-    return [message]
 
 
 def rebuild_person_ethnicity(conn: Connection) -> None:

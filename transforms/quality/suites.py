@@ -1,84 +1,141 @@
-"""Suite builders: the catalogue's rules, expressed for Great Expectations 1.x.
+"""The Great Expectations suites: expectations on a delivery as it will land.
 
-Suites are rebuilt for each delivery because the event-date window depends on its month.
-Identifiers (``person_id``) are never validated here, so no validation result can show one.
+The row rules (``transforms/ingest/rules.py``) judge each row; these judge what no single
+row can show: a delivery's size against the source's recent months, record ids repeating
+within the month, events piled on one date, a shift in the mix of status or method codes,
+fewer of its people on the register, an organisation that delivered last month and not this
+one, ethnicity completeness. Each check has a severity:
+
+- ``reject`` (suite ``<source>.reject``): the delivery is refused and its whole load rolls
+  back (audit reason ``failed_validation``);
+- ``warn`` (suite ``<source>.warn``): the delivery loads, and a data-quality warning is
+  stored in ``quality.warnings`` and alerted.
+
+Both suites run on the delivery's frame of measures (``metrics.py``: columns ``check``,
+``subject``, ``value``, ``detail``), one expectation per check, restricted to its rows.
+Suites are rebuilt for each delivery because history sets their limits; a check that cannot
+run (the first delivery of a source has no history) stays in the suite, described as
+skipped and passing, so the Data Docs say why it did not judge.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import dataclass
+from typing import Literal
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
+from great_expectations.expectations.row_conditions import Column
 
-from transforms.config.sources import Column, Source
-from transforms.core.ethnicity import KNOWN_CODES, NOT_KNOWN, NOT_STATED, STATUSES
-from transforms.core.periods import month_bounds
+from transforms.quality import metrics as m
+from transforms.quality.metrics import Profile
 
-EXCLUDED = ("person_id",)
-
-
-def validated_columns(source: Source) -> list[str]:
-    """The typed staging columns handed to Great Expectations."""
-    return [c.name for c in source.output_columns if c.name not in EXCLUDED]
+Severity = Literal["reject", "warn"]
+FRAME_COLUMNS = ["check", "subject", "value", "detail"]
 
 
-def structure_suite(source: Source, period: str) -> gx.ExpectationSuite:
-    expectations: list[gxe.Expectation] = [
-        gxe.ExpectTableColumnsToMatchSet(column_set=validated_columns(source), exact_match=True)
-    ]
-    for column in source.output_columns:
-        if column.name not in EXCLUDED:
-            expectations += _column_expectations(column, source, period)
-    for earlier, later in source.date_order:
-        expectations.append(
-            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-                column_A=later,
-                column_B=earlier,
-                or_equal=True,
-                ignore_row_if="either_value_is_missing",
-            )
-        )
-    # Passing the list at construction: add_expectation() would look the suite up in the
-    # context's store once per call.
-    return gx.ExpectationSuite(name=f"{source.name}.structure", expectations=expectations)
+@dataclass(frozen=True)
+class Check:
+    name: str
+    severity: Severity
+    rule: str  # what is expected, for the Data Docs and messages
+    action: str  # what to do when it fails
 
 
-def _column_expectations(column: Column, source: Source, period: str) -> list[gxe.Expectation]:
-    name = column.name
-    found: list[gxe.Expectation] = []
-    if (column.required and not column.allow_blank) or name in ("ethnic_code", "ethnic_status"):
-        found.append(gxe.ExpectColumnValuesToNotBeNull(column=name))
-    if column.codes:
-        found.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=list(column.codes)))
-    if column.min_value is not None or column.max_value is not None:
-        found.append(
-            gxe.ExpectColumnValuesToBeBetween(
-                column=name, min_value=column.min_value, max_value=column.max_value
-            )
-        )
-    if column.pattern:
-        found.append(gxe.ExpectColumnValuesToMatchRegex(column=name, regex=column.pattern))
-    if name == source.event_date:
-        start, end = month_bounds(period)
-        found.append(
-            gxe.ExpectColumnValuesToBeBetween(
-                column=name, min_value=start - timedelta(days=source.lag_days), max_value=end
-            )
-        )
-    if name == "ethnic_code":
-        found.append(
-            gxe.ExpectColumnValuesToBeInSet(
-                column=name, value_set=[*KNOWN_CODES, NOT_STATED, NOT_KNOWN]
-            )
-        )
-    if name == "ethnic_status":
-        found.append(gxe.ExpectColumnValuesToBeInSet(column=name, value_set=list(STATUSES)))
-    return found
+CHECKS = (
+    Check(
+        m.VOLUME,
+        "reject",
+        "rows loaded between {low:,.0f} and {high:,.0f} ({ratio} the {note})",
+        "A delivery much smaller or larger than the last ones is usually a truncated or "
+        "doubled extract: check it with the supplier and resend it.",
+    ),
+    Check(
+        m.UNIQUE_IDS,
+        "reject",
+        "each record id appears once in the month after de-duplication",
+        "The de-duplication did not hold: tell the data engineers (this is a bug).",
+    ),
+    Check(
+        m.DATE_SPREAD,
+        "warn",
+        "no single event date carries more than {high:.0%} of the rows",
+        "Events piled on one date often mean a defaulted date in the extract: check the date "
+        "column with the supplier, and resend the file if it is wrong.",
+    ),
+    Check(
+        m.CODE_SHARES,
+        "warn",
+        "each code's share within max({points:g} points, {se:g} standard errors) of its {note}",
+        "Check with the supplier whether the coding changed.",
+    ),
+    Check(
+        m.REGISTER_SHARE,
+        "warn",
+        "at least {low:.1%} of rows are of people on last month's register ({note}, less "
+        "{drop:g} points)",
+        "Check the pseudonymisation key and the supplier's NHS numbers.",
+    ),
+    Check(
+        m.ORGANISATIONS,
+        "warn",
+        "every organisation with {least}+ rows last month delivers rows this month ({note})",
+        "Ask the supplier whether the organisation's data is missing from the extract.",
+    ),
+    Check(
+        m.COMPLETENESS,
+        "warn",
+        "ethnicity known for at least {low:g}% of records, overall (ALL) and per organisation",
+        "Raise ethnicity recording with the organisations below the threshold.",
+    ),
+)
+BY_NAME = {c.name: c for c in CHECKS}
 
 
-def completeness_suite(source: Source) -> gx.ExpectationSuite:
-    known = gxe.ExpectColumnValuesToBeInSet(
-        column="ethnic_status", value_set=["known"], mostly=source.completeness_threshold / 100
+def describe(check: Check, profile: Profile) -> str:
+    """The check's rule with this delivery's limits, or why it was skipped."""
+    if check.name in profile.skipped:
+        return f"Skipped: {profile.skipped[check.name]}. (Rule: {check.name}, {check.severity})"
+    low, high = profile.limits.get(check.name, (None, None))
+    ratio = profile.source.volume_ratio or (0, 0)
+    rule = check.rule.format(
+        ratio=f"{ratio[0]:.2g} to {ratio[1]:g} times",
+        low=low or 0,
+        high=high or 0,
+        note=profile.notes.get(check.name, ""),
+        points=m.CODE_SHARE_POINTS,
+        se=m.CODE_SHARE_SE,
+        drop=m.REGISTER_SHARE_DROP_POINTS,
+        least=m.ORGANISATION_MIN_ROWS,
     )
-    return gx.ExpectationSuite(name=f"{source.name}.completeness", expectations=[known])
+    return f"{check.severity.upper()} unless {rule}"
+
+
+def suite_name(source: str, severity: Severity) -> str:
+    return f"{source}.{severity}"
+
+
+def delivery_suites(profile: Profile) -> dict[Severity, gx.ExpectationSuite]:
+    """The reject and warn suites for this delivery, limits set from its history."""
+    suites: dict[Severity, gx.ExpectationSuite] = {}
+    for severity in ("reject", "warn"):
+        expectations = []
+        for check in CHECKS:
+            if check.severity != severity:
+                continue
+            low, high = profile.limits.get(check.name, (None, None))
+            if low is None and high is None:  # skipped: passes on its (absent) rows
+                low = high = 0
+            expectations.append(
+                gxe.ExpectColumnValuesToBeBetween(
+                    column="value",
+                    min_value=low,
+                    max_value=high,
+                    row_condition=Column("check") == check.name,
+                    description=describe(check, profile),
+                    meta={"check": check.name, "severity": severity},
+                )
+            )
+        name = suite_name(profile.source.name, severity)
+        suites[severity] = gx.ExpectationSuite(name=name, expectations=expectations)
+    return suites

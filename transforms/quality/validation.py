@@ -1,12 +1,16 @@
-"""Running the Great Expectations suites on each delivery, chunk by chunk.
+"""Running the Great Expectations suites on each delivery as it will land; the Data Docs.
 
-Every chunk of rows that passed the row rules is validated against the source's structure
-and completeness suites (``suites.py``), so the whole delivery is checked while memory
-stays bounded. Chunk results are combined into one outcome per suite and delivery, stored in
-``quality.validation_runs`` in the load's transaction; GX keeps its own results under
-``<var>/gx`` and renders them as Data Docs into ``<var>/data_docs``. GX's results are written
-as the load goes, outside its transaction, so each is named after its load (``load_id``):
-results of a load with no ``audit.file_loads`` row never committed, and are deleted.
+Once a delivery's rows are written, and before its transaction commits, the delivery is
+measured in SQL (``metrics.py``) and its two suites (``suites.py``) run once on that small
+frame: a ``reject`` failure refuses the delivery (the load rolls back), a ``warn`` failure
+stores a data-quality warning in ``quality.warnings``. One result per suite and delivery is
+stored in ``quality.validation_runs`` in the load's transaction, and in GX's own store under
+``<var>/gx``, from which the Data Docs are rendered into ``<var>/data_docs``: one page per
+delivery and suite, run name ``<file> <YYYY-MM> load <load_id>``, run time the validation's
+time, served with vendored copies of their scripts and stylesheets (``data_docs/``), so they
+work offline and call no outside host. GX's results are written before the load commits, so
+results of a load that has no ``audit.file_loads`` row never committed and are deleted
+(``discard_uncommitted``).
 """
 
 from __future__ import annotations
@@ -16,67 +20,38 @@ import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from transforms.config.sources import Source
 from transforms.core.periods import utcnow
+from transforms.quality import completeness, metrics
 from transforms.warehouse.engine import try_lock
+from transforms.warehouse.tables import audit_file_loads, quality_validation_runs, quality_warnings
 
 log = logging.getLogger(__name__)
 SITE = "hei"
-# GX run names: "<file> rows <first>-<last> load <load_id>" (results stored before load ids
-# were added have no " load " part, and are kept as they are).
-RUN_NAME = re.compile(r"(?P<file>.+) rows \d+-\d+(?: load (?P<load_id>[0-9a-f]+))?")
-
-
-@dataclass
-class ExpectationTally:
-    """One expectation's results summed over chunks."""
-
-    description: str
-    mostly: float | None
-    chunks_failed: int = 0
-    element_count: int = 0
-    unexpected_count: int = 0
-
-    @property
-    def success(self) -> bool:
-        if self.mostly is None or not self.element_count:
-            return self.chunks_failed == 0
-        return self.unexpected_count <= (1 - self.mostly) * self.element_count
-
-
-@dataclass
-class SuiteOutcome:
-    suite: str
-    rows: int = 0
-    chunks: int = 0
-    tallies: dict[int, ExpectationTally] = field(default_factory=dict)
-
-    @property
-    def success(self) -> bool:
-        return all(t.success for t in self.tallies.values())
-
-    def failed(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "expectation": t.description,
-                "unexpected": t.unexpected_count,
-                "of": t.element_count,
-                "mostly": t.mostly,
-            }
-            for t in self.tallies.values()
-            if not t.success
-        ]
+# GX run names: "<file> <YYYY-MM> load <load_id>"; earlier versions validated chunk by chunk
+# as "<file> rows <first>-<last>[ load <load_id>]" (results without a load id are kept).
+RUN_NAME = re.compile(
+    r"(?P<file>.+?) (?:\d{4}-\d{2}|rows \d+-\d+)(?: load (?P<load_id>[0-9a-f]+))?"
+)
+ASSETS = resources.files("transforms.quality").joinpath("data_docs")
+VIEWS = "transforms.quality.data_docs_views"
+# Failed rows are named by their subject (a code, an organisation) in results and Data Docs.
+RESULT_FORMAT = {
+    "result_format": "COMPLETE",
+    "unexpected_index_column_names": ["subject", "detail"],
+}
 
 
 @cache
@@ -93,121 +68,189 @@ def gx_context(var_dir: Path):  # no return type: GX's context types are interna
 
     var_dir.mkdir(parents=True, exist_ok=True)
     context = gx.get_context(mode="file", project_root_dir=str(var_dir.resolve()))
-    if SITE not in (context.get_config().data_docs_sites or {}):
-        context.add_data_docs_site(
-            site_name=SITE,
-            site_config={
-                "class_name": "SiteBuilder",
-                "store_backend": {
-                    "class_name": "TupleFilesystemStoreBackend",
-                    "base_directory": str((var_dir / "data_docs").resolve()),
-                },
-                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-            },
-        )
+    site = {
+        "class_name": "SiteBuilder",
+        # No "how to" buttons: they are for GX newcomers and link out with the context's id.
+        "show_how_to_buttons": False,
+        "store_backend": {
+            "class_name": "TupleFilesystemStoreBackend",
+            "base_directory": str((var_dir / "data_docs").resolve()),
+        },
+        # Pages rendered with our templates first: scripts and stylesheets from static/vendor.
+        "site_section_builders": {
+            section: {"view": {"module_name": VIEWS, "class_name": "LocalAssetsPageView"}}
+            for section in ("expectations", "validations")
+        },
+        "site_index_builder": {
+            "class_name": "DefaultSiteIndexBuilder",
+            "view": {"module_name": VIEWS, "class_name": "LocalAssetsIndexPageView"},
+        },
+    }
+    sites = context.get_config().data_docs_sites or {}
+    if SITE not in sites:
+        context.add_data_docs_site(site_name=SITE, site_config=site)
+    elif dict(sites[SITE]) != site:  # a store made by an earlier version
+        context.update_data_docs_site(site_name=SITE, site_config=site)
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     return context
 
 
-class DeliveryValidator:
-    """Validates a delivery's checked chunks; one instance per delivery."""
+@dataclass
+class DeliveryOutcome:
+    """What the suites found: reject failures (what failed, what to do) and warnings (check,
+    message), as sentences."""
 
-    def __init__(
-        self, context: Any, source: Source, period: str, file_name: str, load_id: str
-    ) -> None:
-        from transforms.quality.suites import completeness_suite, structure_suite
+    rejections: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
-        self.context, self.source, self.file_name = context, source, file_name
-        self.load_id = load_id
-        suites = [structure_suite(source, period)]
-        if source.has_ethnicity:
-            suites.append(completeness_suite(source))
-        with _file_lock(Path(context.root_directory) / ".suites.lock"):
-            self.suites = [context.suites.add_or_update(suite) for suite in suites]
-        self.batches = _dataframe_asset(context, source.name)
-        self.outcomes = {suite.name: SuiteOutcome(suite.name) for suite in self.suites}
 
-    def validate(self, rows: pa.Table, first_row: int, last_row: int) -> None:
-        """Validate one chunk of checked rows (identifiers dropped) and tally the results.
+def validate_delivery(
+    context: Any,
+    conn: Connection,
+    source: Source,
+    period: str,
+    file_name: str,
+    load_id: str,
+    rows: int,
+) -> DeliveryOutcome:
+    """Measure the delivery just written, run its suites once, store and record the results.
 
-        Results are stored in GX's validation store (for Data Docs) under a run named after
-        the file, its rows and the load.
-        """
-        from great_expectations.core.run_identifier import RunIdentifier
-        from great_expectations.data_context.types.resource_identifiers import (
-            ExpectationSuiteIdentifier,
-            ValidationResultIdentifier,
+    Called inside the load's transaction, after the rows are written and de-duplicated and
+    completeness is computed. The results go to ``quality.validation_runs`` (with the load)
+    and to GX's store (for the Data Docs, named after the load).
+    """
+    import pandas as pd
+    from great_expectations.core.run_identifier import RunIdentifier
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+        ValidationResultIdentifier,
+    )
+
+    from transforms.quality.suites import BY_NAME, FRAME_COLUMNS, delivery_suites
+
+    found = metrics.profile(conn, source, period, rows)
+    frame = pd.DataFrame(
+        {
+            "check": pd.Series([m.check for m in found.measures], dtype=object),
+            "subject": pd.Series([m.subject for m in found.measures], dtype=object),
+            "value": pd.Series([m.value for m in found.measures], dtype=float),
+            "detail": pd.Series([m.detail for m in found.measures], dtype=object),
+        },
+        columns=FRAME_COLUMNS,
+    )
+    suites = delivery_suites(found)
+    with _file_lock(Path(context.root_directory) / ".suites.lock"):
+        stored = [context.suites.add_or_update(suite) for suite in suites.values()]
+    batch = _dataframe_asset(context, source.name).get_batch(batch_parameters={"dataframe": frame})
+    run = RunIdentifier(run_name=f"{file_name} {period} load {load_id}", run_time=utcnow())
+    measures = {(m.check, m.subject): m for m in found.measures}
+    outcome = DeliveryOutcome()
+    for suite in stored:
+        result = batch.validate(suite, result_format=RESULT_FORMAT)
+        result.meta["run_id"] = run
+        # What the index and the page show about the delivery (GX's own batch metadata
+        # names only the in-memory frame: "Data asset: None").
+        asset = f"{file_name} ({period})"
+        result.meta["active_batch_definition"] = {"data_asset_name": asset}
+        result.meta["batch_spec"] = {
+            "data_asset_name": asset,
+            "file": file_name,
+            "month": period,
+            "load_id": load_id,
+            "rows_loaded": rows,
+            "compared_with": ", ".join(sorted(found.history)) or "no earlier month",
+        }
+        result.meta.pop("batch_markers", None)
+        key = ValidationResultIdentifier(
+            expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
+            run_id=run,
+            batch_identifier=f"{source.name}_{period}",
         )
-
-        from transforms.quality.suites import validated_columns
-
-        if rows.num_rows == 0:
-            return
-        frame = rows.select(validated_columns(self.source)).to_pandas()
-        batch = self.batches.get_batch(batch_parameters={"dataframe": frame})
-        run = RunIdentifier(
-            run_name=f"{self.file_name} rows {first_row}-{last_row} load {self.load_id}"
-        )
-        for suite in self.suites:
-            result = batch.validate(suite, result_format="SUMMARY")
-            key = ValidationResultIdentifier(
-                expectation_suite_identifier=ExpectationSuiteIdentifier(name=suite.name),
-                run_id=run,
-                batch_identifier=batch.id,
-            )
-            self.context.validation_results_store.set(key, result)
-            self._tally(self.outcomes[suite.name], result, rows.num_rows)
-
-    @staticmethod
-    def _tally(outcome: SuiteOutcome, result: Any, rows: int) -> None:
-        outcome.rows += rows
-        outcome.chunks += 1
-        for index, item in enumerate(result.results):
+        context.validation_results_store.set(key, result)
+        failed = []
+        for item in result.results:
+            if item.success:
+                continue
             config = item.expectation_config
-            kwargs = config.kwargs
-            tally = outcome.tallies.setdefault(
-                index,
-                ExpectationTally(
-                    description=f"{config.type}({_columns_of(kwargs)})",
-                    mostly=kwargs.get("mostly"),
-                ),
+            check = BY_NAME[config.meta["check"]]
+            found_wrong = [
+                measures[(check.name, index["subject"])]
+                for index in item.result.get("unexpected_index_list") or []
+            ]
+            what = "; ".join(m.detail for m in found_wrong)
+            failed.append({"check": check.name, "rule": config.description, "found": what})
+            if check.severity == "reject":
+                outcome.rejections.append((f"{config.description} ({what})", check.action))
+            elif check.name == metrics.COMPLETENESS:
+                below = [(m.subject, m.value) for m in found_wrong]
+                message = completeness.warning_message(source, period, below)
+                outcome.warnings.append((check.name, message))
+            else:
+                message = f"{source.name} {period}: {config.description} ({what}). {check.action}"
+                outcome.warnings.append((check.name, message))
+        _record(conn, load_id, source, file_name, period, suite.name, result, found, failed)
+    return outcome
+
+
+def _record(
+    conn: Connection,
+    load_id: str,
+    source: Source,
+    file_name: str,
+    period: str,
+    suite: str,
+    result: Any,
+    found: metrics.Profile,
+    failed: list[dict[str, Any]],
+) -> None:
+    statistics = {
+        "rows": found.rows,
+        "compared_with": found.history,
+        "skipped": found.skipped,
+        "measures": len(found.measures),
+    }
+    conn.execute(
+        sa.insert(quality_validation_runs).values(
+            load_id=load_id,
+            source=source.name,
+            file_name=file_name,
+            period=period,
+            suite=suite,
+            success=bool(result.success),
+            evaluated=len(result.results),
+            successful=sum(bool(r.success) for r in result.results),
+            rows_validated=found.rows,
+            statistics=json.dumps(statistics),
+            failed_expectations=json.dumps(failed),
+            validated_at=utcnow(),
+        )
+    )
+
+
+def record_warnings(
+    conn: Connection,
+    warnings: list[tuple[str, str]],
+    source: str,
+    period: str,
+    load_id: str,
+    run_id: str | None,
+) -> list[str]:
+    """Store the delivery's warnings in ``quality.warnings`` (kind: the check), log them, and
+    return their messages (carried by the load record to the run's alert)."""
+    for kind, message in warnings:
+        conn.execute(
+            sa.insert(quality_warnings).values(
+                load_id=load_id,
+                run_id=run_id,
+                source=source,
+                period=period,
+                kind=kind,
+                message=message,
+                raised_at=utcnow(),
             )
-            tally.chunks_failed += 0 if item.success else 1
-            tally.element_count += int(item.result.get("element_count") or 0)
-            tally.unexpected_count += int(item.result.get("unexpected_count") or 0)
-
-    def record(self, conn: Connection, load_id: str, period: str) -> None:
-        for outcome in self.outcomes.values():
-            conn.execute(
-                sa.text(
-                    "insert into quality.validation_runs (load_id, source, file_name, period, "
-                    "suite, success, evaluated, successful, rows_validated, statistics, "
-                    "failed_expectations, validated_at) values (:load_id, :source, :file_name, "
-                    ":period, :suite, :success, :evaluated, :successful, :rows, :statistics, "
-                    ":failed, :now)"
-                ),
-                {
-                    "load_id": load_id,
-                    "source": self.source.name,
-                    "file_name": self.file_name,
-                    "period": period,
-                    "suite": outcome.suite,
-                    "success": outcome.success,
-                    "evaluated": len(outcome.tallies),
-                    "successful": sum(t.success for t in outcome.tallies.values()),
-                    "rows": outcome.rows,
-                    "statistics": json.dumps({"chunks": outcome.chunks, "rows": outcome.rows}),
-                    "failed": json.dumps(outcome.failed()),
-                    "now": utcnow(),
-                },
-            )
-
-    def structure_failures(self) -> list[dict[str, Any]]:
-        return self.outcomes[f"{self.source.name}.structure"].failed()
-
-
-def _columns_of(kwargs: dict[str, Any]) -> str:
-    return kwargs.get("column") or f"{kwargs.get('column_A', '')}, {kwargs.get('column_B', '')}"
+        )
+        log.warning("DATA QUALITY: %s", message)
+    return [message for _, message in warnings]
 
 
 @contextmanager
@@ -245,11 +288,10 @@ def discard_uncommitted(context: Any, engine: Engine, source: str) -> int:
     record (a rejected load has one). Nothing is deleted while another process holds the
     source's load lock, so a load under way keeps its results.
     """
-    suites = {f"{source}.structure", f"{source}.completeness"}
     keys = [
         key
         for key in context.validation_results_store.list_keys()
-        if key.expectation_suite_identifier.name in suites
+        if key.expectation_suite_identifier.name.startswith(f"{source}.")
         and (m := _run_name(key))
         and m["load_id"]
     ]
@@ -260,8 +302,7 @@ def discard_uncommitted(context: Any, engine: Engine, source: str) -> int:
             return 0
         decided = set(
             conn.execute(
-                sa.text("select load_id from audit.file_loads where source = :source"),
-                {"source": source},
+                sa.select(audit_file_loads.c.load_id).where(audit_file_loads.c.source == source)
             ).scalars()
         )
         orphans = [key for key in keys if _run_name(key)["load_id"] not in decided]
@@ -283,5 +324,23 @@ def build_data_docs(context: Any, file_names: set[str]) -> Path:
     ]
     if keys:
         context.build_data_docs(site_names=[SITE], resource_identifiers=keys)
-    site = context.get_config().data_docs_sites[SITE]["store_backend"]["base_directory"]
-    return Path(site) / "index.html"
+    site = Path(context.get_config().data_docs_sites[SITE]["store_backend"]["base_directory"])
+    _copy_vendored_assets(site / "static" / "vendor")
+    return site / "index.html"
+
+
+def _copy_vendored_assets(vendor: Path) -> None:
+    """The pages' scripts, stylesheets and fonts, copied beside them (again when the
+    vendored set changed: its README lists the packages and versions)."""
+    with resources.as_file(ASSETS.joinpath("static", "vendor")) as copies:
+        listed = (copies / "README").read_text()
+        if (vendor / "README").exists() and (vendor / "README").read_text() == listed:
+            return
+        shutil.rmtree(vendor, ignore_errors=True)
+        for path in sorted(copies.rglob("*")):  # files made under the umask (var/ is private)
+            target = vendor / path.relative_to(copies)
+            if path.is_dir():
+                target.mkdir(parents=True, exist_ok=True)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)

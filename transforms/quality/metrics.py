@@ -1,0 +1,312 @@
+"""What a delivery looks like as it will land, measured in SQL for Great Expectations.
+
+Before its load commits, each delivery is summed up into a small frame of measures, one row
+per check and subject (the delivery, a code, an organisation): how many rows it loads, how
+many record ids repeat, its busiest event date, its mix of codes, the share of its people on
+the register, the organisations that delivered last month, its ethnicity completeness. The
+limits that depend on history (the source's recent months, from ``audit.file_loads`` and
+staging) are worked out here too. Every query is grouped in the warehouse and touches only
+the delivery's month and at most ``HISTORY_MONTHS`` earlier ones, so memory and time do not
+grow with history. ``suites.py`` turns the measures into expectations.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from transforms.config.sources import SOURCES, Source
+from transforms.core.periods import month_after
+from transforms.warehouse.tables import audit_file_loads, quality_ethnicity_completeness
+
+HISTORY_MONTHS = 3  # a delivery is compared with up to this many earlier months of its source
+MIN_ROWS = 100  # below this many rows (now or in history) shares and volumes are not judged
+VOLUME = "volume"
+UNIQUE_IDS = "unique_ids"
+DATE_SPREAD = "date_spread"
+CODE_SHARES = "code_shares"
+REGISTER_SHARE = "register_share"
+ORGANISATIONS = "organisations"
+COMPLETENESS = "ethnicity_completeness"
+# Code shares: a code's share may move this many percentage points from its share over the
+# recent months, or 4 standard errors of a proportion of this delivery's size if more.
+CODE_SHARE_POINTS = 10.0
+CODE_SHARE_SE = 4.0
+REGISTER_SHARE_DROP_POINTS = 10.0  # the share of people on the register may fall this much
+ORGANISATION_MIN_ROWS = 20  # an organisation with fewer rows last month may skip a month
+REGISTER = "gp_register"
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One row of the frame Great Expectations validates."""
+
+    check: str
+    subject: str
+    value: float
+    detail: str
+
+
+@dataclass
+class Profile:
+    """A delivery's measures, the limits history sets, and the checks that could not run."""
+
+    source: Source
+    period: str
+    rows: int
+    history: list[str] = field(default_factory=list)
+    measures: list[Measure] = field(default_factory=list)
+    limits: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # check -> what it compares with
+    skipped: dict[str, str] = field(default_factory=dict)  # check -> why it did not run
+
+    def add(self, check: str, subject: str, value: float, detail: str) -> None:
+        self.measures.append(Measure(check, subject, float(value), detail))
+
+    def of(self, check: str) -> list[Measure]:
+        return [m for m in self.measures if m.check == check]
+
+
+def profile(conn: Connection, source: Source, period: str, rows: int) -> Profile:
+    """Measure the delivery just written to ``period`` (``rows`` loaded) against history."""
+    found = Profile(source, period, rows)
+    loads = audit_file_loads.c
+    history = conn.execute(
+        sa.select(loads.period, loads.rows_loaded)
+        .where(loads.source == source.name, loads.status == "loaded", loads.period < period)
+        .order_by(loads.period.desc())
+        .limit(HISTORY_MONTHS)
+    ).all()
+    found.history = [h.period for h in history]
+    _volume(found, {h.period: h.rows_loaded for h in history})
+    _unique_ids(conn, found)
+    _date_spread(conn, found)
+    _code_shares(conn, found)
+    _register_share(conn, found)
+    _organisations(conn, found)
+    _completeness(conn, found)
+    return found
+
+
+def _months(periods: list[str]) -> str:
+    return ", ".join(sorted(periods))
+
+
+def _volume(found: Profile, history: dict[str, int]) -> None:
+    ratio = found.source.volume_ratio
+    if ratio is None:
+        found.skipped[VOLUME] = "volume is seasonal for this source"
+        return
+    if not history:
+        found.skipped[VOLUME] = "first delivery of the source: no earlier month to compare with"
+        return
+    median = statistics.median(history.values())
+    if median < MIN_ROWS:
+        found.skipped[VOLUME] = f"recent months have fewer than {MIN_ROWS} rows"
+        return
+    found.limits[VOLUME] = (ratio[0] * median, ratio[1] * median)
+    found.notes[VOLUME] = f"median of {_months(list(history))}: {median:,.0f} rows"
+    found.add(VOLUME, "rows loaded", found.rows, f"{found.rows:,} rows loaded")
+
+
+def _unique_ids(conn: Connection, found: Profile) -> None:
+    source = found.source
+    repeats = conn.execute(
+        sa.text(
+            f"select count(*) - count(distinct {source.record_id}) "
+            f"from {source.qualified_table} where period = :period"
+        ),
+        {"period": found.period},
+    ).scalar_one()
+    found.limits[UNIQUE_IDS] = (None, 0)
+    found.add(UNIQUE_IDS, source.record_id, repeats, f"{repeats:,} repeated {source.record_id}")
+
+
+def _date_spread(conn: Connection, found: Profile) -> None:
+    source = found.source
+    if source.event_date is None:
+        found.skipped[DATE_SPREAD] = "the source has no event date"
+        return
+    if source.max_day_share is None:
+        found.skipped[DATE_SPREAD] = "not judged for this source: its events come in batches"
+        return
+    if found.rows < MIN_ROWS:
+        found.skipped[DATE_SPREAD] = f"fewer than {MIN_ROWS} rows"
+        return
+    day, count = conn.execute(
+        sa.text(
+            f"select {source.event_date}, count(*) from {source.qualified_table} "
+            f"where period = :period group by {source.event_date} order by 2 desc, 1 limit 1"
+        ),
+        {"period": found.period},
+    ).one()
+    share = count / found.rows
+    found.limits[DATE_SPREAD] = (None, source.max_day_share)
+    found.add(
+        DATE_SPREAD,
+        str(day),
+        share,
+        f"{count:,} of {found.rows:,} rows ({share:.1%}) dated {day}",
+    )
+
+
+def _code_counts(conn: Connection, source: Source, column: str, periods: list[str]) -> dict:
+    where = " or ".join(f"period = :p{i}" for i in range(len(periods)))
+    rows = conn.execute(
+        sa.text(
+            f"select {column}, count(*) from {source.qualified_table} where {where} "
+            f"group by {column}"
+        ),
+        {f"p{i}": p for i, p in enumerate(periods)},
+    ).all()
+    return {("(blank)" if code is None else str(code)): n for code, n in rows}
+
+
+def _code_shares(conn: Connection, found: Profile) -> None:
+    source = found.source
+    if not source.share_columns:
+        found.skipped[CODE_SHARES] = "the source has no code column compared with history"
+        return
+    if not found.history:
+        found.skipped[CODE_SHARES] = "first delivery of the source: no earlier month"
+        return
+    if found.rows < MIN_ROWS:
+        found.skipped[CODE_SHARES] = f"fewer than {MIN_ROWS} rows"
+        return
+    judged = False
+    for column in source.share_columns:
+        now = _code_counts(conn, source, column, [found.period])
+        before = _code_counts(conn, source, column, found.history)
+        total_now, total_before = sum(now.values()), sum(before.values())
+        if total_before < MIN_ROWS:
+            continue
+        judged = True
+        for code in sorted(set(now) | set(before)):
+            share = now.get(code, 0) / total_now
+            recent = before.get(code, 0) / total_before
+            allowed = max(
+                CODE_SHARE_POINTS / 100,
+                CODE_SHARE_SE * math.sqrt(recent * (1 - recent) / total_now),
+            )
+            found.add(
+                CODE_SHARES,
+                f"{column} = {code}",
+                abs(share - recent) / allowed,
+                f"{column} = {code}: {share:.1%} of rows (recent months {recent:.1%}; "
+                f"allowed {allowed:.1%} either way)",
+            )
+    if not judged:
+        found.skipped[CODE_SHARES] = f"recent months have fewer than {MIN_ROWS} rows"
+        return
+    found.limits[CODE_SHARES] = (None, 1.0)
+    found.notes[CODE_SHARES] = f"shares in {_months(found.history)}"
+
+
+def _on_register(conn: Connection, source: Source, period: str) -> tuple[int, int] | None:
+    """Rows of the month, and how many of their people were in last month's register
+    snapshot; None if that snapshot is not loaded."""
+    register = SOURCES[REGISTER].qualified_table
+    before = month_after(period, -1)
+    params = {"period": period, "before": before}
+    loaded = conn.execute(
+        sa.text(f"select count(*) from {register} where period = :before"), params
+    ).scalar_one()
+    if not loaded:
+        return None
+    total, found = conn.execute(
+        sa.text(
+            "select count(*), coalesce(sum(case when r.person_id is not null then 1 else 0 end)"
+            f", 0) from {source.qualified_table} as t left join (select distinct person_id "
+            f"from {register} where period = :before) as r on r.person_id = t.person_id "
+            "where t.period = :period"
+        ),
+        params,
+    ).one()
+    return int(total), int(found)
+
+
+def _register_share(conn: Connection, found: Profile) -> None:
+    source = found.source
+    if not source.person_level or source.name == REGISTER:
+        found.skipped[REGISTER_SHARE] = "not a source of registered people's activity"
+        return
+    if found.rows < MIN_ROWS:
+        found.skipped[REGISTER_SHARE] = f"fewer than {MIN_ROWS} rows"
+        return
+    now = _on_register(conn, source, found.period)
+    if now is None:
+        found.skipped[REGISTER_SHARE] = "last month's register snapshot is not loaded"
+        return
+    earlier = [c for p in found.history if (c := _on_register(conn, source, p)) is not None]
+    total_before = sum(c[0] for c in earlier)
+    if total_before < MIN_ROWS:
+        found.skipped[REGISTER_SHARE] = "no earlier month with its register snapshot to compare"
+        return
+    recent = sum(c[1] for c in earlier) / total_before
+    share = now[1] / now[0]
+    found.limits[REGISTER_SHARE] = (recent - REGISTER_SHARE_DROP_POINTS / 100, None)
+    found.notes[REGISTER_SHARE] = f"recent months {recent:.1%}"
+    found.add(
+        REGISTER_SHARE,
+        "people on the register",
+        share,
+        f"{now[1]:,} of {now[0]:,} rows ({share:.1%}) are of people in the register snapshot "
+        f"of {month_after(found.period, -1)}",
+    )
+
+
+def _organisations(conn: Connection, found: Profile) -> None:
+    source = found.source
+    if source.organisation is None:
+        found.skipped[ORGANISATIONS] = "the source has no organisation column"
+        return
+    if not found.history:
+        found.skipped[ORGANISATIONS] = "first delivery of the source: no earlier month"
+        return
+    last = found.history[0]
+    org = source.organisation
+    rows = conn.execute(
+        sa.text(
+            f"select b.org, b.n, coalesce(a.n, 0) from (select {org} as org, count(*) as n "
+            f"from {source.qualified_table} where period = :last and {org} is not null "
+            f"group by {org}) as b left join (select {org} as org, count(*) as n from "
+            f"{source.qualified_table} where period = :period group by {org}) as a "
+            "on a.org = b.org where b.n >= :least order by b.org"
+        ),
+        {"last": last, "period": found.period, "least": ORGANISATION_MIN_ROWS},
+    ).all()
+    found.limits[ORGANISATIONS] = (1, None)
+    found.notes[ORGANISATIONS] = f"organisations with {ORGANISATION_MIN_ROWS}+ rows in {last}"
+    for code, before, now in rows:
+        found.add(ORGANISATIONS, code, now, f"{code}: {before:,} rows in {last}, {now:,} now")
+
+
+def _completeness(conn: Connection, found: Profile) -> None:
+    """The recorded completeness rows ``completeness.record_delivery`` stored for the month
+    (the one computation of completeness; warnings come from this check)."""
+    source = found.source
+    if not source.has_ethnicity:
+        found.skipped[COMPLETENESS] = "the source has no ethnicity"
+        return
+    recorded = quality_ethnicity_completeness.c
+    rows = conn.execute(
+        sa.select(recorded.organisation, recorded.pct_known, recorded.known, recorded.records)
+        .where(
+            recorded.source == source.name,
+            recorded.period == found.period,
+            recorded.basis == "recorded",
+        )
+        .order_by(recorded.organisation)
+    ).all()
+    found.limits[COMPLETENESS] = (source.completeness_threshold, None)
+    for organisation, pct, known, records in rows:
+        found.add(
+            COMPLETENESS,
+            organisation,
+            pct,
+            f"{organisation}: {float(pct):.1f}% known ({known:,} of {records:,})",
+        )
