@@ -6,15 +6,14 @@ metadata database (XCom, rendered task arguments) or ``hei status``.
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import subprocess
-import sys
 from contextlib import closing
 from pathlib import Path
 
 import duckdb
 import pytest
+
+from tests.support.cli import hei, user_env
 
 pytestmark = pytest.mark.e2e
 PERIOD = "2025-01"
@@ -62,16 +61,6 @@ def write(landing: Path, source: str, name: str, text: str) -> None:
     path.write_bytes(text.encode("utf-8"))
 
 
-def hei(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hei.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-
-
 @pytest.fixture(scope="module")
 def planted_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("leaks")
@@ -90,8 +79,7 @@ def planted_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         f"gp_appointments_{PERIOD}.csv",
         appointments_with_a_planted_header(),
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEI_", "AIRFLOW"))}
-    env |= {"HEI_VAR_DIR": str(root / "var"), "AIRFLOW_HOME": str(root / "airflow")}
+    env = user_env(root)
     url = f"duckdb:///{warehouse}"
     run = hei("run", "--landing", str(landing), "--warehouse", url, "--until", PERIOD, env=env)
     status = hei("status", "--warehouse", url, env=env)

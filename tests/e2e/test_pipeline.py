@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from tests.support.cli import hei, user_env
 from transforms.config.sources import SOURCES
 
 pytestmark = pytest.mark.e2e
@@ -31,21 +32,10 @@ END = "2025-03"
 START = {"3": "2025-01"}.get(os.environ.get("HEI_E2E_MONTHS", "3"), "2023-04")
 
 
-def hei(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hei.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-
-
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("e2e")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEI_", "AIRFLOW"))}
-    env |= {"HEI_VAR_DIR": str(root / "var"), "AIRFLOW_HOME": str(root / "airflow")}
+    env = user_env(root)
     landing, url = root / "landing", f"duckdb:///{root / 'warehouse.duckdb'}"
     synth = hei(
         "synth",

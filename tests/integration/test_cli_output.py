@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 
 from hei import cli
 from hei.runner import DagOutcome
+from tests.support.cli import user_env
 from transforms.config.settings import Settings
 from transforms.warehouse import ddl
 from transforms.warehouse import engine as warehouse
@@ -43,8 +43,7 @@ def test_a_warehouse_file_held_by_another_program_gives_one_clear_error(tmp_path
     )
     try:
         assert holder.stdout.readline().strip() == "holding"
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("HEI_", "AIRFLOW"))}
-        env |= {"HEI_VAR_DIR": str(tmp_path / "var"), "AIRFLOW_HOME": str(tmp_path / "airflow")}
+        env = user_env(tmp_path)
         (tmp_path / "landing").mkdir()
         done = subprocess.run(
             [
