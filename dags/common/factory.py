@@ -7,7 +7,9 @@ never opens a connection.
 
 from __future__ import annotations
 
+import operator
 from datetime import timedelta
+from functools import reduce
 from typing import TYPE_CHECKING, Any
 
 import pendulum
@@ -71,6 +73,8 @@ DEFAULT_ARGS = {
     "retry_delay": timedelta(minutes=5),
     "on_failure_callback": alert_on_failure,
 }
+# Every DAG: monthly history is not back-filled, and one run at a time per DAG.
+POLICY = {"start_date": START, "catchup": False, "max_active_runs": 1, "default_args": DEFAULT_ARGS}
 
 
 def _until() -> str:
@@ -105,10 +109,7 @@ def ingest_dag(source_name: str) -> DAG:
         description=f"Load {title} deliveries into staging",
         doc_md=f"Loads `{source_name}` deliveries from the landing zone (transforms.ingest.load).",
         schedule=MONTHLY,
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        **POLICY,
         tags=["ingest", source_name],
     )
     def ingest_source() -> None:
@@ -169,20 +170,14 @@ def ingest_dag(source_name: str) -> DAG:
 
 def assess_dag() -> DAG:
     """``assess_ethnicity``: best-known ethnicity per person and linked completeness."""
-    first, *others = STAGING_ASSETS.values()
-    any_staging_change = first
-    for asset in others:
-        any_staging_change = any_staging_change | asset
+    any_staging_change = reduce(operator.or_, STAGING_ASSETS.values())
 
     @dag(
         dag_id="assess_ethnicity",
         description="Best-known ethnicity per person; ethnicity completeness after linkage",
         doc_md="Runs whenever any staging table changes (see transforms.quality.completeness).",
         schedule=any_staging_change,
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        **POLICY,
         tags=["quality", "ethnicity"],
     )
     def assess_ethnicity_dag() -> None:
@@ -210,10 +205,7 @@ def indicators_dag() -> DAG:
         description="Indicators by ethnic group: counts, statistics, disclosure control",
         doc_md="Recomputes the periods whose inputs changed (see transforms.indicators.store).",
         schedule=PERSON_ETHNICITY_ASSET,
-        start_date=START,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        **POLICY,
         tags=["indicators"],
     )
     def compute_indicators() -> None:

@@ -11,17 +11,17 @@ independent reading of the landing files and the generator's population totals.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from tests.support.cli import hei, user_env
 from transforms.config.catalogue import catalogue
 from transforms.indicators import store as indicator_store
+from transforms.warehouse.engine import fetch_frame
+from transforms.warehouse.tables import indicators_values
 
 pytestmark = pytest.mark.e2e
 START, END, SCALE = "2024-09", "2025-12", "0.1"
@@ -49,10 +49,7 @@ COVERAGE = 0.90  # share of cells whose 99.8% interval must contain the injected
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("truth")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEI_", "AIRFLOW"))}
-    env |= {
-        "HEI_VAR_DIR": str(root / "var"),
-        "AIRFLOW_HOME": str(root / "airflow"),
+    env = user_env(root) | {
         "HEI_LANDING_DIR": str(root / "landing"),
         "HEI_WAREHOUSE_URL": f"duckdb:///{root / 'warehouse.duckdb'}",
     }
@@ -73,19 +70,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         ["run"],
         ["status"],
     ):
-        done = subprocess.run(
-            [sys.executable, "-m", "hei.cli", *args],
-            env=env,
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
+        done = hei(*args, env=env, timeout=1200, cwd=root)
         assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     engine = sa.create_engine(env["HEI_WAREHOUSE_URL"])
     with engine.connect() as conn:
-        result = conn.execute(sa.text('select * from indicators."values"'))
-        values = pd.DataFrame(result.all(), columns=list(result.keys()))
+        values = fetch_frame(conn, sa.select(indicators_values))
         attack = indicator_store.attack_mart(conn)
     engine.dispose()
     truth = json.loads((root / "landing" / "truth.json").read_text())

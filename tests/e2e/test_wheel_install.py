@@ -6,13 +6,14 @@ package: a path computed from the source tree would work in the repository and f
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+from tests.support.cli import user_env
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,8 +56,7 @@ def test_the_wheel_carries_its_code_and_data_outside_the_source_tree(installed: 
 
 
 def test_a_wheel_install_runs_hei_run(installed: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HEI_", "AIRFLOW", "PYTHON"))}
-    env |= {"HEI_VAR_DIR": str(installed / "var"), "AIRFLOW_HOME": str(installed / "airflow")}
+    env = {k: v for k, v in user_env(installed).items() if not k.startswith("PYTHON")}
     hei = installed / "venv" / "bin" / "hei"
     landing, warehouse = installed / "landing", installed / "warehouse.duckdb"
     run(

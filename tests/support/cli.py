@@ -15,11 +15,14 @@ def user_env(root: Path) -> dict[str, str]:
     return env | {"HEI_VAR_DIR": str(root / "var"), "AIRFLOW_HOME": str(root / "airflow")}
 
 
-def hei(*args: str, env: dict[str, str], timeout: float = 900) -> subprocess.CompletedProcess:
+def hei(
+    *args: str, env: dict[str, str], timeout: float = 900, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """``python -m hei.cli ARGS``, its output captured as text."""
     return subprocess.run(
         [sys.executable, "-m", "hei.cli", *args],
         env=env,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=timeout,
