@@ -69,6 +69,8 @@ class Indicator(BaseModel):
     id: str = Field(pattern=r"^[A-Z]{2,4}[0-9]{2}$")
     theme: int
     title: str
+    definition: str = Field(min_length=1)
+    caveats: str = ""
     measures: list[Measure]
     multiplier: int
     periods: list[PeriodKind]

@@ -573,10 +573,11 @@ def _beside(protected: pd.DataFrame, row: int, column: str) -> int:
 # --- whole indicators ----------------------------------------------------------------------
 
 
-def unit(indicator: Indicator, measure: str) -> str:
+def unit(measure: str, multiplier: int) -> str:
+    """The unit of a measure's values, as ``indicators.values.unit`` states it."""
     if measure == "proportion":
         return "%"
-    per = f"per {indicator.multiplier:,}"
+    per = f"per {multiplier:,}"
     return f"{per}, age-standardised (ESP2013)" if measure == "dsr" else per
 
 
@@ -611,7 +612,9 @@ def exact_values(
     values = estimate(table, indicator, measure)
     values = values.merge(known_share(values), on=PERIOD_KEYS, how="left")
     values = compare(values, indicator, measure)
-    return values.assign(indicator_id=indicator.id, measure=measure, unit=unit(indicator, measure))
+    return values.assign(
+        indicator_id=indicator.id, measure=measure, unit=unit(measure, indicator.multiplier)
+    )
 
 
 def _collapse_bands(frame: pd.DataFrame) -> pd.DataFrame:

@@ -57,6 +57,9 @@ VALUE_COLUMNS = arrow_types(indicators_values)
 PUBLISHED_COLUMNS = arrow_types(indicators_published)
 COMPUTED_TABLES = (indicators_values, indicators_published, indicators_inputs)
 """The tables whose rows are replaced per indicator period."""
+PROSE = {"definition", "caveats"}
+"""Catalogue fields that explain an indicator without changing what is computed: rewording
+them recomputes nothing."""
 ETHNICITY_SOURCES = [name for name, s in SOURCES.items() if s.has_ethnicity]
 
 
@@ -215,7 +218,7 @@ def _plan(
     months = [set(loads.get(s, {})) for s in sources]
     quality = indicator.numerator.source == QUALITY_SOURCE
     available = sorted(set.union(*months) if quality else set.intersection(*months))
-    definition = indicator.model_dump(mode="json")
+    definition = indicator.model_dump(mode="json", exclude=PROSE)
     planned = []
     for kind in indicator.periods:
         for period in periods(kind, available):
@@ -355,6 +358,8 @@ def _refresh_catalogue(conn: Connection, entries: dict[str, Indicator]) -> None:
                 "indicator_id": i.id,
                 "theme": i.theme,
                 "title": i.title,
+                "definition": i.definition,
+                "caveats": i.caveats,
                 "measures": ",".join(i.measures),
                 "multiplier": i.multiplier,
                 "periods": ",".join(i.periods),

@@ -187,6 +187,8 @@ indicators_catalogue = sa.Table(
     _col("indicator_id", _String, key=True),
     _col("theme", sa.Integer(), null=False),
     _col("title", _String, null=False),
+    _col("definition", _String),
+    _col("caveats", _String),
     _col("measures", _String, null=False),
     _col("multiplier", sa.Integer(), null=False),
     _col("periods", _String, null=False),

@@ -1,0 +1,239 @@
+"""What a release holds, read from the warehouse as Arrow tables in the declared types.
+
+Every released row comes from what partners are already granted (``mart.indicator_values``,
+written by the compute after disclosure control and the attacking audit) or from the
+reference data; nothing here sees an exact count. Rows are sorted by each table's key in
+Arrow, not by the database, so DuckDB and PostgreSQL (whatever their collation) give the same
+bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from transforms.config.catalogue import QUALITY_SOURCE, Count, catalogue
+from transforms.config.sources import SOURCES
+from transforms.core.periods import month_bounds
+from transforms.indicators.assembly import ethnic_groups, unit
+from transforms.publish.tables import (
+    ETHNIC_GROUPS,
+    ETHNICITY_COMPLETENESS,
+    INDICATOR_VALUES,
+    INDICATORS,
+    ReleaseTable,
+)
+from transforms.quality.completeness import ALL_ORGANISATIONS
+from transforms.warehouse.tables import audit_file_loads, indicators_catalogue
+from transforms.warehouse.views import mart_indicator_values
+
+METHODS = {
+    "proportion": "Wilson score confidence limits (docs/methods.md §2)",
+    "crude_rate": "Exact Poisson limits below 10 events, Byar's from 10 (docs/methods.md §3)",
+    "dsr": "Directly standardised to the European Standard Population 2013 in 5-year age "
+    "bands, Dobson confidence limits (docs/methods.md §4)",
+}
+"""The method of each measure, as the catalogue table states it."""
+LOADED = ("loaded",)
+
+
+@dataclass(frozen=True)
+class Contents:
+    """The tables of one release, before they are written."""
+
+    month: str
+    first_month: str
+    tables: dict[str, pa.Table]
+
+
+def release_month(conn: Connection) -> tuple[str, str] | None:
+    """``(first, last)`` months the data covers completely: ``last`` is the latest month every
+    source that has delivered has a loaded delivery for, so a release never reports a month
+    for which a source is still to come. None before anything has loaded."""
+    loads = audit_file_loads
+    query = (
+        sa.select(loads.c.source, sa.func.min(loads.c.period), sa.func.max(loads.c.period))
+        .where(loads.c.status.in_(LOADED), loads.c.period.is_not(None))
+        .group_by(loads.c.source)
+    )
+    spans = conn.execute(query).all()
+    if not spans:
+        return None
+    return min(first for _, first, _ in spans), min(last for _, _, last in spans)
+
+
+def read(conn: Connection) -> Contents | None:
+    """Every table of the release for the last complete month (None if nothing has loaded)."""
+    span = release_month(conn)
+    if span is None:
+        return None
+    first, month = span
+    last_day = month_bounds(month)[1]
+    tables = {
+        INDICATOR_VALUES.name: indicator_values(conn, last_day),
+        INDICATORS.name: indicators(conn),
+        ETHNIC_GROUPS.name: ethnic_group_table(),
+        ETHNICITY_COMPLETENESS.name: completeness(conn, last_day),
+    }
+    return Contents(month=month, first_month=first, tables=tables)
+
+
+def as_table(spec: ReleaseTable, rows: Iterable[dict]) -> pa.Table:
+    """Rows as an Arrow table of ``spec``'s columns and types, sorted by its key."""
+    rows = list(rows)
+    columns = {c.name: pa.array([r[c.name] for r in rows], type=c.arrow_type) for c in spec.columns}
+    table = pa.table(columns, schema=pa.schema([c.arrow_field() for c in spec.columns]))
+    return table.sort_by([(k, "ascending") for k in spec.primary_key]).combine_chunks()
+
+
+def _select(conn: Connection, spec: ReleaseTable, query: sa.Select) -> pa.Table:
+    result = conn.execute(query).mappings().all()
+    return as_table(spec, (_plain(row) for row in result))
+
+
+def _plain(row: sa.RowMapping) -> dict:
+    """A row with numbers as Python floats (NUMERIC comes back as Decimal)."""
+    return {
+        k: float(v) if v is not None and type(v).__name__ == "Decimal" else v
+        for k, v in row.items()
+    }
+
+
+def indicator_values(conn: Connection, last_day: date) -> pa.Table:
+    """``mart.indicator_values`` for every period ending by ``last_day``."""
+    view = mart_indicator_values
+    query = sa.select(*(view.c[name] for name in INDICATOR_VALUES.column_names)).where(
+        view.c.period_end <= last_day
+    )
+    return _select(conn, INDICATOR_VALUES, query)
+
+
+def completeness(conn: Connection, last_day: date) -> pa.Table:
+    """Recorded completeness per source, organisation and month: DQ01's published rows, in
+    one row per organisation, so the same numbers are shown as the indicator shows."""
+    view = mart_indicator_values
+    query = sa.select(
+        view.c.group_code,
+        view.c.period_start,
+        view.c.numerator,
+        view.c.denominator,
+        view.c.value,
+        view.c.lower_95,
+        view.c.upper_95,
+        view.c.suppressed,
+        view.c.suppression_reason,
+    ).where(
+        view.c.indicator_id.in_(completeness_indicators()),
+        view.c.breakdown == "source_organisation",
+        view.c.period_end <= last_day,
+    )
+    rows = []
+    for row in conn.execute(query).mappings():
+        source, organisation = row["group_code"].split(":", 1)
+        rows.append(
+            {
+                "source": source,
+                "organisation": ALL_ORGANISATIONS if organisation == "all" else organisation,
+                "month": row["period_start"],
+                "basis": "recorded",
+                "records": row["denominator"],
+                "known": row["numerator"],
+                "pct_known": row["value"],
+                "lower_95": row["lower_95"],
+                "upper_95": row["upper_95"],
+                "suppressed": row["suppressed"],
+                "suppression_reason": row["suppression_reason"],
+            }
+        )
+    return as_table(ETHNICITY_COMPLETENESS, rows)
+
+
+def completeness_indicators() -> list[str]:
+    """The catalogue's completeness indicators (DQ01): those counted from completeness."""
+    return [i.id for i in catalogue().values() if i.numerator.source == QUALITY_SOURCE]
+
+
+def indicators(conn: Connection) -> pa.Table:
+    """The catalogue the values were computed with (``indicators.catalogue``), in words."""
+    rows = []
+    for entry in conn.execute(sa.select(indicators_catalogue)).mappings():
+        measures = entry["measures"].split(",")
+        rows.append(
+            {
+                "indicator_id": entry["indicator_id"],
+                "title": entry["title"],
+                "theme": entry["theme"],
+                "definition": entry["definition"] or entry["title"],
+                "numerator": describe_count(entry["numerator"]),
+                "denominator": describe_count(entry["denominator"]),
+                "measures": entry["measures"],
+                "unit": "; ".join(f"{m}: {unit(m, entry['multiplier'])}" for m in measures),
+                "multiplier": entry["multiplier"],
+                "period_types": entry["periods"],
+                "breakdowns": entry["breakdowns"],
+                "polarity": entry["polarity"],
+                "method": "; ".join(f"{m}: {METHODS[m]}" for m in measures),
+                "caveats": entry["caveats"] or None,
+                "reference_groups": entry["reference_groups"],
+            }
+        )
+    return as_table(INDICATORS, rows)
+
+
+def describe_count(stored: str) -> str:
+    """A numerator or denominator (stored as its catalogue JSON) in words."""
+    count = Count(**json.loads(stored))
+    source = SOURCES[count.source].title if count.source in SOURCES else count.source
+    what = {"person_years": "person-years"}.get(count.count, count.count)
+    filters = [f"{name} = {_listed(value)}" for name, value in count.where.items()]
+    if count.of_denominator:
+        filters.append("people also in the denominator")
+    if count.snapshot:
+        filters.append(f"register at the {count.snapshot.replace('_', ' ')}")
+    return f"{what} in {source}" + (f" where {'; '.join(filters)}" if filters else "")
+
+
+def _listed(value: object) -> str:
+    if isinstance(value, list):
+        return " or ".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {v}" for k, v in value.items())
+    return str(value)
+
+
+def ethnic_group_table() -> pa.Table:
+    """The groups of the breakdowns, with each 16-group's 5-group and the reference groups."""
+    groups = (
+        ethnic_groups().drop(columns="ethnic_code").drop_duplicates(["breakdown", "group_code"])
+    )
+    codes_5 = dict(
+        groups.loc[groups["breakdown"] == "ethnicity_5", ["group_label", "group_code"]].values
+    )
+    references = _reference_groups()
+    rows = [
+        {
+            "breakdown": g.breakdown,
+            "group_code": g.group_code,
+            "group_label": g.group_label,
+            "group_order": int(g.group_order),
+            "parent_group_code": codes_5.get(g.parent_5) if g.parent_5 else None,
+            "is_reference": references.get(g.breakdown) == g.group_label,
+        }
+        for g in groups.itertuples()
+    ]
+    return as_table(ETHNIC_GROUPS, rows)
+
+
+def _reference_groups() -> dict[str, str]:
+    """The catalogue's default reference group per breakdown."""
+    found: dict[str, str] = {}
+    for indicator in catalogue().values():
+        for breakdown, label in indicator.reference_groups.items():
+            found.setdefault(breakdown, label)
+    return found
