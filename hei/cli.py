@@ -3,6 +3,8 @@
     hei synth --out DIR      write synthetic landing files (every source) and truth.json
     hei run                  load every new or changed delivery, through Airflow's dag.test()
     hei status               the latest load per source and month, from the audit table
+    hei publish              publish the partnership release (if the data changed)
+    hei releases             list the releases at the publish target
     hei grant-analyst NAME   a partner analyst's login on the PostgreSQL warehouse
 
 Options default from the settings (``HEI_*`` environment variables or ``.env``); command-line
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 RUN_OPTIONS = {
     "landing": "landing_dir",
     "warehouse": "warehouse_url",
-    "publish": "publish_dir",
+    "publish": "publish_url",
     "reports": "reports_dir",
 }
 
@@ -65,7 +67,9 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="load new deliveries through Airflow")
     run.add_argument("--landing", help="landing zone folder (HEI_LANDING_DIR)")
     run.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse (HEI_WAREHOUSE_URL)")
-    run.add_argument("--publish", help="publication folder (HEI_PUBLISH_DIR)")
+    run.add_argument(
+        "--publish", help="publish target: a folder or az://, s3:// URL (HEI_PUBLISH_URL)"
+    )
     run.add_argument("--reports", help="report folder (HEI_REPORTS_DIR)")
     run.add_argument(
         "--until", type=month, help="load months up to YYYY-MM (default: last complete month)"
@@ -80,6 +84,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar=("SOURCE", "PERIOD"),
         help="why rows of SOURCE's YYYY-MM delivery were quarantined",
     )
+
+    publish = commands.add_parser("publish", help="publish the partnership release")
+    publish.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse")
+    publish.add_argument("--publish", help="publish target: a folder or az://, s3:// URL")
+
+    releases = commands.add_parser("releases", help="list the releases at the publish target")
+    releases.add_argument("--publish", help="publish target: a folder or az://, s3:// URL")
 
     grant = commands.add_parser(
         "grant-analyst", help="create a partner analyst's login (PostgreSQL warehouse only)"
@@ -217,9 +228,19 @@ def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Pat
     print(
         f"\nwarehouse:  {display_url(settings.warehouse_url)}\nlanding:    {settings.landing_dir}\n"
         f"data docs:  {settings.var_dir / 'data_docs' / 'index.html'}\n"
+        f"release:    {_latest_release(settings)}\n"
         f"airflow:    {home} (run `make airflow` for the UI)\nlog:        {log_path}\n"
         "status:     hei status"
     )
+
+
+def _latest_release(settings: Settings) -> str:
+    from transforms.publish.store import ReleaseStore
+
+    pointer = ReleaseStore(settings.publish_url).latest()
+    if pointer is None:
+        return f"none yet at {settings.publish_url} (hei releases)"
+    return f"{pointer['release']} at {settings.publish_url}/{pointer['path']} (hei releases)"
 
 
 def _print_indicators(engine: Engine) -> None:
@@ -266,6 +287,70 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
         for warning in warnings:
             print(f"  {warning['message']}")
     return 0
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    """The ``publish_partnership`` step by hand, without Airflow."""
+    from transforms.publish.gate import GateFailure
+
+    from transforms.publish.release import PublishError
+    from transforms.tasks import publish_release
+
+    settings = Settings(**_overrides(args))
+    with warehouse_errors_reported(settings):
+        try:
+            outcome = publish_release(settings, run_id=None)
+        except (GateFailure, PublishError) as failure:
+            print(f"hei publish: nothing published: {failure}", file=sys.stderr)
+            return 1
+    print(_describe_outcome(outcome))
+    return 0
+
+
+def _describe_outcome(outcome: dict) -> str:
+    if outcome["status"] == "published":
+        supersedes = f" (supersedes {outcome['supersedes']})" if outcome["supersedes"] else ""
+        return f"published release {outcome['release']}{supersedes}: {outcome['path']}"
+    if outcome["status"] == "unchanged":
+        return f"nothing changed since release {outcome['release']}: nothing published"
+    return "nothing has been loaded yet: nothing published"
+
+
+def cmd_releases(args: argparse.Namespace) -> int:
+    from transforms.ops import status
+    from transforms.publish.store import ReleaseStore
+
+    settings = Settings(**_overrides(args))
+    store = ReleaseStore(settings.publish_url)
+    entries = store.entries()
+    if not entries:
+        print(f"no releases at {settings.publish_url}")
+        return 0
+    latest = (store.latest() or {}).get("release")
+    rows = [_release_row(e, latest) for e in entries]
+    print(status.format_table(rows, RELEASE_COLUMNS))
+    return 0
+
+
+RELEASE_COLUMNS = ["release", "status", "covers", "created_at", "supersedes", "rows"]
+
+
+def _release_row(entry, latest: str | None) -> dict:
+    """One line of ``hei releases``; ``latest`` is what ``latest.json`` points at."""
+    manifest = entry.manifest or {}
+    covers = manifest.get("covers", {})
+    tables = [f for f in manifest.get("files", []) if f.get("format") == "parquet"]
+    state = "latest" if entry.release == latest else entry.status
+    return {
+        "release": entry.release,
+        "status": state,
+        "covers": f"{covers.get('first_month', '')}..{covers.get('last_month', '')}"
+        if covers
+        else "",
+        "created_at": manifest.get("created_at", ""),
+        "supersedes": manifest.get("supersedes") or "",
+        "rows": ", ".join(f"{f['table']} {f['rows']:,}" for f in tables),
+    }
 
 
 def cmd_grant_analyst(args: argparse.Namespace) -> int:
@@ -326,6 +411,8 @@ def main(argv: list[str] | None = None) -> int:
         "synth": cmd_synth,
         "run": cmd_run,
         "status": cmd_status,
+        "publish": cmd_publish,
+        "releases": cmd_releases,
         "grant-analyst": cmd_grant_analyst,
     }[args.command]
     return handler(args)

@@ -21,7 +21,12 @@ from transforms.config.sources import SOURCES
 if TYPE_CHECKING:
     from airflow.sdk import DAG
 
-PIPELINE_ORDER = (*(f"ingest_{name}" for name in SOURCES), "assess_ethnicity", "compute_indicators")
+PIPELINE_ORDER = (
+    *(f"ingest_{name}" for name in SOURCES),
+    "assess_ethnicity",
+    "compute_indicators",
+    "publish_partnership",
+)
 
 
 @dataclass

@@ -21,6 +21,7 @@ from transforms.ingest.landing import Delivery
 from transforms.ingest.load import LoadContext, ingest
 from transforms.ingest.reading import ReadLimits
 from transforms.ops.alerts import send_alert
+from transforms.publish import release
 from transforms.quality import completeness, validation
 from transforms.warehouse import ddl
 from transforms.warehouse import engine as warehouse
@@ -142,6 +143,19 @@ def compute_indicators(settings: Settings, run_id: str | None) -> dict[str, int]
             return indicator_store.compute(conn, run_id)
 
     return warehouse.retry_on_conflict(attempt, "compute_indicators")
+
+
+def publish_release(settings: Settings, run_id: str | None) -> dict:
+    """Publish the partnership release to ``settings.publish_url`` if the data changed since
+    the latest release (``transforms.publish.release``); returns what was done."""
+    outcome = release.publish(
+        warehouse.make_engine(settings.warehouse_url),
+        settings.publish_url,
+        run_id=run_id,
+        keep=settings.publish_keep,
+    )
+    log.info("%s", outcome.summary())
+    return outcome.to_xcom()
 
 
 class DataQualityFailure(Exception):

@@ -1,7 +1,8 @@
 """Every Asset the DAGs update or watch, declared once: each stands for a warehouse table.
 
 A DAG that updates a table lists its Asset as an outlet; a DAG scheduled on an Asset runs
-when that table changed. The URI is ``warehouse://<schema>/<table>``.
+when that table changed. The URI is ``warehouse://<schema>/<table>``; the partnership release
+(``latest.json`` of the publish target) is ``publish://partnership/release``.
 """
 
 from __future__ import annotations
@@ -21,3 +22,4 @@ STAGING_ASSETS = {name: table_asset(source.qualified_table) for name, source in 
 PERSON_ETHNICITY_ASSET = table_asset("core.person_ethnicity")
 COMPLETENESS_ASSET = table_asset("quality.ethnicity_completeness")
 INDICATOR_VALUES_ASSET = table_asset("indicators.values")
+RELEASE_ASSET = Asset("publish://partnership/release")

@@ -21,6 +21,7 @@ from dags.common.assets import (
     COMPLETENESS_ASSET,
     INDICATOR_VALUES_ASSET,
     PERSON_ETHNICITY_ASSET,
+    RELEASE_ASSET,
     STAGING_ASSETS,
 )
 from transforms.config.sources import SOURCES
@@ -221,3 +222,37 @@ def indicators_dag() -> DAG:
         compute()
 
     return compute_indicators()
+
+
+def publish_dag() -> DAG:
+    """``publish_partnership``: the partner release, after every change to the indicators."""
+
+    @dag(
+        dag_id="publish_partnership",
+        description="Publish the partnership release: disclosure-checked Parquet tables",
+        doc_md="Builds, gates and publishes the release for the last complete month (see "
+        "transforms.publish.release); publishes nothing when nothing changed.",
+        schedule=INDICATOR_VALUES_ASSET,
+        **POLICY,
+        tags=["publish"],
+    )
+    def publish_partnership() -> None:
+        @task(outlets=[RELEASE_ASSET])
+        def publish(*, outlet_events=None) -> dict:
+            from airflow.sdk.exceptions import AirflowFailException
+            from transforms.publish.gate import GateFailure
+
+            from transforms.tasks import publish_release
+
+            try:
+                outcome = publish_release(_settings(), get_current_context()["run_id"])
+            except GateFailure as failure:  # the same data would fail the same way
+                raise AirflowFailException(str(failure)) from failure
+            if outcome["status"] != "published":  # no new release: nothing downstream reruns
+                raise AirflowSkipException(outcome["status"].replace("_", " "))
+            outlet_events[RELEASE_ASSET].extra = {"release": outcome["release"]}
+            return outcome
+
+        publish()
+
+    return publish_partnership()

@@ -15,8 +15,13 @@ def uri(table) -> str:
 
 
 def test_every_asset_names_a_declared_table():
+    """The release is the one Asset that is not a table (it is the publish target)."""
     declared = {uri(t) for t in tables.metadata.tables.values()}
-    named = [a.uri for a in vars(assets).values() if type(a).__name__ == "Asset"]
+    named = [
+        a.uri
+        for a in vars(assets).values()
+        if type(a).__name__ == "Asset" and a is not assets.RELEASE_ASSET
+    ]
     named += [a.uri for a in assets.STAGING_ASSETS.values()]
     assert named and set(named) <= declared
 

@@ -14,7 +14,11 @@ from hei.airflow_env import DAGS_FOLDER
 from transforms.config.sources import SOURCES
 
 INGEST_DAG_IDS = {f"ingest_{name}" for name in SOURCES}
-EXPECTED_DAG_IDS = INGEST_DAG_IDS | {"assess_ethnicity", "compute_indicators"}
+EXPECTED_DAG_IDS = INGEST_DAG_IDS | {
+    "assess_ethnicity",
+    "compute_indicators",
+    "publish_partnership",
+}
 WAREHOUSE_TASKS = {"prepare_warehouse", "find_deliveries", "load_month"}
 
 
@@ -92,6 +96,13 @@ def test_indicators_follow_the_ethnicity_linkage_and_announce_their_values(dagba
     (compute,) = dag.tasks
     assert compute.pool == "warehouse"
     assert [o.uri for o in compute.outlets] == ["warehouse://indicators/values"]
+
+
+def test_publication_follows_the_indicator_values_and_announces_the_release(dagbag):
+    dag = dagbag.dags["publish_partnership"]
+    assert dag.timetable.asset_condition.uri == "warehouse://indicators/values"
+    (publish,) = dag.tasks
+    assert [o.uri for o in publish.outlets] == ["publish://partnership/release"]
 
 
 @pytest.mark.parametrize("source", sorted(SOURCES))

@@ -215,10 +215,10 @@ def test_data_directories_are_mounted_where_the_settings_point(services):
     for name, service in airflow_services(services).items():
         mounts = volume_targets(service)
         env = service["environment"]
-        for setting in ("HEI_LANDING_DIR", "HEI_PUBLISH_DIR", "HEI_REPORTS_DIR"):
+        for setting in ("HEI_LANDING_DIR", "HEI_PUBLISH_URL", "HEI_REPORTS_DIR"):
             assert env[setting] in mounts, f"{name}: {setting} {env[setting]} is not mounted"
         assert mounts[env["HEI_LANDING_DIR"]].endswith(":ro"), name
-        assert not mounts[env["HEI_PUBLISH_DIR"]].endswith(":ro"), name
+        assert not mounts[env["HEI_PUBLISH_URL"]].endswith(":ro"), name
         assert not mounts[env["HEI_REPORTS_DIR"]].endswith(":ro"), name
 
 

@@ -20,7 +20,8 @@ LAYERS = {
     "ingest": 5,
     "indicators": 5,
     "ops": 5,
-    "tasks": 6,
+    "publish": 6,
+    "tasks": 7,
 }
 # what would make core do I/O or tie it to a scheduler or the network. Core may parse URLs
 # (``sqlalchemy.engine.url``, ``urllib.parse``) and compute in an in-memory DuckDB.

@@ -43,7 +43,10 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     landing_dir: Path = Path("var/landing")
     warehouse_url: str = "duckdb:///var/warehouse.duckdb"
-    publish_dir: Path = Path("var/publish")
+    # Where releases are published: a folder or an fsspec URL (az://, abfs://, s3://).
+    publish_url: str = "var/publish"
+    # How many complete releases to keep (None: all); the latest is always kept.
+    publish_keep: int | None = Field(default=None, ge=1)
     reports_dir: Path = Path("var/reports")
     pseudonym_key: SecretStr | None = None
     alert_webhook_url: str | None = None
