@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 LANDING := var/landing
 WAREHOUSE := duckdb:///var/warehouse.duckdb
 
-.PHONY: help install run test test-fast test-unit test-dags test-integration test-e2e test-deploy \
+AZURITE := tools/azurite/node_modules/.bin/azurite-blob
+
+.PHONY: help install azurite run test test-fast test-unit test-dags test-integration test-e2e test-deploy \
 	lint airflow bench clean
 
 help:
@@ -15,6 +17,7 @@ help:
 	@echo "make test     the whole test suite (PostgreSQL tests need HEI_TEST_POSTGRES_URL)"
 	@echo "make test-fast  unit and DAG tests, for the edit-test loop"
 	@echo "make test-unit | test-dags | test-integration | test-e2e | test-deploy  one category"
+	@echo "make azurite  install Azurite (Azure Storage emulator, npm) for the publication tests"
 	@echo "make airflow  Airflow standalone with the project's DAGs (UI on localhost:8080)"
 	@echo "make bench    benchmarks (figures go in the README)"
 
@@ -26,6 +29,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
+
+# Azurite, the Azure Storage emulator, from the npm registry into tools/azurite (lock file
+# there): the publication tests run against it.
+azurite: $(AZURITE)
+
+$(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
+	npm ci --prefix tools/azurite --no-audit --no-fund --loglevel=error
+	touch $(AZURITE)
 
 $(LANDING)/truth.json: | $(STAMP)
 	$(BIN)/hei synth --out $(LANDING)
@@ -68,6 +79,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/synth_speed.py
 	$(BIN)/python bench/ingest_speed.py
 	$(BIN)/python bench/indicators_speed.py
+	$(BIN)/python bench/publish_speed.py
 
 clean:
 	rm -rf var

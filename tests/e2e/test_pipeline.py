@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
@@ -206,6 +207,19 @@ def test_no_raw_nhs_number_in_the_warehouse_or_the_logs(pipeline_run):
     assert logs
     for log in logs:
         assert not set(re.findall(STANDALONE_NUMBER, log.read_text(errors="replace"))) & nhs_numbers
+    published = list((pipeline_run["root"] / "var" / "publish").rglob("*.*"))
+    assert published
+    for path in published:
+        text = published_text(path)
+        assert not set(re.findall(STANDALONE_NUMBER, text)) & nhs_numbers, path
+
+
+def published_text(path: Path) -> str:
+    """Every value of a published file as text (a Parquet file's cells, cast to strings)."""
+    if path.suffix != ".parquet":
+        return path.read_text(errors="replace")
+    table = pq.read_table(path)
+    return "\n".join(str(v) for column in table.columns for v in column.to_pylist())
 
 
 def test_second_run_finds_nothing_new_and_changes_nothing(pipeline_run):
@@ -214,6 +228,20 @@ def test_second_run_finds_nothing_new_and_changes_nothing(pipeline_run):
     assert fetch(
         pipeline_run["url"], "select count(*) from audit.file_loads where status <> 'loaded'"
     ) == [(0,)]
+
+
+def test_the_run_publishes_the_last_month_and_the_second_run_publishes_nothing(pipeline_run):
+    publish = pipeline_run["root"] / "var" / "publish"
+    latest = json.loads((publish / "latest.json").read_text())
+    assert latest["release"] == END
+    assert (publish / latest["path"] / "indicator_values.parquet").exists()
+    for run in ("first", "second"):
+        assert re.search(r"^publish_partnership +success", pipeline_run[run].stdout, re.M)
+    releases = hei("releases", env=pipeline_run["env"], cwd=pipeline_run["root"])
+    assert releases.returncode == 0, releases.stderr
+    listed = [line.split()[0] for line in releases.stdout.splitlines()[2:]]
+    assert listed == [END]
+    assert f"release:    {END} at" in pipeline_run["second"].stdout
 
 
 def test_status_lists_the_latest_load_per_source_and_month(pipeline_run):

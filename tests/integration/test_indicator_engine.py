@@ -16,11 +16,9 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from synth import generate
+from tests.support.pipeline import compute, settings_for, small_wigan
 from transforms import tasks as pipeline
 from transforms.config.catalogue import catalogue
-from transforms.config.settings import Settings
-from transforms.config.sources import SOURCES
 from transforms.core import statistics as st
 from transforms.core.disclosure import SUPPRESSION_THRESHOLD
 from transforms.indicators import assembly as indicators
@@ -29,36 +27,12 @@ from transforms.indicators import store as indicator_store
 from transforms.warehouse import bulk, ddl, tables
 from transforms.warehouse import engine as warehouse
 
-START, END = "2024-09", "2025-10"  # 14 months: rolling years, a COVID campaign, a flu season
 INPUT_TABLES = [
     *tables.STAGING.values(),
     tables.core_person_ethnicity,
     tables.audit_file_loads,
     tables.quality_ethnicity_completeness,
 ]
-
-
-def _settings(root: Path, url: str) -> Settings:
-    return Settings(
-        var_dir=root / "var",
-        landing_dir=root / "landing",
-        warehouse_url=url,
-        pseudonym_key="test-key-not-secret",
-        settle_seconds=0,  # the files are generated moments before they are loaded
-    )
-
-
-def load_everything(settings: Settings) -> None:
-    pipeline.prepare_warehouse(settings)
-    for source in SOURCES:
-        for group in pipeline.find_deliveries(settings, source, None):
-            pipeline.load_month(settings, group, "test-load")
-    pipeline.link_ethnicity(settings)
-
-
-def compute(url: str, *, force: bool = False) -> dict[str, int]:
-    with warehouse.make_engine(url).begin() as conn:
-        return indicator_store.compute(conn, "test", force=force)
 
 
 def read(url: str, sql: str) -> pd.DataFrame:
@@ -77,9 +51,7 @@ def values(url: str) -> pd.DataFrame:
 def loaded(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A DuckDB warehouse with 14 months of every source loaded (and ethnicity linked)."""
     root = tmp_path_factory.mktemp("indicators")
-    generate(root / "landing", START, END, scale=0.03, seed=7, faults=0.0)
-    load_everything(_settings(root, f"duckdb:///{root / 'loaded.duckdb'}"))
-    warehouse.make_engine(f"duckdb:///{root / 'loaded.duckdb'}").dispose()
+    small_wigan(root)
     return root
 
 
@@ -201,7 +173,7 @@ def test_resubmission_recomputes_only_its_periods_and_matches_a_full_recompute(
         rows = pd.read_csv(month, dtype=str, encoding=entry["encoding"], keep_default_na=False)
     month.unlink()
     rows.head(len(rows) // 2).to_csv(month.parent / "gp_appointments_2025-03.csv", index=False)
-    settings = _settings(tmp_path, duckdb_url)
+    settings = settings_for(tmp_path, duckdb_url)
     for group in pipeline.find_deliveries(settings, "gp_appointments", None):
         pipeline.load_month(settings, group, "resubmission")
 

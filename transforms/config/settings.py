@@ -43,8 +43,9 @@ class Settings(BaseSettings):
     var_dir: Path = Path("var")
     landing_dir: Path = Path("var/landing")
     warehouse_url: str = "duckdb:///var/warehouse.duckdb"
-    # Where releases are published: a folder or an fsspec URL (az://, abfs://, s3://).
-    publish_url: str = "var/publish"
+    # Where releases are published: a folder or an fsspec URL (az://, abfs://, s3://);
+    # by default ``<var_dir>/publish``.
+    publish_url: str = ""
     # How many complete releases to keep (None: all); the latest is always kept.
     publish_keep: int | None = Field(default=None, ge=1)
     reports_dir: Path = Path("var/reports")
@@ -57,6 +58,12 @@ class Settings(BaseSettings):
     # Limits on what a compressed delivery may expand to (gzip bombs).
     max_decompressed_bytes: int = Field(default=8 << 30, gt=0)
     max_compression_ratio: float = Field(default=100.0, gt=1)
+
+    @model_validator(mode="after")
+    def _publish_beside_the_rest(self) -> Settings:
+        if not self.publish_url:
+            self.publish_url = str(self.var_dir / "publish")
+        return self
 
     @model_validator(mode="after")
     def _production_needs_a_strong_key(self) -> Settings:

@@ -1,0 +1,351 @@
+"""The partnership release, published from a small synthetic Wigan: files, immutability,
+crash safety, byte identity, revisions, readers and real object storage."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+from frictionless import Package
+
+from tests.support import object_stores
+from tests.support.pipeline import compute, settings_for, small_wigan
+from transforms import tasks as pipeline
+from transforms.core.periods import utcnow
+from transforms.publish import contents as release_contents
+from transforms.publish import release
+from transforms.publish.gate import GateFailure
+from transforms.publish.store import ReleaseStore
+from transforms.publish.tables import RELEASE_TABLES
+from transforms.warehouse import engine as warehouse
+
+MONTH = "2025-10"
+DATA_FILES = [t.file_name for t in RELEASE_TABLES.values()] + [release.CSV_NAME]
+DOCUMENTS = list(release.DOCUMENTS)
+
+
+@pytest.fixture(scope="session")
+def computed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A warehouse with 14 months loaded and every indicator computed."""
+    root = tmp_path_factory.mktemp("publication")
+    compute(small_wigan(root))
+    return root
+
+
+@pytest.fixture
+def url(computed: Path, tmp_path: Path) -> str:
+    """A private copy of the computed warehouse."""
+    shutil.copy(computed / "loaded.duckdb", tmp_path / "warehouse.duckdb")
+    return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+
+
+def publish(url: str, target: str | Path, **options) -> release.Outcome:
+    return release.publish(warehouse.make_engine(url), str(target), **options)
+
+
+def folder(target: Path, release_id: str) -> Path:
+    return target / "releases" / f"release={release_id}"
+
+
+def latest(target: Path) -> dict:
+    return json.loads((target / "latest.json").read_text())
+
+
+def test_release_has_every_file_checksummed_and_latest_points_at_it(url, tmp_path):
+    target = tmp_path / "publish"
+    outcome = publish(url, target, run_id="run-1")
+    assert (outcome.status, outcome.release) == ("published", MONTH)
+    written = folder(target, MONTH)
+    names = {p.name for p in written.iterdir()}
+    assert names == {*DATA_FILES, *DOCUMENTS, "manifest.json", "SHA256SUMS"}
+    pointer = latest(target)
+    assert pointer["release"] == MONTH and pointer["path"] == f"releases/release={MONTH}"
+    manifest = json.loads((written / "manifest.json").read_text())
+    assert manifest["covers"] == {"first_month": "2024-09", "last_month": MONTH}
+    assert manifest["run_id"] == "run-1" and manifest["supersedes"] is None
+    assert {f["path"] for f in manifest["files"]} == {*DATA_FILES, *DOCUMENTS}
+    check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=written, capture_output=True)
+    assert check.returncode == 0, check.stdout
+    assert not (target / "staging").exists() or not any((target / "staging").iterdir())
+
+
+def test_publishing_again_with_nothing_changed_creates_nothing(url, tmp_path):
+    target = tmp_path / "publish"
+    publish(url, target)
+    before = sorted(p for p in target.rglob("*"))
+    pointer = latest(target)
+    again = publish(url, target, run_id="run-2")
+    assert (again.status, again.release) == ("unchanged", MONTH)
+    assert sorted(p for p in target.rglob("*")) == before
+    assert latest(target) == pointer
+
+
+def test_same_content_gives_byte_identical_data_files_whatever_time_run_or_target(url, tmp_path):
+    first = publish(url, tmp_path / "one", run_id="a")
+    later = utcnow().replace(year=2030)
+    second = publish(url, tmp_path / "elsewhere" / "two", run_id="b", now=later)
+    for name in DATA_FILES:
+        one = (Path(first.path) / name).read_bytes()
+        assert one == (Path(second.path) / name).read_bytes(), name
+    manifests = [json.loads((Path(o.path) / "manifest.json").read_text()) for o in (first, second)]
+    assert manifests[0]["created_at"] != manifests[1]["created_at"]
+
+
+def test_a_resubmission_publishes_a_revision_superseding_the_month(url, computed, tmp_path):
+    target = tmp_path / "publish"
+    publish(url, target)
+    original = {p.name: p.read_bytes() for p in folder(target, MONTH).iterdir()}
+    resubmit_half_a_month(url, computed, tmp_path, "gp_appointments", "2025-06")
+    compute(url)
+
+    revision = publish(url, target)
+
+    assert (revision.release, revision.supersedes) == (f"{MONTH}.1", MONTH)
+    manifest = json.loads((folder(target, f"{MONTH}.1") / "manifest.json").read_text())
+    assert manifest["supersedes"] == MONTH
+    assert "indicator_values.parquet" in manifest["supersedes_reason"]
+    assert latest(target)["release"] == f"{MONTH}.1"
+    assert {p.name: p.read_bytes() for p in folder(target, MONTH).iterdir()} == original
+
+
+def resubmit_half_a_month(url: str, computed: Path, root: Path, source: str, month: str) -> None:
+    """Replace ``source``'s ``month`` with a delivery of half its rows, and load it."""
+    landing = root / "landing"
+    shutil.copytree(computed / "landing", landing)
+    (delivered,) = (landing / source).glob(f"{source}_{month}.*")
+    truth = json.loads((landing / "truth.json").read_text())
+    entry = truth["files"][f"{source}/{delivered.name}"]
+    if entry["format"] == "parquet":
+        rows = pd.read_parquet(delivered)
+    else:
+        rows = pd.read_csv(delivered, dtype=str, encoding=entry["encoding"], keep_default_na=False)
+    delivered.unlink()
+    rows.head(len(rows) // 2).to_csv(landing / source / f"{source}_{month}.csv", index=False)
+    settings = settings_for(root, url)
+    for group in pipeline.find_deliveries(settings, source, None):
+        pipeline.load_month(settings, group, "resubmission")
+    pipeline.link_ethnicity(settings)
+
+
+# --- failures leave the previous release in place ----------------------------------------
+
+
+def previous_release(url: str, target: Path) -> dict:
+    """Publish once, then make the next publish differ (its CSV), as a changed month would."""
+    publish(url, target)
+    return latest(target)
+
+
+def differ_next_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = release_contents.read
+
+    def changed(conn):
+        found = original(conn)
+        groups = found.tables["ethnic_groups"]
+        found.tables["ethnic_groups"] = groups.slice(0, groups.num_rows - 1)
+        return found
+
+    monkeypatch.setattr(release_contents, "read", changed)
+
+
+def assert_still_on(target: Path, pointer: dict) -> None:
+    assert latest(target) == pointer
+    assert [e.release for e in ReleaseStore(str(target)).entries()] == [pointer["release"]]
+    staging = target / "staging"
+    assert not staging.exists() or not any(staging.iterdir())
+
+
+def test_a_write_error_half_way_publishes_nothing(url, tmp_path, monkeypatch):
+    target = tmp_path / "publish"
+    pointer = previous_release(url, target)
+    differ_next_time(monkeypatch)
+    writes = []
+    original = ReleaseStore.write
+
+    def failing(self, folder, name, data):
+        writes.append(name)
+        if len(writes) == 3:
+            raise OSError(28, "No space left on device")
+        original(self, folder, name, data)
+
+    monkeypatch.setattr(ReleaseStore, "write", failing)
+    with pytest.raises(OSError, match="No space left"):
+        publish(url, target)
+    assert_still_on(target, pointer)
+
+
+def test_a_gate_failure_publishes_nothing_and_names_table_row_and_rule(url, tmp_path, monkeypatch):
+    target = tmp_path / "publish"
+    pointer = previous_release(url, target)
+    original = release_contents.read
+
+    def leaks_a_small_count(conn):
+        found = original(conn)
+        values = found.tables["indicator_values"]
+        row = pc.index(pc.is_valid(values["numerator"]), True).as_py()
+        numerators = values["numerator"].to_pylist()
+        numerators[row] = 3
+        column = values.schema.get_field_index("numerator")
+        found.tables["indicator_values"] = values.set_column(
+            column, values.schema.field(column), pa.array(numerators, pa.int64())
+        )
+        return found
+
+    monkeypatch.setattr(release_contents, "read", leaks_a_small_count)
+    with pytest.raises(GateFailure) as failure:
+        publish(url, target)
+    message = str(failure.value)
+    assert "indicator_values" in message and "row" in message
+    assert any(f.table == "indicator_values" and f.row is not None for f in failure.value.findings)
+    assert_still_on(target, pointer)
+
+
+CRASH_BEFORE_POINTER = """
+import os, sys
+from tests.integration.test_publication import differ_next_time
+from transforms.publish import release
+from transforms.publish.store import ReleaseStore
+from transforms.warehouse.engine import make_engine
+import pytest
+
+with pytest.MonkeyPatch.context() as patch:
+    differ_next_time(patch)
+    patch.setattr(ReleaseStore, "point_latest", lambda self, pointer: os._exit(9))
+    release.publish(make_engine(sys.argv[1]), sys.argv[2])
+"""
+
+
+def test_a_crash_before_the_pointer_moves_leaves_latest_and_the_next_run_finishes(
+    url, tmp_path, monkeypatch
+):
+    target = tmp_path / "publish"
+    pointer = previous_release(url, target)
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH_BEFORE_POINTER, url, str(target)], capture_output=True
+    )
+    assert crashed.returncode == 9, crashed.stderr
+    assert latest(target) == pointer
+    unpointed = ReleaseStore(str(target)).entries()[-1]
+    assert unpointed.release == f"{MONTH}.1" and unpointed.status == "complete"
+
+    differ_next_time(monkeypatch)
+    finished = publish(url, target)
+
+    assert (finished.status, finished.release) == ("published", f"{MONTH}.1")
+    assert latest(target)["release"] == f"{MONTH}.1"
+
+
+def test_a_release_folder_without_its_manifest_is_incomplete_and_removed(url, tmp_path):
+    target = tmp_path / "publish"
+    pointer = previous_release(url, target)
+    cut_short = folder(target, f"{MONTH}.1")
+    cut_short.mkdir()
+    (cut_short / "indicator_values.parquet").write_bytes(b"PAR1 half")
+    store = ReleaseStore(str(target))
+    assert {e.release: e.status for e in store.entries()} == {
+        MONTH: "complete",
+        f"{MONTH}.1": "incomplete",
+    }
+    outcome = publish(url, target)
+    assert outcome.removed_incomplete == (f"{MONTH}.1",)
+    assert not cut_short.exists()
+    assert latest(target) == pointer
+
+
+# --- readers -------------------------------------------------------------------------------
+
+
+def test_every_table_reads_the_same_in_pyarrow_pandas_polars_and_duckdb(url, tmp_path):
+    written = Path(publish(url, tmp_path / "publish").path)
+    for spec in RELEASE_TABLES.values():
+        path = str(written / spec.file_name)
+        expected = pq.read_table(path)
+        assert expected.schema.names == spec.column_names
+        assert [f.type for f in expected.schema] == [c.arrow_type for c in spec.columns]
+        from_pandas = pa.Table.from_pandas(pd.read_parquet(path), preserve_index=False)
+        from_polars = pl.read_parquet(path).to_arrow()
+        from_duckdb = duckdb.connect().sql(f"select * from '{path}'").to_arrow_table()
+        for other in (from_pandas, from_polars, from_duckdb):
+            assert other.cast(expected.schema.remove_metadata()).equals(
+                expected.cast(expected.schema.remove_metadata())
+            ), spec.name
+        for name, schema in (("polars", pl.read_parquet_schema(path)),):
+            assert list(schema) == spec.column_names, name
+
+
+def test_duckdb_reads_every_release_at_once_with_its_release_id(url, computed, tmp_path):
+    target = tmp_path / "publish"
+    publish(url, target)
+    resubmit_half_a_month(url, computed, tmp_path, "gp_appointments", "2025-06")
+    compute(url)
+    publish(url, target)
+    glob = f"{target}/releases/*/indicator_values.parquet"
+    counts = duckdb.connect().sql(
+        f"select release, count(*) from read_parquet('{glob}', hive_partitioning=true) "
+        "group by release order by release"
+    )
+    assert [r[0] for r in counts.fetchall()] == [MONTH, f"{MONTH}.1"]
+    metadata = pq.read_schema(folder(target, f"{MONTH}.1") / "indicators.parquet").metadata
+    assert metadata[b"hei:release_id"] == f"{MONTH}.1".encode()
+
+
+def test_the_data_package_is_valid_frictionless_v2(url, tmp_path):
+    written = Path(publish(url, tmp_path / "publish").path)
+    descriptor = json.loads((written / "datapackage.json").read_text())
+    package = Package(descriptor, basepath=str(written))
+    report = package.metadata_validate() if hasattr(package, "metadata_validate") else None
+    assert report is None or report.valid, report
+    names = {r["path"] for r in descriptor["resources"]}
+    assert set(DATA_FILES) <= names
+
+
+# --- object storage: the same publish against real servers --------------------------------
+
+
+def round_trip(url: str, target: str) -> None:
+    outcome = publish(url, target, run_id="remote")
+    assert outcome.status == "published"
+    store = ReleaseStore(target)
+    pointer = store.latest()
+    assert pointer["release"] == MONTH
+    manifest = store.read_json(f"{store.release_path(MONTH)}/manifest.json")
+    assert store.verify(store.release_path(MONTH), manifest) == []
+    with store.fs.open(f"{store.release_path(MONTH)}/indicator_values.parquet", "rb") as handle:
+        assert pq.read_table(handle).num_rows == manifest["files"][0]["rows"]
+    assert publish(url, target).status == "unchanged"
+    secrets = [v for k, v in os.environ.items() if k.startswith(("AZURE_", "AWS_SECRET"))]
+    text = json.dumps(manifest)
+    assert not any(secret and secret in text for secret in secrets)
+
+
+def test_publishes_to_azure_blob_storage_on_azurite(url, monkeypatch):
+    with object_stores.azurite() as connection_string:
+        monkeypatch.setenv("AZURE_STORAGE_CONNECTION_STRING", connection_string)
+        store = ReleaseStore("az://partnership")
+        store.fs.mkdir("partnership")
+        round_trip(url, "az://partnership/hwp")
+
+
+def test_publishes_to_s3_on_a_local_s3_server(url, monkeypatch):
+    with object_stores.moto_s3() as endpoint:
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing-secret",
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_DEFAULT_REGION": "eu-west-2",
+        }.items():
+            monkeypatch.setenv(name, value)
+        store = ReleaseStore("s3://partnership")
+        store.fs.mkdir("partnership")
+        round_trip(url, "s3://partnership/hwp")
