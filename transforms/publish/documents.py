@@ -92,6 +92,8 @@ VALUE_NOTES = {
 small one); ours for a DSR too unreliable to show."""
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 SEASONS = ("campaign_covid_autumn", "season_flu")
+ALL_AGES = "All ages"
+"""Age of an indicator the catalogue has no age filter for, or does not know."""
 
 FINGERTIPS_COLUMNS = (
     Column("Indicator ID", "string", "Indicator id, as indicator_id in indicator_values"),
@@ -178,7 +180,7 @@ def fingertips_csv(values: pa.Table, indicators: pa.Table) -> bytes:
     writer.writerow(FINGERTIPS_HEADER)
     for row in rows:
         name = names.get((row["indicator_id"], row["measure"]), row["indicator_title"])
-        writer.writerow(_fingertips_row(row, name, ages.get(row["indicator_id"], "All ages")))
+        writer.writerow(_fingertips_row(row, name, ages.get(row["indicator_id"], ALL_AGES)))
     return out.getvalue().encode()
 
 
@@ -198,7 +200,7 @@ def _age(where: dict) -> str:
     """Fingertips' age label for the catalogue's age filters (inclusive bounds)."""
     low, high = where.get("age_min"), where.get("age_max")
     if low is None and high is None:
-        return "All ages"
+        return ALL_AGES
     if high is None:
         return f"{low}+ yrs"
     if low is None:
