@@ -48,6 +48,7 @@ ENTRY = {
     "id": "TST01",
     "theme": 3,
     "title": "t",
+    "definition": "d",
     "measures": ["proportion"],
     "multiplier": 100,
     "periods": ["month"],

@@ -249,22 +249,27 @@ def test_equal_inputs_give_the_same_bytes_whatever_the_row_order() -> None:
 
 
 def manifest(**changes: object) -> dict:
-    files = {
-        name: {"bytes": 100 + i, "sha256": f"{i:064x}", "rows": 10 * i, "schema_fingerprint": "x"}
-        for i, name in enumerate(
-            [*(t.file_name for t in RELEASE_TABLES.values()), documents.CSV_FILE]
-        )
-    }
+    tables = {t.file_name: t.name for t in RELEASE_TABLES.values()}
+    tables[documents.CSV_FILE] = "indicator_values"
+    files = [
+        {"path": name, "table": table, "bytes": 100 + i, "sha256": f"{i:064x}", "rows": 10 * i}
+        for i, (name, table) in enumerate(tables.items())
+    ]
     base = {
         "release": "2026-10.1",
-        "covers": {"first": "2024-04", "last": "2026-10"},
+        "covers": {"first_month": "2024-04", "last_month": "2026-10"},
         "created_at": "2026-11-05T09:00:00Z",
         "code_version": "abc123",
-        "pipeline_run_id": "run-1",
-        "supersedes": {"release": "2026-10", "reason": "a late GP delivery"},
-        "files": dict(reversed(files.items())),
+        "run_id": "run-1",
+        "supersedes": "2026-10",
+        "supersedes_reason": "a late GP delivery",
+        "files": list(reversed(files)),
     }
     return base | changes
+
+
+def by_path(found: dict) -> dict[str, dict]:
+    return {entry["path"]: entry for entry in found["files"]}
 
 
 def test_the_datapackage_is_valid_and_lists_every_file() -> None:
@@ -273,8 +278,8 @@ def test_the_datapackage_is_valid_and_lists_every_file() -> None:
     assert descriptor["$schema"] == "https://datapackage.org/profiles/2.0/datapackage.json"
     assert descriptor["version"] == "2026-10.1"
     resources = {r["path"]: r for r in descriptor["resources"]}
-    assert set(resources) == set(manifest()["files"])
-    for path, entry in manifest()["files"].items():
+    assert set(resources) == set(by_path(manifest()))
+    for path, entry in by_path(manifest()).items():
         assert resources[path]["bytes"] == entry["bytes"]
         assert resources[path]["hash"] == f"sha256:{entry['sha256']}"
     for spec in RELEASE_TABLES.values():
@@ -326,7 +331,8 @@ def test_every_published_column_is_described() -> None:
 
 
 def test_a_file_nobody_declared_is_refused() -> None:
-    files = manifest()["files"] | {"extra.parquet": {"bytes": 1, "sha256": "0", "rows": 0}}
+    extra = {"path": "extra.parquet", "table": "extra", "bytes": 1, "sha256": "0", "rows": 0}
+    files = [*manifest()["files"], extra]
     with pytest.raises(ValueError, match="extra.parquet"):
         documents.datapackage(manifest(files=files))
 
@@ -349,15 +355,15 @@ def test_the_dcat_record_describes_the_release_and_every_file() -> None:
     assert record["dct:spatial"]["@id"].endswith("/E08000010")
     assert record["dct:replaces"] == {"dct:identifier": f"{documents.NAME}/2026-10"}
     distributions = {d["dcat:downloadURL"]["@id"]: d for d in record["dcat:distribution"]}
-    assert set(distributions) == set(manifest()["files"])
-    for path, entry in manifest()["files"].items():
+    assert set(distributions) == set(by_path(manifest()))
+    for path, entry in by_path(manifest()).items():
         checksum = distributions[path]["spdx:checksum"]["spdx:checksumValue"]["@value"]
         assert checksum == entry["sha256"]
         assert distributions[path]["dcat:byteSize"]["@value"] == str(entry["bytes"])
 
 
 def test_a_first_release_replaces_nothing() -> None:
-    record = documents.dcat(manifest(supersedes=None))
+    record = documents.dcat(manifest(supersedes=None, supersedes_reason=None))
     assert "dct:replaces" not in record
     assert record["dcat:contactPoint"]["vcard:hasEmail"]["@id"].endswith("@example.org")
 
@@ -368,7 +374,7 @@ def test_the_readme_documents_files_columns_indicators_and_rules() -> None:
     assert text.startswith("# ") and text.endswith("\n") and "\n\n\n" not in text
     assert "release 2026-10.1" in text
     assert "Supersedes release `2026-10`, because: a late GP delivery" in text
-    for path, entry in manifest()["files"].items():
+    for path, entry in by_path(manifest()).items():
         assert f"File `{path}`, {entry['rows']} rows." in text
     for column in [c for t in RELEASE_TABLES.values() for c in t.columns]:
         assert f"| `{column.name}` |" in text
@@ -377,4 +383,6 @@ def test_the_readme_documents_files_columns_indicators_and_rules() -> None:
     assert "Counts from 1 to 7 are withheld" in text and "nearest 5" in text
     assert "Healthier Wigan Partnership, race equality indicators, release 2026-10.1" in text
     assert "sha256sum -c SHA256SUMS" in text
-    assert "Supersedes" not in documents.readme(manifest(supersedes=None), INDICATOR_TABLE)
+    assert "Supersedes" not in documents.readme(
+        manifest(supersedes=None, supersedes_reason=None), INDICATOR_TABLE
+    )

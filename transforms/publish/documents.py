@@ -8,16 +8,19 @@ text is UTF-8. A rerun with nothing changed then writes nothing new (``PUBLICATI
 The manifest the functions read (written by the release writer)::
 
     {
-        "release": "2026-10",                          # release id
-        "covers": {"first": "2024-04", "last": "2026-10"},
+        "release": "2026-10.1",                        # release id
+        "covers": {"first_month": "2024-04", "last_month": "2026-10"},
         "created_at": "2026-11-05T09:00:00Z",          # ISO 8601, UTC
-        "code_version": "...", "pipeline_run_id": "...",
-        "supersedes": None or {"release": "2026-10", "reason": "..."},
-        "files": {                                     # data files, by path in the release
-            "indicator_values.parquet": {"bytes": 1, "sha256": "<hex>", "rows": 1, ...},
-            "indicator_values.csv": {...},
-        },
+        "code_version": "...", "run_id": "...",
+        "supersedes": None or "2026-10", "supersedes_reason": None or "...",
+        "files": [                                     # the data files, by path in the release
+            {"path": "indicator_values.parquet", "table": "indicator_values",
+             "bytes": 1, "sha256": "<hex>", "rows": 1, ...},
+            {"path": "indicator_values.csv", ...},
+        ],
     }
+
+Entries of ``files`` without a ``table`` (the documents themselves) are not described.
 """
 
 from __future__ import annotations
@@ -324,7 +327,7 @@ def data_file(path: str) -> DataFile:
 def _files(manifest: dict) -> list[tuple[DataFile, dict]]:
     """The manifest's files in their order in the release: the declared tables, then the CSV."""
     order = [t.file_name for t in RELEASE_TABLES.values()] + [CSV_FILE]
-    described = [(data_file(path), entry) for path, entry in manifest["files"].items()]
+    described = [(data_file(e["path"]), e) for e in manifest["files"] if "table" in e]
     return sorted(described, key=lambda pair: order.index(pair[0].path))
 
 
@@ -421,13 +424,16 @@ def dcat(manifest: dict, contact_email: str = CONTACT_EMAIL) -> dict:
         "dcat:distribution": [_distribution(f, entry) for f, entry in _files(manifest)],
     }
     if manifest.get("supersedes"):
-        dataset["dct:replaces"] = {"dct:identifier": f"{NAME}/{manifest['supersedes']['release']}"}
+        dataset["dct:replaces"] = {"dct:identifier": f"{NAME}/{manifest['supersedes']}"}
     return dataset
 
 
 def _coverage(manifest: dict) -> tuple[date, date]:
     """First day of the first month and last day of the last month the release covers."""
-    return month_bounds(manifest["covers"]["first"])[0], month_bounds(manifest["covers"]["last"])[1]
+    return (
+        month_bounds(manifest["covers"]["first_month"])[0],
+        month_bounds(manifest["covers"]["last_month"])[1],
+    )
 
 
 def _typed(value: str, datatype: str) -> dict:
@@ -476,14 +482,14 @@ def _about(manifest: dict) -> str:
         DESCRIPTION,
         "",
         f"- Release: `{manifest['release']}` (named after the last complete month it covers)",
-        f"- Covers: {covers['first']} to {covers['last']}",
+        f"- Covers: {covers['first_month']} to {covers['last_month']}",
         f"- Created: {manifest['created_at']}",
         f"- Access: {ACCESS}; not for onward publication",
     ]
     supersedes = manifest.get("supersedes")
     if supersedes:
         lines.append(
-            f"- Supersedes release `{supersedes['release']}`, because: {supersedes['reason']}"
+            f"- Supersedes release `{supersedes}`, because: {manifest['supersedes_reason']}"
         )
     return "\n".join(lines)
 
