@@ -673,7 +673,15 @@ def _completeness_differs(completeness: _Read, values: _Read) -> list[GateFindin
         _values_row=dq.index,
     )
     joined = completeness.frame.assign(_row=completeness.frame.index).merge(
-        dq[["source", "organisation", "month", "_values_row", *set(_COMPLETENESS_PAIRS.values())]],
+        dq[
+            [
+                "source",
+                "organisation",
+                "month",
+                "_values_row",
+                *dict.fromkeys(_COMPLETENESS_PAIRS.values()),
+            ]
+        ],
         on=["source", "organisation", "month"],
         how="outer",
         suffixes=("", "_dq"),
