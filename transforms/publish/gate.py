@@ -1,0 +1,854 @@
+"""The release gate: every written file read back and checked before a release is visible.
+
+The gate trusts nothing the writer did. It copies each file of the release folder through
+fsspec (so it works on any storage: local, ``memory://``, ``az://``, ``s3://``), hashes the
+bytes it copied, and reads the tables with DuckDB, not with pyarrow, which wrote them: a
+bug in the writer's library cannot hide itself from a different reader. The disclosure rules
+are restated below rather than imported, and nothing of ``transforms.core.disclosure`` or
+``transforms.indicators`` is imported either, so one bug cannot pass both the rules and the
+gate (``PUBLICATION.md``, "Gate"). The attacking audit (``disclosure_audit``) is independent
+of disclosure control by the same rule.
+
+The CSV (``indicator_values.csv``, written by another module in the Fingertips layout) is
+compared with ``indicator_values.parquet`` as a multiset of (indicator, count, denominator,
+whether a value is shown): its period and group labels are written for people, so matching
+row by row would make the gate depend on the CSV writer's formatting. Every CSV row is also
+checked on its own (counts of 1-7, rounding, statistics beside a withheld count), so a CSV
+that shows anything the Parquet file withholds fails either way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import posixpath
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import fsspec
+import numpy as np
+import pandas as pd
+
+from transforms.config.catalogue import QUALITY_SOURCE, catalogue
+from transforms.core.disclosure_audit import attack
+from transforms.core.identifiers import holds_nhs_number, mask_nhs_numbers
+from transforms.publish.tables import RELEASE_KEY, RELEASE_TABLES, ReleaseTable
+
+WITHHELD_UP_TO = 7
+"""Published rule: counts from 1 to this are withheld (restated here, not imported)."""
+ROUNDED_TO = 5
+"""Published rule: every other count is a multiple of this."""
+
+RULES = {
+    "missing": "a file the manifest lists, a declared table, manifest.json or SHA256SUMS is absent",
+    "unlisted": "a file in the release folder the manifest does not list (it was not checked)",
+    "manifest": "manifest.json is not the manifest the release was written with",
+    "bytes": "a file's size differs from the manifest's",
+    "sha256": "a file's SHA-256 differs from the manifest's",
+    "sha256sums": "SHA256SUMS lacks a file, has a wrong hash, or names a file not released",
+    "rows": "a table's row count differs from the manifest's",
+    "schema": "a table's columns (names, order, types) differ from its declaration",
+    "metadata": "a Parquet file's release id or table name differs from the manifest's",
+    "small_count": "a published count of 1-7",
+    "not_rounded": "a published count that is negative or not a multiple of 5",
+    "derived_shown": "a value or limit shown beside a withheld count",
+    "lone_withheld": "the only withheld count of an additive set (the total less the others)",
+    "attack": "the attacking audit narrows a count down (disclosure_audit.attack)",
+    "completeness_differs": "ethnicity_completeness and indicator DQ01 show different figures",
+    "csv_differs": "the CSV's counts or shown values are not the Parquet file's",
+    "identifier": "a person-level identifier (NHS number, pseudonym, identifier column)",
+}
+"""Every rule id the gate reports, and what it means."""
+
+SUMS_FILE = "SHA256SUMS"
+MANIFEST_FILE = "manifest.json"
+VALUES, COMPLETENESS, GROUPS, CATALOGUE = (
+    "indicator_values",
+    "ethnicity_completeness",
+    "ethnic_groups",
+    "indicators",
+)
+DERIVED = {
+    VALUES: (
+        "value",
+        "lower_95",
+        "upper_95",
+        "lower_998",
+        "upper_998",
+        "ratio_to_reference",
+        "ratio_lower_95",
+        "ratio_upper_95",
+        "ratio_lower_998",
+        "ratio_upper_998",
+        "significance_vs_reference",
+        "significance_vs_reference_998",
+        "significance_vs_all",
+        "significance_vs_all_998",
+    ),
+    COMPLETENESS: ("pct_known", "lower_95", "upper_95"),
+}
+"""Per table, the statistics that must be null where a count of their row is withheld."""
+FAMILY = ["indicator_id", "measure", "period_type", "period_start"]
+DUCKDB_TYPES = {
+    "string": "VARCHAR",
+    "integer": "BIGINT",
+    "number": "DOUBLE",
+    "boolean": "BOOLEAN",
+    "date": "DATE",
+}
+"""How DuckDB reads each declared Arrow type (string, int64, float64, bool, date32)."""
+CSV_FILE = "indicator_values.csv"
+CSV_COUNTS = {"Count": "numerator", "Denominator": "denominator"}
+CSV_DERIVED = re.compile(r"^(Value|(Lower|Upper) CI .* limit)$")
+"""The CSV's statistics (not its ``Value note``, which says why a value is missing)."""
+IDENTIFIER_COLUMN = re.compile(r"person.?id|patient.?id|nhs.?(number|no\b|num\b)|pseudonym", re.I)
+PSEUDONYM = re.compile(r"(?<![0-9a-f])[0-9a-f]{32,}(?![0-9a-f])", re.I)
+"""A hex run as long as a pseudonym (128-bit, see ``identifiers``) or a SHA-256 (64)."""
+DECIMAL = re.compile(r"^[+-]?[0-9]*\.[0-9]+(e[+-]?[0-9]+)?$", re.I)
+"""A decimal number: its digits are a measurement, never an NHS number (``123.4567890``
+would otherwise read as one written with a dot)."""
+
+
+@dataclass(frozen=True)
+class GateFinding:
+    """One way the release breaks the rules, located as precisely as the gate can."""
+
+    file: str
+    table: str
+    row: int | None
+    rule: str
+    detail: str
+
+    def __str__(self) -> str:
+        where = self.file if self.row is None else f"{self.file} row {self.row}"
+        if self.table:
+            where += f" ({self.table})"
+        return f"{where}: {self.rule}: {self.detail}"
+
+
+class GateFailure(Exception):
+    """The release may not be published; ``findings`` says every reason."""
+
+    SHOWN = 10
+
+    def __init__(self, findings: list[GateFinding]) -> None:
+        self.findings = findings
+        lines = [str(f) for f in findings[: self.SHOWN]]
+        if len(findings) > self.SHOWN:
+            lines.append(f"... and {len(findings) - self.SHOWN} more")
+        super().__init__(f"the release gate found {len(findings)} problems:\n" + "\n".join(lines))
+
+
+@dataclass
+class _Read:
+    """A table as DuckDB read it back, rows in file order (``row`` = position in the file)."""
+
+    file: str
+    table: str
+    frame: pd.DataFrame
+
+    def finding(self, row: int | None, rule: str, detail: str) -> GateFinding:
+        return GateFinding(self.file, self.table, row, rule, detail)
+
+
+def check_release(fs: fsspec.AbstractFileSystem, folder: str, manifest: dict) -> list[GateFinding]:
+    """Every way the release in ``folder`` (a path on ``fs``, no trailing slash) breaks the
+    rules; [] if it may be published."""
+    with tempfile.TemporaryDirectory(prefix="hei-gate-") as local:
+        copies, findings = _copy(fs, folder, manifest, Path(local))
+        findings += _integrity(fs, folder, manifest, copies)
+        with duckdb.connect() as db:
+            tables, read_findings = _read_tables(db, manifest, copies)
+            findings += read_findings
+            csv, csv_findings = _read_csv(db, manifest, copies)
+            findings += csv_findings
+        findings += _content(tables, csv)
+    return findings
+
+
+# --- integrity: the files are the ones the manifest describes ---------------------------------
+
+
+def _listed(manifest: dict) -> list[str]:
+    return [entry["path"] for entry in manifest.get("files", [])]
+
+
+def _copy(
+    fs: fsspec.AbstractFileSystem, folder: str, manifest: dict, local: Path
+) -> tuple[dict[str, tuple[Path, str]], list[GateFinding]]:
+    """Each file of the release copied to ``local``, with the SHA-256 of the bytes copied
+    (hashed as they are read, so what is hashed is what is checked)."""
+    copies: dict[str, tuple[Path, str]] = {}
+    findings = []
+    for name in [*_listed(manifest), MANIFEST_FILE, SUMS_FILE]:
+        source = f"{folder}/{name}"
+        if not fs.exists(source):
+            findings.append(
+                GateFinding(
+                    name,
+                    _table_of(manifest, name),
+                    None,
+                    "missing",
+                    "the file is not in the release folder",
+                )
+            )
+            continue
+        target = local / name
+        digest = hashlib.sha256()
+        with fs.open(source, "rb") as reader, target.open("wb") as writer:
+            while chunk := reader.read(1 << 20):
+                digest.update(chunk)
+                writer.write(chunk)
+        copies[name] = (target, digest.hexdigest())
+    return copies, findings
+
+
+def _table_of(manifest: dict, name: str) -> str:
+    return next((e.get("table", "") for e in manifest.get("files", []) if e["path"] == name), "")
+
+
+def _integrity(
+    fs: fsspec.AbstractFileSystem,
+    folder: str,
+    manifest: dict,
+    copies: dict[str, tuple[Path, str]],
+) -> list[GateFinding]:
+    findings = []
+    for entry in manifest.get("files", []):
+        name, table = entry["path"], entry.get("table", "")
+        if name not in copies:
+            continue
+        path, sha = copies[name]
+        if path.stat().st_size != entry.get("bytes"):
+            findings.append(
+                GateFinding(
+                    name,
+                    table,
+                    None,
+                    "bytes",
+                    f"{path.stat().st_size} bytes, the manifest says {entry.get('bytes')}: "
+                    "the file is not the one the manifest describes",
+                )
+            )
+        if sha != entry.get("sha256"):
+            findings.append(
+                GateFinding(
+                    name,
+                    table,
+                    None,
+                    "sha256",
+                    f"SHA-256 {sha}, the manifest says {entry.get('sha256')}: the file changed "
+                    "after the manifest was written, or was written incompletely",
+                )
+            )
+    declared = {e.get("table") for e in manifest.get("files", []) if e.get("format") == "parquet"}
+    findings += [
+        GateFinding(
+            spec.file_name,
+            spec.name,
+            None,
+            "missing",
+            "a declared table of the release is not in the manifest",
+        )
+        for spec in RELEASE_TABLES.values()
+        if spec.name not in declared
+    ]
+    findings += _manifest_file(manifest, copies)
+    findings += _sums(manifest, copies)
+    findings += _unlisted(fs, folder, manifest)
+    return findings
+
+
+def _manifest_file(manifest: dict, copies: dict[str, tuple[Path, str]]) -> list[GateFinding]:
+    """manifest.json is what partners verify against: it must say what the gate checked."""
+    if MANIFEST_FILE not in copies:
+        return []
+    try:
+        written = json.loads(copies[MANIFEST_FILE][0].read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return [GateFinding(MANIFEST_FILE, "", None, "manifest", f"not JSON: {exc}")]
+    if written != manifest:
+        return [
+            GateFinding(
+                MANIFEST_FILE,
+                "",
+                None,
+                "manifest",
+                "differs from the manifest the release was written with",
+            )
+        ]
+    return []
+
+
+def _sums(manifest: dict, copies: dict[str, tuple[Path, str]]) -> list[GateFinding]:
+    """SHA256SUMS must let a partner run ``sha256sum -c`` over every released file."""
+    if SUMS_FILE not in copies:
+        return []
+    listed: dict[str, str] = {}
+    findings = []
+    text = copies[SUMS_FILE][0].read_text(encoding="utf-8", errors="replace")
+    for number, line in enumerate(text.splitlines()):
+        match = re.fullmatch(r"([0-9a-f]{64}) [ *](.+)", line)
+        if not match:
+            findings.append(
+                GateFinding(SUMS_FILE, "", number, "sha256sums", "not a '<sha256>  <file>' line")
+            )
+            continue
+        listed[match.group(2)] = match.group(1)
+    expected = [*_listed(manifest), MANIFEST_FILE]
+    for name in expected:
+        actual = copies.get(name, (None, None))[1]
+        if name not in listed:
+            problem = "has no line for the file"
+        elif actual is not None and listed[name] != actual:
+            problem = f"says {listed[name]}, the file's SHA-256 is {actual}"
+        else:
+            continue
+        findings.append(GateFinding(SUMS_FILE, "", None, "sha256sums", f"{name}: {problem}"))
+    findings += [
+        GateFinding(SUMS_FILE, "", None, "sha256sums", f"{name}: not a file of the release")
+        for name in sorted(set(listed) - set(expected))
+    ]
+    return findings
+
+
+def _unlisted(fs: fsspec.AbstractFileSystem, folder: str, manifest: dict) -> list[GateFinding]:
+    """A file the manifest does not list would be published without any check."""
+    known = {*_listed(manifest), MANIFEST_FILE, SUMS_FILE}
+    present = {posixpath.basename(p.rstrip("/")) for p in fs.ls(folder, detail=False)}
+    return [
+        GateFinding(name, "", None, "unlisted", "in the release folder but not in the manifest")
+        for name in sorted(present - known)
+    ]
+
+
+# --- reading the tables back ------------------------------------------------------------------
+
+
+def _read_tables(
+    db: duckdb.DuckDBPyConnection, manifest: dict, copies: dict[str, tuple[Path, str]]
+) -> tuple[dict[str, _Read], list[GateFinding]]:
+    """Each Parquet table whose file matches its declaration, read by DuckDB; a table that
+    does not is reported and left out of the content checks (the release fails anyway)."""
+    tables: dict[str, _Read] = {}
+    findings = []
+    for entry in manifest.get("files", []):
+        name, table = entry["path"], entry.get("table", "")
+        if entry.get("format") != "parquet" or name not in copies:
+            continue
+        spec = RELEASE_TABLES.get(table)
+        if spec is None:
+            findings.append(
+                GateFinding(
+                    name,
+                    table,
+                    None,
+                    "schema",
+                    "not a declared table of the release: nothing would check it",
+                )
+            )
+            continue
+        source = _sql_text(copies[name][0])
+        try:
+            columns = db.sql(f"describe select * from read_parquet({source})").fetchall()
+        except duckdb.Error as exc:
+            findings.append(GateFinding(name, table, None, "schema", f"unreadable: {exc}"))
+            continue
+        problems = _schema_problems(spec, [(c[0], c[1]) for c in columns])
+        findings += [GateFinding(name, table, None, "schema", p) for p in problems]
+        findings += _file_metadata(db, source, name, table, manifest.get("release", ""))
+        [(rows,)] = db.sql(f"select count(*) from read_parquet({source})").fetchall()
+        if rows != entry.get("rows"):
+            findings.append(
+                GateFinding(
+                    name, table, None, "rows", f"{rows} rows, the manifest says {entry.get('rows')}"
+                )
+            )
+        if not problems:
+            query = (
+                f"select * exclude (file_row_number) from read_parquet({source}, "
+                "file_row_number = true) order by file_row_number"
+            )
+            tables[table] = _Read(name, table, db.sql(query).df())
+    return tables, findings
+
+
+def _sql_text(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _schema_problems(spec: ReleaseTable, columns: list[tuple[str, str]]) -> list[str]:
+    """Names, order and types as DuckDB reads them, against the table's declaration."""
+    names = [name for name, _ in columns]
+    if names != spec.column_names:
+        return [f"columns {names}, declared {spec.column_names}"]
+    return [
+        f"column {name} is {found}, declared {DUCKDB_TYPES[spec.column(name).kind]} "
+        f"({spec.column(name).arrow_type})"
+        for name, found in columns
+        if found != DUCKDB_TYPES[spec.column(name).kind]
+    ]
+
+
+def _file_metadata(
+    db: duckdb.DuckDBPyConnection, source: str, name: str, table: str, release: str
+) -> list[GateFinding]:
+    """Each file names its release and table, so a file copied into the wrong release shows."""
+    pairs = dict(db.sql(f"select key, value from parquet_kv_metadata({source})").fetchall())
+    wanted = {RELEASE_KEY: release.encode(), b"hei:table": table.encode()}
+    return [
+        GateFinding(
+            name,
+            table,
+            None,
+            "metadata",
+            f"{key.decode()} is {pairs.get(key)!r}, expected {value.decode()!r}",
+        )
+        for key, value in wanted.items()
+        if pairs.get(key) != value
+    ]
+
+
+def _read_csv(
+    db: duckdb.DuckDBPyConnection, manifest: dict, copies: dict[str, tuple[Path, str]]
+) -> tuple[_Read | None, list[GateFinding]]:
+    """The CSV as text, every column a string, rows in file order (a plain scan keeps it)."""
+    if CSV_FILE not in copies:
+        return None, []
+    source = _sql_text(copies[CSV_FILE][0])
+    query = f"select * from read_csv({source}, header = true, all_varchar = true)"
+    try:
+        csv = _Read(CSV_FILE, VALUES, db.sql(query).df())
+    except duckdb.Error as exc:
+        return None, [GateFinding(CSV_FILE, VALUES, None, "csv_differs", f"unreadable: {exc}")]
+    rows = next(e.get("rows") for e in manifest["files"] if e["path"] == CSV_FILE)
+    if len(csv.frame) == rows:
+        return csv, []
+    return csv, [csv.finding(None, "rows", f"{len(csv.frame)} rows, the manifest says {rows}")]
+
+
+# --- what the tables show ---------------------------------------------------------------------
+
+
+def _content(tables: dict[str, _Read], csv: _Read | None) -> list[GateFinding]:
+    findings = []
+    for read in tables.values():
+        findings += _count_rules(read, RELEASE_TABLES[read.table])
+        findings += _derived_shown(read)
+        findings += _identifiers(read)
+    groups = tables.get(GROUPS)
+    parents = _parents(groups.frame) if groups else {}
+    if VALUES in tables:
+        values = tables[VALUES]
+        findings += _lone_withheld(values, _value_sets(values.frame, parents))
+        findings += _attack(values, tables.get(CATALOGUE))
+        if COMPLETENESS in tables:
+            findings += _completeness_differs(tables[COMPLETENESS], values)
+        if csv is not None:
+            findings += _csv_findings(csv, values)
+    if COMPLETENESS in tables:
+        completeness = tables[COMPLETENESS]
+        findings += _lone_withheld(completeness, _completeness_sets(completeness.frame))
+    if csv is not None:
+        findings += _identifiers(csv)
+    return findings
+
+
+def _counts(frame: pd.DataFrame, column: str) -> np.ndarray:
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _count_findings(read: _Read, column: str, shown: np.ndarray) -> Iterator[GateFinding]:
+    """Published rules on each shown count: never 1-7, else a non-negative multiple of 5."""
+    small = (shown >= 1) & (shown <= WITHHELD_UP_TO)
+    for i in np.flatnonzero(small):
+        yield read.finding(
+            int(i),
+            "small_count",
+            f"{column} {shown[i]:g} is a count of 1-{WITHHELD_UP_TO}, which must be withheld "
+            "(null): it could identify a person",
+        )
+    unrounded = ~small & ~np.isnan(shown) & ((shown % ROUNDED_TO != 0) | (shown < 0))
+    for i in np.flatnonzero(unrounded):
+        yield read.finding(
+            int(i),
+            "not_rounded",
+            f"{column} {shown[i]:g} is not a non-negative multiple of {ROUNDED_TO}: the exact "
+            "count is published",
+        )
+
+
+def _count_rules(read: _Read, spec: ReleaseTable) -> list[GateFinding]:
+    findings = []
+    for column in (c.name for c in spec.columns if c.count):
+        findings += _count_findings(read, column, _counts(read.frame, column))
+    return findings
+
+
+def _derived_shown(read: _Read) -> list[GateFinding]:
+    """A statistic beside a withheld count lets a partner compute the count back."""
+    if read.table not in DERIVED:
+        return []
+    spec = RELEASE_TABLES[read.table]
+    counts = [c.name for c in spec.columns if c.count]
+    withheld = read.frame[counts].isna().any(axis=1).to_numpy()
+    return _shown_beside(read, withheld, list(DERIVED[read.table]))
+
+
+def _shown_beside(read: _Read, withheld: np.ndarray, derived: list[str]) -> list[GateFinding]:
+    shown = read.frame[derived].notna().to_numpy() & withheld[:, None]
+    return [
+        read.finding(
+            int(i),
+            "derived_shown",
+            f"{', '.join(np.array(derived)[shown[i]])} shown where a count is withheld: "
+            "the statistic gives the withheld count away",
+        )
+        for i in np.flatnonzero(shown.any(axis=1))
+    ]
+
+
+# --- additive sets ----------------------------------------------------------------------------
+
+
+def _parents(groups: pd.DataFrame) -> dict[str, str]:
+    """16-group code -> 5-group code, from the release's own ethnic_groups table."""
+    sixteen = groups[groups["breakdown"] == "ethnicity_16"]
+    return dict(zip(sixteen["group_code"], sixteen["parent_group_code"], strict=True))
+
+
+def _value_sets(frame: pd.DataFrame, parents: dict[str, str]) -> pd.DataFrame:
+    """Each row's place in the sets of indicator_values, as rows (set, row, is_total): All
+    persons = Σ 5-groups (Σ 16-groups where a family has no 5-groups), each 5-group = Σ its
+    16-groups, ``<source>:all`` = Σ ``<source>:<organisation>``."""
+    family = frame.groupby(FAMILY, sort=False, dropna=False).ngroup().to_numpy()
+    breakdown = frame["breakdown"].astype(object)
+    code = frame["group_code"].astype(str)
+    source = "org:" + code.str.split(":", n=1).str[0]
+    organisation_total = (breakdown == "source_organisation") & code.str.endswith(":all")
+    organisation = (breakdown == "source_organisation") & ~organisation_total
+    has_five = pd.Series(family).isin(family[(breakdown == "ethnicity_5").to_numpy()]).to_numpy()
+    sixteen = breakdown == "ethnicity_16"
+    totals = pd.Series(None, index=frame.index, dtype=object)
+    totals[breakdown == "all"] = "all"
+    totals[breakdown == "ethnicity_5"] = "5:" + code
+    totals[organisation_total] = source
+    members = pd.Series(None, index=frame.index, dtype=object)
+    members[(breakdown == "ethnicity_5") | (sixteen & ~has_five)] = "all"
+    members[sixteen & has_five] = "5:" + code.map(parents)
+    members[organisation] = source
+    return _memberships(family, totals.to_numpy(), members.to_numpy())
+
+
+def _completeness_sets(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per source, month and basis, the 'ALL' organisation = Σ organisations."""
+    family = frame.groupby(["source", "month", "basis"], sort=False).ngroup().to_numpy()
+    total = (frame["organisation"] == "ALL").to_numpy()
+    return _memberships(family, np.where(total, "source", None), np.where(total, None, "source"))
+
+
+def _memberships(family: np.ndarray, totals: np.ndarray, members: np.ndarray) -> pd.DataFrame:
+    """(set, row, is_total) rows of the sets with exactly one total and at least one member:
+    only those add up to something a partner can use."""
+    rows = np.arange(len(family))
+    both = pd.DataFrame(
+        {
+            "family": np.concatenate([family, family]),
+            "label": np.concatenate([totals, members]),
+            "row": np.concatenate([rows, rows]),
+            "is_total": np.concatenate([np.ones(len(rows), bool), np.zeros(len(rows), bool)]),
+        }
+    ).dropna(subset=["label"])
+    both["set"] = both.groupby(["family", "label"], sort=False).ngroup()
+    shape = both.groupby("set")["is_total"].agg(["sum", "size"])
+    whole = shape.index[(shape["sum"] == 1) & (shape["size"] >= 2)]
+    return both[both["set"].isin(whole)]
+
+
+def _lone_withheld(read: _Read, sets: pd.DataFrame) -> list[GateFinding]:
+    """A set with one withheld cell: the total less the other (published) cells gives it to
+    within the rounding, so secondary suppression must have withheld a second cell."""
+    findings = []
+    spec = RELEASE_TABLES[read.table]
+    for column in (c.name for c in spec.columns if c.count):
+        withheld = read.frame[column].isna().to_numpy()[sets["row"].to_numpy()]
+        per_set = pd.Series(withheld).groupby(sets["set"].to_numpy()).transform("sum").to_numpy()
+        for i in sorted(set(sets["row"].to_numpy()[withheld & (per_set == 1)])):
+            findings.append(
+                read.finding(
+                    int(i),
+                    "lone_withheld",
+                    f"{column} is the only withheld count of its set ({_cell(read, int(i))}): "
+                    "the set's other published counts give it away",
+                )
+            )
+    return findings
+
+
+def _cell(read: _Read, i: int) -> str:
+    keys = RELEASE_TABLES[read.table].primary_key
+    row = read.frame.iloc[i]
+    return ", ".join(f"{k}={_plain(row[k])}" for k in keys)
+
+
+def _plain(value: object) -> object:
+    return value.date() if isinstance(value, pd.Timestamp) else value
+
+
+# --- the attacking audit ----------------------------------------------------------------------
+
+
+def _attack(values: _Read, indicators: _Read | None) -> list[GateFinding]:
+    """The LP attack of ``disclosure_audit`` on the values as DuckDB read them back. Rows of
+    an indicator without a multiplier in the release's catalogue cannot be audited: that is
+    itself a finding."""
+    multipliers = {}
+    if indicators is not None:
+        catalogued = indicators.frame.dropna(subset=["multiplier"])
+        multipliers = dict(zip(catalogued["indicator_id"], catalogued["multiplier"], strict=True))
+    frame = _audit_frame(values.frame)
+    known = frame["indicator_id"].isin(list(multipliers))
+    first_rows = frame[~known].drop_duplicates("indicator_id")
+    findings = [
+        values.finding(
+            int(i),
+            "attack",
+            f"indicator {indicator} has no multiplier in indicators.parquet, so the attacking "
+            "audit cannot check its values",
+        )
+        for i, indicator in first_rows["indicator_id"].items()
+    ]
+    audited = frame[known]
+    for found in attack(audited, {k: float(v) for k, v in multipliers.items()}):
+        findings.append(
+            values.finding(
+                int(audited.index[found.row]),
+                "attack",
+                f"{found.cell}: {found.problem} (the audit's {found.kind} check)",
+            )
+        )
+    return findings
+
+
+def _audit_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns as ``attack`` takes them (as ``fetch_frame`` gives the mart): strings as
+    objects with None, counts and statistics as floats with NaN."""
+    audit = frame.copy()
+    for column in audit.columns:
+        if pd.api.types.is_string_dtype(audit[column]):
+            audit[column] = audit[column].astype(object).where(audit[column].notna(), None)
+        elif pd.api.types.is_integer_dtype(audit[column]) or column == "ethnicity_known_pct":
+            audit[column] = pd.to_numeric(audit[column]).astype(float)
+    return audit
+
+
+# --- the second copy of DQ01 --------------------------------------------------------------------
+
+_COMPLETENESS_PAIRS = {
+    "records": "denominator",
+    "known": "numerator",
+    "pct_known": "value",
+    "lower_95": "lower_95",
+    "upper_95": "upper_95",
+}
+"""ethnicity_completeness column -> the DQ01 column of indicator_values it restates."""
+
+
+def _completeness_differs(completeness: _Read, values: _Read) -> list[GateFinding]:
+    """Two copies of a count that differ let a partner difference them: each completeness row
+    must be the DQ01 row of its source, organisation and month, figure for figure."""
+    quality = [i.id for i in catalogue().values() if i.numerator.source == QUALITY_SOURCE]
+    v = values.frame
+    dq = v[v["indicator_id"].isin(quality) & v["breakdown"].eq("source_organisation")]
+    split = dq["group_code"].astype(str).str.split(":", n=1, expand=True)
+    dq = dq.assign(
+        source=split[0],
+        organisation=split[1].where(split[1] != "all", "ALL"),
+        month=dq["period_start"],
+        _values_row=dq.index,
+    )
+    joined = completeness.frame.assign(_row=completeness.frame.index).merge(
+        dq[
+            [
+                "source",
+                "organisation",
+                "month",
+                "_values_row",
+                *dict.fromkeys(_COMPLETENESS_PAIRS.values()),
+            ]
+        ],
+        on=["source", "organisation", "month"],
+        how="outer",
+        suffixes=("", "_dq"),
+        indicator=True,
+    )
+    findings = []
+    for record in joined.to_dict("records"):
+        if record["_merge"] == "left_only":
+            findings.append(
+                completeness.finding(
+                    int(record["_row"]),
+                    "completeness_differs",
+                    "no DQ01 row in indicator_values has this source, organisation and month",
+                )
+            )
+        elif record["_merge"] == "right_only":
+            findings.append(
+                values.finding(
+                    int(record["_values_row"]),
+                    "completeness_differs",
+                    "this DQ01 row has no row in ethnicity_completeness",
+                )
+            )
+        elif differing := _differing(record):
+            findings.append(
+                completeness.finding(
+                    int(record["_row"]),
+                    "completeness_differs",
+                    f"differs from DQ01 (indicator_values row {int(record['_values_row'])}): "
+                    f"{'; '.join(differing)}: a partner could difference the two copies",
+                )
+            )
+    return findings
+
+
+def _differing(record: dict) -> list[str]:
+    out = []
+    for ours, theirs in _COMPLETENESS_PAIRS.items():
+        a, b = record[ours], record[theirs if theirs != ours else f"{theirs}_dq"]
+        if pd.isna(a) and pd.isna(b):
+            continue
+        if pd.isna(a) or pd.isna(b) or not np.isclose(float(a), float(b), rtol=1e-12, atol=0):
+            out.append(f"{ours} {_shown(a)} but {theirs} {_shown(b)}")
+    return out
+
+
+def _shown(value: object) -> str:
+    return "withheld" if pd.isna(value) else f"{float(value):g}"
+
+
+# --- the CSV ----------------------------------------------------------------------------------
+
+
+def _csv_findings(csv: _Read, values: _Read) -> list[GateFinding]:
+    """The CSV must show what indicator_values.parquet shows and nothing more."""
+    missing = [c for c in ("Indicator ID", *CSV_COUNTS, "Value") if c not in csv.frame.columns]
+    if missing:
+        return [csv.finding(None, "csv_differs", f"no column {', '.join(missing)}")]
+    findings = []
+    frame = csv.frame
+    numbers = {}
+    for column in CSV_COUNTS:
+        text = frame[column].astype(object).where(frame[column].notna(), None)
+        numbers[column] = _counts(frame, column)
+        for i in np.flatnonzero(pd.notna(text).to_numpy() & np.isnan(numbers[column])):
+            findings.append(
+                csv.finding(int(i), "csv_differs", f"{column} {text.iloc[i]!r} is not a number")
+            )
+        findings += _count_findings(csv, column, numbers[column])
+    withheld = frame[list(CSV_COUNTS)].isna().any(axis=1).to_numpy()
+    findings += _shown_beside(csv, withheld, [c for c in frame.columns if CSV_DERIVED.match(c)])
+    findings += _multiset_differs(csv, values, numbers)
+    return findings
+
+
+def _multiset_differs(
+    csv: _Read, values: _Read, numbers: dict[str, np.ndarray]
+) -> list[GateFinding]:
+    """Each CSV row's (indicator, Count, Denominator, Value shown?) against the Parquet rows'."""
+    ours = list(
+        zip(
+            csv.frame["Indicator ID"].astype(object),
+            *(_keyed(numbers[c]) for c in CSV_COUNTS),
+            csv.frame["Value"].notna(),
+            strict=True,
+        )
+    )
+    v = values.frame
+    theirs = list(
+        zip(
+            v["indicator_id"].astype(object),
+            *(_keyed(_counts(v, c)) for c in CSV_COUNTS.values()),
+            v["value"].notna(),
+            strict=True,
+        )
+    )
+    extra = Counter(ours) - Counter(theirs)
+    lacking = Counter(theirs) - Counter(ours)
+    findings = []
+    for i, key in enumerate(ours):
+        if extra[key] > 0:
+            extra[key] -= 1
+            findings.append(
+                csv.finding(
+                    i, "csv_differs", f"no row of indicator_values.parquet has {_described(key)}"
+                )
+            )
+    for i, key in enumerate(theirs):
+        if lacking[key] > 0:
+            lacking[key] -= 1
+            findings.append(
+                csv.finding(
+                    None,
+                    "csv_differs",
+                    f"indicator_values.parquet row {i} ({_described(key)}) has no CSV row",
+                )
+            )
+    return findings
+
+
+def _keyed(counts: np.ndarray) -> list[float | None]:
+    return [None if np.isnan(c) else float(c) for c in counts]
+
+
+def _described(key: tuple) -> str:
+    indicator, count, denominator, shown = key
+    value = "a value" if shown else "no value"
+    return (
+        f"indicator {indicator}, count {_shown(count)}, denominator {_shown(denominator)}, {value}"
+    )
+
+
+# --- person-level identifiers -----------------------------------------------------------------
+
+
+def _identifiers(read: _Read) -> list[GateFinding]:
+    """No column may be named for, or hold, a person-level identifier. Details mask any
+    number found, so the gate's own report never prints one."""
+    findings = [
+        read.finding(None, "identifier", f"column {name!r} is named like a person-level identifier")
+        for name in read.frame.columns
+        if IDENTIFIER_COLUMN.search(str(name))
+    ]
+    for column in read.frame.columns:
+        if not pd.api.types.is_string_dtype(read.frame[column]):
+            continue
+        text = read.frame[column].astype(object)
+        for value in _identifying(text.dropna().unique()):
+            for i in np.flatnonzero((text == value).to_numpy()):
+                findings.append(
+                    read.finding(
+                        int(i),
+                        "identifier",
+                        f"{column} holds {_identifier_kind(value)} "
+                        f"({mask_nhs_numbers(PSEUDONYM.sub('<hex>', value))})",
+                    )
+                )
+    return findings
+
+
+def _identifying(values: Iterable[str]) -> list[str]:
+    return [
+        v
+        for v in map(str, values)
+        if PSEUDONYM.search(v) or (not DECIMAL.match(v.strip()) and holds_nhs_number(v))
+    ]
+
+
+def _identifier_kind(value: str) -> str:
+    return "a pseudonym-like hex string" if PSEUDONYM.search(value) else "an NHS number"
