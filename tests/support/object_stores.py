@@ -87,7 +87,7 @@ def azurite() -> Iterator[str]:
                 f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
             )
         finally:
-            process.terminate()
+            process.kill()
             process.wait(timeout=10)
 
 
