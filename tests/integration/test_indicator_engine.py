@@ -12,11 +12,10 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
-import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
-from tests.support.pipeline import compute, settings_for, small_wigan
+from tests.support.pipeline import compute, copy_inputs, settings_for, small_wigan
 from transforms import tasks as pipeline
 from transforms.config.catalogue import catalogue
 from transforms.core import statistics as st
@@ -24,15 +23,7 @@ from transforms.core.disclosure import SUPPRESSION_THRESHOLD
 from transforms.indicators import assembly as indicators
 from transforms.indicators import counts as aggregation
 from transforms.indicators import store as indicator_store
-from transforms.warehouse import bulk, ddl, tables
 from transforms.warehouse import engine as warehouse
-
-INPUT_TABLES = [
-    *tables.STAGING.values(),
-    tables.core_person_ethnicity,
-    tables.audit_file_loads,
-    tables.quality_ethnicity_completeness,
-]
 
 
 def read(url: str, sql: str) -> pd.DataFrame:
@@ -60,18 +51,6 @@ def duckdb_url(loaded: Path, tmp_path: Path) -> str:
     """A private copy of the loaded warehouse, before any indicator was computed."""
     shutil.copy(loaded / "loaded.duckdb", tmp_path / "warehouse.duckdb")
     return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
-
-
-def copy_inputs(source_url: str, target_url: str) -> None:
-    ddl.apply_ddl(warehouse.make_engine(target_url))
-    with (
-        warehouse.make_engine(source_url).connect() as src,
-        warehouse.make_engine(target_url).begin() as dst,
-    ):
-        for table in INPUT_TABLES:
-            frame = pd.DataFrame(src.execute(sa.select(table)).mappings().all())
-            dst.execute(sa.delete(table))
-            bulk.append_arrow(dst, table, pa.Table.from_pandas(frame, preserve_index=False))
 
 
 @pytest.mark.postgres

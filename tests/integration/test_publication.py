@@ -22,7 +22,8 @@ import pytest
 from frictionless import Package, Resource, Schema
 
 from tests.support import object_stores
-from tests.support.pipeline import compute, settings_for, small_wigan
+from tests.support.pipeline import compute, copy_inputs, settings_for, small_wigan
+from tests.support.releases import differ_next_time
 from transforms import tasks as pipeline
 from transforms.core.periods import utcnow
 from transforms.publish import contents as release_contents
@@ -106,6 +107,17 @@ def test_same_content_gives_byte_identical_data_files_whatever_time_run_or_targe
     assert manifests[0]["created_at"] != manifests[1]["created_at"]
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
+def test_duckdb_and_postgres_publish_byte_identical_data_files(url, warehouse_url, tmp_path):
+    copy_inputs(url, warehouse_url)
+    compute(warehouse_url)
+    ours = Path(publish(url, tmp_path / "duckdb").path)
+    theirs = Path(publish(warehouse_url, tmp_path / "postgres").path)
+    for name in DATA_FILES:
+        assert (ours / name).read_bytes() == (theirs / name).read_bytes(), name
+
+
 def test_a_resubmission_publishes_a_revision_superseding_the_month(url, computed, tmp_path):
     target = tmp_path / "publish"
     publish(url, target)
@@ -149,18 +161,6 @@ def previous_release(url: str, target: Path) -> dict:
     """Publish once, then make the next publish differ (its CSV), as a changed month would."""
     publish(url, target)
     return latest(target)
-
-
-def differ_next_time(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = release_contents.read
-
-    def changed(conn):
-        found = original(conn)
-        groups = found.tables["ethnic_groups"]
-        found.tables["ethnic_groups"] = groups.slice(0, groups.num_rows - 1)
-        return found
-
-    monkeypatch.setattr(release_contents, "read", changed)
 
 
 def assert_still_on(target: Path, pointer: dict) -> None:
@@ -217,7 +217,7 @@ def test_a_gate_failure_publishes_nothing_and_names_table_row_and_rule(url, tmp_
 
 CRASH_BEFORE_POINTER = """
 import os, sys
-from tests.integration.test_publication import differ_next_time
+from tests.support.releases import differ_next_time
 from transforms.publish import release
 from transforms.publish.store import ReleaseStore
 from transforms.warehouse.engine import make_engine

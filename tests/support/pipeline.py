@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+
 from synth import generate
 from transforms import tasks as pipeline
 from transforms.config.settings import Settings
 from transforms.config.sources import SOURCES
 from transforms.indicators import store as indicator_store
+from transforms.warehouse import bulk, ddl, tables
 from transforms.warehouse import engine as warehouse
 
 START, END = "2024-09", "2025-10"  # 14 months: rolling years, a COVID campaign, a flu season
+INPUT_TABLES = [
+    *tables.STAGING.values(),
+    tables.core_person_ethnicity,
+    tables.audit_file_loads,
+    tables.quality_ethnicity_completeness,
+]
+"""Everything the indicator compute reads."""
 
 
 def settings_for(root: Path, url: str, **more: object) -> Settings:
@@ -47,3 +59,16 @@ def small_wigan(root: Path, name: str = "loaded.duckdb") -> str:
 def compute(url: str, *, force: bool = False) -> dict[str, int]:
     with warehouse.make_engine(url).begin() as conn:
         return indicator_store.compute(conn, "test", force=force)
+
+
+def copy_inputs(source_url: str, target_url: str) -> None:
+    """Make ``target_url`` hold exactly the compute's inputs of ``source_url``."""
+    ddl.apply_ddl(warehouse.make_engine(target_url))
+    with (
+        warehouse.make_engine(source_url).connect() as src,
+        warehouse.make_engine(target_url).begin() as dst,
+    ):
+        for table in INPUT_TABLES:
+            frame = pd.DataFrame(src.execute(sa.select(table)).mappings().all())
+            dst.execute(sa.delete(table))
+            bulk.append_arrow(dst, table, pa.Table.from_pandas(frame, preserve_index=False))

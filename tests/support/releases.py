@@ -1,6 +1,6 @@
-"""Hand-made partner releases for the release gate's tests: written as the release writer
+"""Hand-made partner releases for the release gate's tests, written as the release writer
 writes them (Parquet by pyarrow in the declared schemas, manifest.json, SHA256SUMS), on any
-fsspec filesystem.
+fsspec filesystem; and a publish made to differ from the warehouse (:func:`differ_next_time`).
 
 The clean release holds ACC02 (a proportion: All persons, 5 and 16 groups) and DQ01 (a
 source's organisations) for two months, with ethnicity_completeness restating DQ01. Every
@@ -22,8 +22,10 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from transforms.core import statistics as st
+from transforms.publish import contents as release_contents
 from transforms.publish.contents import ethnic_group_table
 from transforms.publish.tables import RELEASE_TABLES
 
@@ -246,3 +248,17 @@ def write_release(
         with fs.open(f"{folder}/{path}", "wb") as handle:
             handle.write(content)
     return manifest
+
+
+def differ_next_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the next publish's contents differ from the warehouse's (one ethnic group fewer),
+    as a changed month would, without touching the warehouse."""
+    original = release_contents.read
+
+    def changed(conn):
+        found = original(conn)
+        groups = found.tables["ethnic_groups"]
+        found.tables["ethnic_groups"] = groups.slice(0, groups.num_rows - 1)
+        return found
+
+    monkeypatch.setattr(release_contents, "read", changed)
