@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from transforms.config.sources import SOURCES, Source
+from transforms.config.sources import Source
 from transforms.core.periods import month_after
-from transforms.warehouse.tables import audit_file_loads, quality_ethnicity_completeness
+from transforms.warehouse.tables import STAGING, audit_file_loads, quality_ethnicity_completeness
 
 HISTORY_MONTHS = 3  # a delivery is compared with up to this many earlier months of its source
 MIN_ROWS = 100  # below this many rows (now or in history) shares and volumes are not judged
@@ -114,14 +114,23 @@ def _volume(found: Profile, history: dict[str, int]) -> None:
 
 
 def _unique_ids(conn: Connection, found: Profile) -> None:
+    """Rows of the month beyond the first of their record id (every row of a blank id counts,
+    as in ``count(*) - count(distinct id)``). Only ids with repeats are summed: PostgreSQL
+    sorted the whole month for ``count(distinct)``, about twice as slow as this grouped count."""
     source = found.source
-    repeats = conn.execute(
-        sa.text(
-            f"select count(*) - count(distinct {source.record_id}) "
-            f"from {source.qualified_table} where period = :period"
-        ),
-        {"period": found.period},
-    ).scalar_one()
+    staged = STAGING[source.name]
+    rid = staged.c[source.record_id]
+    repeated = (
+        sa.select(rid.label("id"), sa.func.count().label("n"))
+        .where(staged.c.period == found.period)
+        .group_by(rid)
+        .having(sa.or_(sa.func.count() > 1, rid.is_(None)))
+        .subquery("repeated")
+    )
+    rows, ids = conn.execute(
+        sa.select(sa.func.sum(repeated.c.n), sa.func.count(repeated.c.id))
+    ).one()
+    repeats = int(rows or 0) - ids
     found.limits[UNIQUE_IDS] = (None, 0)
     found.add(UNIQUE_IDS, source.record_id, repeats, f"{repeats:,} repeated {source.record_id}")
 
@@ -137,12 +146,14 @@ def _date_spread(conn: Connection, found: Profile) -> None:
     if found.rows < MIN_ROWS:
         found.skipped[DATE_SPREAD] = f"fewer than {MIN_ROWS} rows"
         return
+    staged = STAGING[source.name]
+    event, rows = staged.c[source.event_date], sa.func.count().label("n")
     day, count = conn.execute(
-        sa.text(
-            f"select {source.event_date}, count(*) from {source.qualified_table} "
-            f"where period = :period group by {source.event_date} order by 2 desc, 1 limit 1"
-        ),
-        {"period": found.period},
+        sa.select(event, rows)
+        .where(staged.c.period == found.period)
+        .group_by(event)
+        .order_by(rows.desc(), event)
+        .limit(1)
     ).one()
     share = count / found.rows
     found.limits[DATE_SPREAD] = (None, source.max_day_share)
@@ -154,16 +165,39 @@ def _date_spread(conn: Connection, found: Profile) -> None:
     )
 
 
-def _code_counts(conn: Connection, source: Source, column: str, periods: list[str]) -> dict:
-    where = " or ".join(f"period = :p{i}" for i in range(len(periods)))
+def _code_counts(conn: Connection, found: Profile) -> dict[str, tuple[dict, dict]]:
+    """Code column -> (code -> rows in the month, code -> rows in its history months).
+
+    One grouped scan of the months for all the source's code columns (grouping sets), not
+    two per column: on PostgreSQL each of those read the history months again.
+    """
+    source = found.source
+    staged = STAGING[source.name]
+    months = (
+        sa.select(
+            (staged.c.period == found.period).label("now"),
+            *(staged.c[name] for name in source.share_columns),
+        )
+        .where(staged.c.period.in_([found.period, *found.history]))
+        .subquery("months")
+    )
+    columns = [months.c[name] for name in source.share_columns]
     rows = conn.execute(
-        sa.text(
-            f"select {column}, count(*) from {source.qualified_table} where {where} "
-            f"group by {column}"
-        ),
-        {f"p{i}": p for i, p in enumerate(periods)},
+        sa.select(
+            months.c.now,
+            sa.func.count(),
+            *columns,
+            *(sa.func.grouping(column) for column in columns),
+        ).group_by(sa.func.grouping_sets(*(sa.tuple_(months.c.now, c) for c in columns)))
     ).all()
-    return {("(blank)" if code is None else str(code)): n for code, n in rows}
+    counts: dict[str, tuple[dict, dict]] = {name: ({}, {}) for name in source.share_columns}
+    width = len(columns)
+    for now, n, *values in rows:
+        codes, grouped = values[:width], values[width:]
+        i = grouped.index(0)  # the column this row counts (the others are rolled up)
+        code = codes[i]
+        counts[columns[i].name][0 if now else 1]["(blank)" if code is None else str(code)] = n
+    return counts
 
 
 def _code_shares(conn: Connection, found: Profile) -> None:
@@ -178,9 +212,7 @@ def _code_shares(conn: Connection, found: Profile) -> None:
         found.skipped[CODE_SHARES] = f"fewer than {MIN_ROWS} rows"
         return
     judged = False
-    for column in source.share_columns:
-        now = _code_counts(conn, source, column, [found.period])
-        before = _code_counts(conn, source, column, found.history)
+    for column, (now, before) in _code_counts(conn, found).items():
         total_now, total_before = sum(now.values()), sum(before.values())
         if total_before < MIN_ROWS:
             continue
@@ -209,22 +241,16 @@ def _code_shares(conn: Connection, found: Profile) -> None:
 def _on_register(conn: Connection, source: Source, period: str) -> tuple[int, int] | None:
     """Rows of the month, and how many of their people were in last month's register
     snapshot; None if that snapshot is not loaded."""
-    register = SOURCES[REGISTER].qualified_table
-    before = month_after(period, -1)
-    params = {"period": period, "before": before}
-    loaded = conn.execute(
-        sa.text(f"select count(*) from {register} where period = :before"), params
-    ).scalar_one()
-    if not loaded:
+    register = STAGING[REGISTER]
+    in_snapshot = register.c.period == month_after(period, -1)
+    if not conn.execute(sa.select(sa.exists().where(in_snapshot))).scalar_one():
         return None
+    staged = STAGING[source.name]
+    people = sa.select(register.c.person_id).where(in_snapshot).distinct().subquery("r")
     total, found = conn.execute(
-        sa.text(
-            "select count(*), coalesce(sum(case when r.person_id is not null then 1 else 0 end)"
-            f", 0) from {source.qualified_table} as t left join (select distinct person_id "
-            f"from {register} where period = :before) as r on r.person_id = t.person_id "
-            "where t.period = :period"
-        ),
-        params,
+        sa.select(sa.func.count(), sa.func.count(people.c.person_id))
+        .select_from(staged.outerjoin(people, people.c.person_id == staged.c.person_id))
+        .where(staged.c.period == period)
     ).one()
     return int(total), int(found)
 
@@ -268,16 +294,23 @@ def _organisations(conn: Connection, found: Profile) -> None:
         found.skipped[ORGANISATIONS] = "first delivery of the source: no earlier month"
         return
     last = found.history[0]
-    org = source.organisation
+    staged = STAGING[source.name]
+    org = staged.c[source.organisation]
+
+    def per_organisation(period: str, *where: sa.ColumnElement[bool]) -> sa.Subquery:
+        return (
+            sa.select(org.label("org"), sa.func.count().label("n"))
+            .where(staged.c.period == period, *where)
+            .group_by(org)
+            .subquery()
+        )
+
+    before, now = per_organisation(last, org.is_not(None)), per_organisation(found.period)
     rows = conn.execute(
-        sa.text(
-            f"select b.org, b.n, coalesce(a.n, 0) from (select {org} as org, count(*) as n "
-            f"from {source.qualified_table} where period = :last and {org} is not null "
-            f"group by {org}) as b left join (select {org} as org, count(*) as n from "
-            f"{source.qualified_table} where period = :period group by {org}) as a "
-            "on a.org = b.org where b.n >= :least order by b.org"
-        ),
-        {"last": last, "period": found.period, "least": ORGANISATION_MIN_ROWS},
+        sa.select(before.c.org, before.c.n, sa.func.coalesce(now.c.n, 0))
+        .select_from(before.outerjoin(now, now.c.org == before.c.org))
+        .where(before.c.n >= ORGANISATION_MIN_ROWS)
+        .order_by(before.c.org)
     ).all()
     found.limits[ORGANISATIONS] = (1, None)
     found.notes[ORGANISATIONS] = f"organisations with {ORGANISATION_MIN_ROWS}+ rows in {last}"
