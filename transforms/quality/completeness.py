@@ -65,25 +65,28 @@ def _classified(source: Source, *, linked: bool) -> sa.Select:
 
 def _insert_completeness(conn: Connection, source: Source, basis: str, rows: sa.Select) -> None:
     """Insert per-organisation rows and an ``ALL`` row for each period of ``rows``
-    (``_classified``), counted in one grouped scan (grouping sets, not one scan each)."""
+    (``_classified``). The rows are grouped once, by organisation, and the ``ALL`` rows are
+    summed from those groups: grouping the rows twice took twice as long, and grouping sets,
+    which read them once, run on a single core on PostgreSQL."""
     r = rows.subquery("classified")
+    counted = ["records", *STATUSES]
+    everyone = sa.literal(ALL_ORGANISATIONS).label("organisation")
+    tallies = [
+        sa.func.count().label("records"),
+        *(sa.func.count().filter(r.c.status == status).label(status) for status in STATUSES),
+    ]
     if source.organisation:
-        groups = sa.func.grouping_sets(
-            sa.tuple_(r.c.period), sa.tuple_(r.c.period, r.c.organisation)
-        )
-        organisation = sa.func.coalesce(r.c.organisation, ALL_ORGANISATIONS)
+        grouped = sa.select(r.c.period, r.c.organisation, *tallies)
+        per_organisation = grouped.group_by(r.c.period, r.c.organisation).cte("organisations")
+        totals = sa.select(
+            per_organisation.c.period,
+            everyone,
+            *(sa.func.sum(per_organisation.c[name]) for name in counted),
+        ).group_by(per_organisation.c.period)
+        all_rows = sa.union_all(sa.select(per_organisation), totals)
     else:
-        groups, organisation = r.c.period, sa.literal(ALL_ORGANISATIONS)
-    counts = (
-        sa.select(
-            r.c.period,
-            organisation.label("organisation"),
-            sa.func.count().label("records"),
-            *(sa.func.count().filter(r.c.status == status).label(status) for status in STATUSES),
-        )
-        .group_by(groups)
-        .subquery("counts")
-    )
+        all_rows = sa.select(r.c.period, everyone, *tallies).group_by(r.c.period)
+    counts = all_rows.subquery("counts")
     pct_known = HUNDRED * counts.c.known / counts.c.records
     threshold = sa.literal(source.completeness_threshold, sa.Double)
     done = quality_ethnicity_completeness.c
