@@ -51,16 +51,11 @@ def _classified(source: Source, *, linked: bool) -> sa.Select:
             else_="not_known",
         )
         rows = staged.outerjoin(core_person_ethnicity, best.person_id == staged.c.person_id)
-    organisation = (
-        [
-            sa.func.coalesce(staged.c[source.organisation], UNKNOWN_ORGANISATION).label(
-                "organisation"
-            )
-        ]
-        if source.organisation
-        else []
-    )
-    return sa.select(staged.c.period, *organisation, status.label("status")).select_from(rows)
+    columns = [staged.c.period, status.label("status")]
+    if source.organisation:
+        named = sa.func.coalesce(staged.c[source.organisation], UNKNOWN_ORGANISATION)
+        columns.append(named.label("organisation"))
+    return sa.select(*columns).select_from(rows)
 
 
 def _insert_completeness(conn: Connection, source: Source, basis: str, rows: sa.Select) -> None:
