@@ -57,7 +57,8 @@ def test_a_file_without_repeats_is_not_scanned_again_to_remove_them(settings):
     finally:
         sa.event.remove(engine, "before_cursor_execute", seen)
     assert (record["rows_loaded"], record["rows_quarantined"]) == (5, 0)
-    assert [s for s in statements if "having count(*) > 1" in s]  # the check itself ran
+    statements = [s.lower() for s in statements]
+    assert [s for s in statements if "having count(*) >" in s]  # the check itself ran
     assert not [s for s in statements if s.startswith("delete from staging") and "row_number" in s]
 
 

@@ -35,7 +35,7 @@ from transforms.warehouse.tables import STAGING, quality_quarantine
 
 log = logging.getLogger(__name__)
 
-QUARANTINE = quality_quarantine.fullname
+DUPLICATE_ID = "duplicate_id"  # the quarantine reason of repeats and records of other months
 T = TypeVar("T")
 
 
@@ -193,8 +193,8 @@ def _load(
     with DeliveryReader(planned.delivery, source, ctx.limits) as reader:
         extra = json.dumps(reader.header.extra) if reader.header.extra else None
         lineage = {"period": entry.period, "load_id": entry.load_id}
-        table = source.qualified_table
-        conn.execute(sa.text(f"delete from {table} where period = :period"), lineage)
+        staged = STAGING[source.name]
+        conn.execute(sa.delete(staged).where(staged.c.period == entry.period))
         # Three overlapping stages, one thread each: read and check, pseudonymise, write.
         checked_chunks = prefetch(check_rows(chunk, source, entry.period) for chunk in reader)
         for checked in prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks):
@@ -203,7 +203,7 @@ def _load(
             for name, value in lineage.items():
                 column = pa.repeat(pa.scalar(value, pa.string()), good.num_rows)
                 good = good.append_column(name, column)
-            append_arrow(conn, STAGING[source.name], good)
+            append_arrow(conn, staged, good)
             _quarantine(conn, entry, checked.quarantined)
         rows_read += len(reader.malformed)
         _quarantine_malformed(conn, entry, reader.malformed)
@@ -214,7 +214,7 @@ def _load(
             "the file has a header but no data rows",
             "A month with no activity is unlikely: check the extract and resend it.",
         )
-    refresh_statistics(conn, STAGING[source.name])
+    refresh_statistics(conn, staged)
     _quarantine_repeats(conn, source, entry)
     loaded, quarantined = _count_outcomes(conn, source, entry, rows_read)
     if loaded == 0:
@@ -297,11 +297,25 @@ def _quarantine_malformed(conn: Connection, entry: LoadRecord, lines: list[Malfo
     _quarantine(conn, entry, rows)
 
 
-QUARANTINE_INSERT = (
-    f"insert into {QUARANTINE} (load_id, source, file_name, period, row_number, reason, detail) "
-    "select cast(:load_id as varchar), :source, :file_name, cast(:period as varchar), row_number, "
-    "'duplicate_id', :detail from "
-)
+def _quarantine_duplicates(
+    conn: Connection, entry: LoadRecord, rows: sa.Select, detail: str
+) -> int:
+    """Quarantine the staged rows whose ``row_number`` ``rows`` selects, as duplicates."""
+    constant = {
+        "load_id": entry.load_id,
+        "source": entry.source,
+        "file_name": entry.file_name,
+        "period": entry.period,
+        "reason": DUPLICATE_ID,
+        "detail": detail,
+    }
+    found = rows.subquery("duplicates")
+    insert = sa.insert(quality_quarantine).from_select(
+        [*constant, "row_number"],
+        sa.select(*(sa.literal(v, sa.String) for v in constant.values()), found.c.row_number),
+    )
+    # An INSERT's row count is kept only when asked for (SQLAlchemy 2), else -1 on psycopg.
+    return conn.execute(insert.execution_options(preserve_rowcount=True)).rowcount
 
 
 def _quarantine_repeats(conn: Connection, source: Source, entry: LoadRecord) -> None:
@@ -311,44 +325,43 @@ def _quarantine_repeats(conn: Connection, source: Source, entry: LoadRecord) -> 
     only their rows are ranked. An event already loaded for another month is quarantined too
     (not for snapshots, where every month lists everyone again).
     """
-    table, rid = source.qualified_table, source.record_id
-    params = {
-        "period": entry.period,
-        "load_id": entry.load_id,
-        "source": entry.source,
-        "file_name": entry.file_name,
-    }
-    repeats = (
-        f"(select row_number, row_number() over (partition by {rid} order by row_number) as copy"
-        f" from {table} where period = :period and {rid} in ("
-        f"  select {rid} from {table} where period = :period group by {rid} having count(*) > 1)"
-        ") as repeats where copy > 1"
+    staged, name = STAGING[source.name], source.record_id
+    rid, in_month = staged.c[name], staged.c.period == entry.period
+    repeated = sa.select(rid).where(in_month).group_by(rid).having(sa.func.count() > 1)
+    copies = (
+        sa.select(
+            staged.c.row_number,
+            sa.func.row_number().over(partition_by=rid, order_by=staged.c.row_number).label("copy"),
+        )
+        .where(in_month, rid.in_(repeated))
+        .subquery("repeats")
     )
-    detail = f"{rid} repeats an earlier row of this file; the first row was kept (send each once)"
-    found = conn.execute(sa.text(QUARANTINE_INSERT + repeats), params | {"detail": detail}).rowcount
+    found = _quarantine_duplicates(
+        conn,
+        entry,
+        sa.select(copies.c.row_number).where(copies.c.copy > 1),
+        f"{name} repeats an earlier row of this file; the first row was kept (send each once)",
+    )
+    held = quality_quarantine.c
+    quarantined = sa.select(held.row_number).where(held.load_id == entry.load_id)
     if not source.snapshot:
-        elsewhere = (
-            f"{table} as this where period = :period and exists ("
-            f"  select 1 from {table} as other where other.period <> :period"
-            f"  and other.{rid} = this.{rid}) and row_number not in ("
-            f"  select row_number from {QUARANTINE} where load_id = :load_id)"
+        other = staged.alias("other")
+        elsewhere = sa.exists().where(other.c.period != entry.period, other.c[name] == rid)
+        found += _quarantine_duplicates(
+            conn,
+            entry,
+            sa.select(staged.c.row_number).where(
+                in_month, elsewhere, staged.c.row_number.not_in(quarantined)
+            ),
+            f"{name} is already loaded for another month; send each record in one month "
+            "only (resubmit the other month if the record moved)",
         )
-        detail = (
-            f"{rid} is already loaded for another month; send each record in one month "
-            "only (resubmit the other month if the record moved)"
-        )
-        found += conn.execute(
-            sa.text(QUARANTINE_INSERT + elsewhere), params | {"detail": detail}
-        ).rowcount
     if found == 0:  # the usual case: nothing to take out of the month
         return
     conn.execute(
-        sa.text(
-            f"delete from {table} where period = :period and row_number in ("
-            f"  select row_number from {QUARANTINE}"
-            "   where load_id = :load_id and reason = 'duplicate_id')"
-        ),
-        params,
+        sa.delete(staged).where(
+            in_month, staged.c.row_number.in_(quarantined.where(held.reason == DUPLICATE_ID))
+        )
     )
 
 
@@ -356,10 +369,14 @@ def _count_outcomes(
     conn: Connection, source: Source, entry: LoadRecord, rows_read: int
 ) -> tuple[int, int]:
     """Rows loaded and quarantined, counted in the tables themselves; nothing may be lost."""
-    count = "select count(*) from {} where period = :period and load_id = :load_id"
-    params = {"period": entry.period, "load_id": entry.load_id}
-    loaded = conn.execute(sa.text(count.format(source.qualified_table)), params).scalar_one()
-    quarantined = conn.execute(sa.text(count.format(QUARANTINE)), params).scalar_one()
+    loaded, quarantined = (
+        conn.execute(
+            sa.select(sa.func.count()).where(
+                table.c.period == entry.period, table.c.load_id == entry.load_id
+            )
+        ).scalar_one()
+        for table in (STAGING[source.name], quality_quarantine)
+    )
     if rows_read != loaded + quarantined:
         raise RuntimeError(
             f"{entry.file_name}: read {rows_read} rows but loaded {loaded} and quarantined "

@@ -14,14 +14,15 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import Counter
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from transforms.config.sources import SOURCES, Source
+from transforms.config.sources import Source
 from transforms.core.periods import month_after
-from transforms.warehouse.tables import audit_file_loads, quality_ethnicity_completeness
+from transforms.warehouse.tables import STAGING, audit_file_loads, quality_ethnicity_completeness
 
 HISTORY_MONTHS = 3  # a delivery is compared with up to this many earlier months of its source
 MIN_ROWS = 100  # below this many rows (now or in history) shares and volumes are not judged
@@ -115,12 +116,12 @@ def _volume(found: Profile, history: dict[str, int]) -> None:
 
 def _unique_ids(conn: Connection, found: Profile) -> None:
     source = found.source
+    staged = STAGING[source.name]
+    rid = staged.c[source.record_id]
     repeats = conn.execute(
-        sa.text(
-            f"select count(*) - count(distinct {source.record_id}) "
-            f"from {source.qualified_table} where period = :period"
-        ),
-        {"period": found.period},
+        sa.select(sa.func.count() - sa.func.count(rid.distinct())).where(
+            staged.c.period == found.period
+        )
     ).scalar_one()
     found.limits[UNIQUE_IDS] = (None, 0)
     found.add(UNIQUE_IDS, source.record_id, repeats, f"{repeats:,} repeated {source.record_id}")
@@ -137,12 +138,14 @@ def _date_spread(conn: Connection, found: Profile) -> None:
     if found.rows < MIN_ROWS:
         found.skipped[DATE_SPREAD] = f"fewer than {MIN_ROWS} rows"
         return
+    staged = STAGING[source.name]
+    event, rows = staged.c[source.event_date], sa.func.count().label("n")
     day, count = conn.execute(
-        sa.text(
-            f"select {source.event_date}, count(*) from {source.qualified_table} "
-            f"where period = :period group by {source.event_date} order by 2 desc, 1 limit 1"
-        ),
-        {"period": found.period},
+        sa.select(event, rows)
+        .where(staged.c.period == found.period)
+        .group_by(event)
+        .order_by(rows.desc(), event)
+        .limit(1)
     ).one()
     share = count / found.rows
     found.limits[DATE_SPREAD] = (None, source.max_day_share)
@@ -154,16 +157,30 @@ def _date_spread(conn: Connection, found: Profile) -> None:
     )
 
 
-def _code_counts(conn: Connection, source: Source, column: str, periods: list[str]) -> dict:
-    where = " or ".join(f"period = :p{i}" for i in range(len(periods)))
-    rows = conn.execute(
-        sa.text(
-            f"select {column}, count(*) from {source.qualified_table} where {where} "
-            f"group by {column}"
-        ),
-        {f"p{i}": p for i, p in enumerate(periods)},
-    ).all()
-    return {("(blank)" if code is None else str(code)): n for code, n in rows}
+def _code_counts(conn: Connection, found: Profile) -> dict[str, tuple[Counter, Counter]]:
+    """Code column -> (rows of the month by code, rows of its history months by code).
+
+    One scan of the months, grouped by all the code columns at once (a few hundred
+    combinations at most) and summed per column here. One query per column and month set
+    read the history again for each column; grouping sets read it once but PostgreSQL runs
+    them on one core, where a plain grouping runs in parallel.
+    """
+    source = found.source
+    staged = STAGING[source.name]
+    months = (
+        sa.select(
+            (staged.c.period == found.period).label("now"),
+            *(staged.c[name] for name in source.share_columns),
+        )
+        .where(staged.c.period.in_([found.period, *found.history]))
+        .subquery("months")
+    )
+    grouping = [months.c.now, *(months.c[name] for name in source.share_columns)]
+    counts = {name: (Counter(), Counter()) for name in source.share_columns}
+    for now, *codes, n in conn.execute(sa.select(*grouping, sa.func.count()).group_by(*grouping)):
+        for name, code in zip(source.share_columns, codes, strict=True):
+            counts[name][0 if now else 1]["(blank)" if code is None else str(code)] += n
+    return counts
 
 
 def _code_shares(conn: Connection, found: Profile) -> None:
@@ -178,9 +195,7 @@ def _code_shares(conn: Connection, found: Profile) -> None:
         found.skipped[CODE_SHARES] = f"fewer than {MIN_ROWS} rows"
         return
     judged = False
-    for column in source.share_columns:
-        now = _code_counts(conn, source, column, [found.period])
-        before = _code_counts(conn, source, column, found.history)
+    for column, (now, before) in _code_counts(conn, found).items():
         total_now, total_before = sum(now.values()), sum(before.values())
         if total_before < MIN_ROWS:
             continue
@@ -209,22 +224,16 @@ def _code_shares(conn: Connection, found: Profile) -> None:
 def _on_register(conn: Connection, source: Source, period: str) -> tuple[int, int] | None:
     """Rows of the month, and how many of their people were in last month's register
     snapshot; None if that snapshot is not loaded."""
-    register = SOURCES[REGISTER].qualified_table
-    before = month_after(period, -1)
-    params = {"period": period, "before": before}
-    loaded = conn.execute(
-        sa.text(f"select count(*) from {register} where period = :before"), params
-    ).scalar_one()
-    if not loaded:
+    register = STAGING[REGISTER]
+    in_snapshot = register.c.period == month_after(period, -1)
+    if not conn.execute(sa.select(sa.exists().where(in_snapshot))).scalar_one():
         return None
+    staged = STAGING[source.name]
+    people = sa.select(register.c.person_id).where(in_snapshot).distinct().subquery("r")
     total, found = conn.execute(
-        sa.text(
-            "select count(*), coalesce(sum(case when r.person_id is not null then 1 else 0 end)"
-            f", 0) from {source.qualified_table} as t left join (select distinct person_id "
-            f"from {register} where period = :before) as r on r.person_id = t.person_id "
-            "where t.period = :period"
-        ),
-        params,
+        sa.select(sa.func.count(), sa.func.count(people.c.person_id))
+        .select_from(staged.outerjoin(people, people.c.person_id == staged.c.person_id))
+        .where(staged.c.period == period)
     ).one()
     return int(total), int(found)
 
@@ -268,16 +277,23 @@ def _organisations(conn: Connection, found: Profile) -> None:
         found.skipped[ORGANISATIONS] = "first delivery of the source: no earlier month"
         return
     last = found.history[0]
-    org = source.organisation
+    staged = STAGING[source.name]
+    org = staged.c[source.organisation]
+
+    def per_organisation(period: str, *where: sa.ColumnElement[bool]) -> sa.Subquery:
+        return (
+            sa.select(org.label("org"), sa.func.count().label("n"))
+            .where(staged.c.period == period, *where)
+            .group_by(org)
+            .subquery()
+        )
+
+    before, now = per_organisation(last, org.is_not(None)), per_organisation(found.period)
     rows = conn.execute(
-        sa.text(
-            f"select b.org, b.n, coalesce(a.n, 0) from (select {org} as org, count(*) as n "
-            f"from {source.qualified_table} where period = :last and {org} is not null "
-            f"group by {org}) as b left join (select {org} as org, count(*) as n from "
-            f"{source.qualified_table} where period = :period group by {org}) as a "
-            "on a.org = b.org where b.n >= :least order by b.org"
-        ),
-        {"last": last, "period": found.period, "least": ORGANISATION_MIN_ROWS},
+        sa.select(before.c.org, before.c.n, sa.func.coalesce(now.c.n, 0))
+        .select_from(before.outerjoin(now, now.c.org == before.c.org))
+        .where(before.c.n >= ORGANISATION_MIN_ROWS)
+        .order_by(before.c.org)
     ).all()
     found.limits[ORGANISATIONS] = (1, None)
     found.notes[ORGANISATIONS] = f"organisations with {ORGANISATION_MIN_ROWS}+ rows in {last}"
