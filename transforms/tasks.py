@@ -22,7 +22,7 @@ from transforms.ingest.load import LoadContext, ingest
 from transforms.ingest.reading import ReadLimits
 from transforms.ops.alerts import send_alert
 from transforms.publish import release
-from transforms.quality import completeness, validation
+from transforms.quality import completeness, metrics, validation
 from transforms.warehouse import ddl
 from transforms.warehouse import engine as warehouse
 from transforms.warehouse.tables import core_person_ethnicity
@@ -169,14 +169,19 @@ def report_quality(settings: Settings, source: str, records: list[list[dict]]) -
     The data stays loaded either way: the warning is about what the data says, and
     withholding a month would hide the very gap the partnership needs to see.
     """
-    warnings = [w for r in _records(records) for w in r.warnings]
+    loads = _records(records)
+    warnings = [w for r in loads for w in r.warnings]
     if warnings:
         send_alert(
             settings.alert_webhook_url,
             f"health-equity-indicators: {len(warnings)} data-quality warning(s) ({source})",
             warnings,
         )
-        below = [w for w in warnings if completeness.is_completeness_warning(w)]
-        if below and settings.completeness_action == "fail":
+    if warnings and settings.completeness_action == "fail":
+        with warehouse.make_engine(settings.warehouse_url).connect() as conn:
+            below = validation.warnings_of_kind(
+                conn, [r.load_id for r in loads], metrics.COMPLETENESS
+            )
+        if below:
             raise DataQualityFailure(f"{len(below)} completeness warning(s): {below[0]}")
     return warnings

@@ -4,11 +4,17 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 
 from transforms.config.settings import Settings
+from transforms.core.periods import utcnow
 from transforms.ingest.audit import LoadRecord
 from transforms.ops.alerts import send_alert
+from transforms.quality.metrics import COMPLETENESS
 from transforms.tasks import DataQualityFailure, report_quality
+from transforms.warehouse.ddl import apply_ddl
+from transforms.warehouse.engine import make_engine
+from transforms.warehouse.tables import quality_warnings
 
 
 @pytest.fixture
@@ -67,16 +73,37 @@ def test_completeness_warnings_alert_and_the_run_carries_on(webhook, tmp_path):
     assert "less than the 90% threshold" in received[0]["text"]
 
 
+def warned(tmp_path, kind: str, message: str, **options) -> Settings:
+    """Settings of a warehouse where load 1 raised ``message`` from the check ``kind``."""
+    settings = Settings(var_dir=tmp_path, warehouse_url=f"duckdb:///{tmp_path / 'w.duckdb'}")
+    engine = make_engine(settings.warehouse_url)
+    apply_ddl(engine)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(quality_warnings).values(
+                load_id="1",
+                source="ae_attendances",
+                period="2025-01",
+                kind=kind,
+                message=message,
+                raised_at=utcnow(),
+            )
+        )
+    return settings.model_copy(update=options)
+
+
 def test_completeness_warnings_fail_the_run_when_configured(tmp_path):
-    settings = Settings(var_dir=tmp_path, completeness_action="fail")
+    settings = warned(tmp_path, COMPLETENESS, COMPLETENESS_WARNING, completeness_action="fail")
     with pytest.raises(DataQualityFailure, match="1 completeness warning"):
         report_quality(settings, "ae_attendances", RECORDS)
 
 
 def test_other_data_quality_warnings_alert_but_never_fail_the_run(webhook, tmp_path):
     url, received = webhook
-    settings = Settings(var_dir=tmp_path, alert_webhook_url=url, completeness_action="fail")
     shift = "ae_attendances 2025-01: WARN unless each code's share ... (department_type = 01)"
+    settings = warned(
+        tmp_path, "code_shares", shift, alert_webhook_url=url, completeness_action="fail"
+    )
     records = [[LoadRecord.from_xcom(RECORDS[0][0] | {"warnings": [shift]}).to_xcom()]]
     assert report_quality(settings, "ae_attendances", records) == [shift]
     assert "1 data-quality warning(s)" in received[0]["title"]

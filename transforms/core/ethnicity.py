@@ -23,8 +23,6 @@ NOT_STATED_CODE, NOT_KNOWN_CODE = "Z", "99"
 """The codes of "asked and declined" and "not known" (NHS ETHNIC CATEGORY)."""
 NOT_STATED_LABEL, NOT_KNOWN_LABEL = "Not stated", "Not known"
 """Their group labels, in both breakdowns (5 and 16 groups) and in ``core.dim_ethnicity``."""
-"""Old names of the codes, kept only for ``transforms.quality.suites`` until its rework lands:
-use ``NOT_STATED_CODE`` and ``NOT_KNOWN_CODE``."""
 STATUSES = ("known", "not_stated", "not_known", "invalid")
 GROUP_5_LABELS = {
     "White": "White",

@@ -136,10 +136,6 @@ def record_delivery(conn: Connection, source: Source, period: str) -> None:
 BELOW_THRESHOLD = "ethnicity recorded for less than the"
 
 
-def is_completeness_warning(message: str) -> bool:
-    return BELOW_THRESHOLD in message
-
-
 def warning_message(source: Source, period: str, below: list[tuple[str, float]]) -> str:
     """The warning for the month's organisations (``ALL``: the whole source) whose recorded
     completeness is below the threshold, as (organisation, % known)."""

@@ -253,6 +253,17 @@ def record_warnings(
     return [message for _, message in warnings]
 
 
+def warnings_of_kind(conn: Connection, load_ids: list[str], kind: str) -> list[str]:
+    """The messages of the loads' warnings raised by one check (``quality.warnings.kind``)."""
+    found = quality_warnings.c
+    query = (
+        sa.select(found.message)
+        .where(found.load_id.in_(load_ids), found.kind == kind)
+        .order_by(found.raised_at)
+    )
+    return list(conn.execute(query).scalars())
+
+
 @contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
     """Processes sharing the GX store (parallel tasks on one worker) update suites in turn."""
