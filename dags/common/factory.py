@@ -237,11 +237,11 @@ def publish_dag() -> DAG:
         tags=["publish"],
     )
     def publish_partnership() -> None:
-        @task(outlets=[RELEASE_ASSET])
+        @task(pool=WAREHOUSE_POOL, outlets=[RELEASE_ASSET])
         def publish(*, outlet_events=None) -> dict:
             from airflow.sdk.exceptions import AirflowFailException
-            from transforms.publish.gate import GateFailure
 
+            from transforms.publish.gate import GateFailure
             from transforms.tasks import publish_release
 
             try:

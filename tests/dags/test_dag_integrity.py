@@ -102,6 +102,7 @@ def test_publication_follows_the_indicator_values_and_announces_the_release(dagb
     dag = dagbag.dags["publish_partnership"]
     assert dag.timetable.asset_condition.uri == "warehouse://indicators/values"
     (publish,) = dag.tasks
+    assert publish.pool == "warehouse"  # it reads the warehouse: one DuckDB user at a time
     assert [o.uri for o in publish.outlets] == ["publish://partnership/release"]
 
 

@@ -22,6 +22,7 @@ import pytest
 from frictionless import Package, Resource, Schema
 
 from tests.support import object_stores
+from tests.support.cli import hei, user_env
 from tests.support.pipeline import compute, copy_inputs, settings_for, small_wigan
 from tests.support.releases import differ_next_time
 from transforms import tasks as pipeline
@@ -152,6 +153,22 @@ def resubmit_half_a_month(url: str, computed: Path, root: Path, source: str, mon
     for group in pipeline.find_deliveries(settings, source, None):
         pipeline.load_month(settings, group, "resubmission")
     pipeline.link_ethnicity(settings)
+
+
+def test_hei_publish_and_hei_releases_say_what_was_done(url, tmp_path):
+    warehouse.make_engine(url).dispose()  # hei opens the DuckDB file in its own process
+    env = user_env(tmp_path)
+    target = str(tmp_path / "publish")
+    first = hei("publish", "--warehouse", url, "--publish", target, env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith(f"published release {MONTH}: ")
+    again = hei("publish", "--warehouse", url, "--publish", target, env=env)
+    assert again.stdout.strip() == f"nothing changed since release {MONTH}: nothing published"
+    listed = hei("releases", "--publish", target, env=env)
+    (row,) = listed.stdout.splitlines()[2:]
+    assert row.split()[:3] == [MONTH, "latest", f"2024-09..{MONTH}"]
+    manifest = json.loads((folder(Path(target), MONTH) / "manifest.json").read_text())
+    assert f"indicator_values {manifest['files'][0]['rows']:,}" in row
 
 
 # --- failures leave the previous release in place ----------------------------------------
