@@ -26,6 +26,7 @@ PIPELINE_ORDER = (
     "assess_ethnicity",
     "compute_indicators",
     "publish_partnership",
+    "assurance_report",
 )
 
 

@@ -23,6 +23,7 @@ from transforms.ingest.reading import ReadLimits
 from transforms.ops.alerts import send_alert
 from transforms.publish import release
 from transforms.quality import completeness, metrics, validation
+from transforms.report import build as report
 from transforms.warehouse import ddl
 from transforms.warehouse import engine as warehouse
 from transforms.warehouse.tables import core_person_ethnicity
@@ -156,6 +157,18 @@ def publish_release(settings: Settings, run_id: str | None) -> dict:
     )
     log.info("%s", outcome.summary())
     return outcome.to_xcom()
+
+
+def build_report(settings: Settings, month: str | None = None) -> dict:
+    """The monthly assurance report from the latest release (or ``month``'s) into
+    ``settings.reports_dir`` (``transforms.report.build``)."""
+    built = report.build(
+        warehouse.make_engine(settings.warehouse_url),
+        settings.publish_url,
+        settings.reports_dir,
+        month,
+    )
+    return built.to_xcom()
 
 
 class DataQualityFailure(Exception):

@@ -2,7 +2,8 @@
 
 A DAG that updates a table lists its Asset as an outlet; a DAG scheduled on an Asset runs
 when that table changed. The URI is ``warehouse://<schema>/<table>``; the partnership release
-(``latest.json`` of the publish target) is ``publish://partnership/release``.
+(``latest.json`` of the publish target) is ``publish://partnership/release``, and the
+assurance report ``report://partnership/assurance``.
 """
 
 from __future__ import annotations
@@ -23,3 +24,4 @@ PERSON_ETHNICITY_ASSET = table_asset("core.person_ethnicity")
 COMPLETENESS_ASSET = table_asset("quality.ethnicity_completeness")
 INDICATOR_VALUES_ASSET = table_asset("indicators.values")
 RELEASE_ASSET = Asset("publish://partnership/release")
+REPORT_ASSET = Asset("report://partnership/assurance")

@@ -22,6 +22,7 @@ from dags.common.assets import (
     INDICATOR_VALUES_ASSET,
     PERSON_ETHNICITY_ASSET,
     RELEASE_ASSET,
+    REPORT_ASSET,
     STAGING_ASSETS,
 )
 from transforms.config.sources import SOURCES
@@ -256,3 +257,27 @@ def publish_dag() -> DAG:
         publish()
 
     return publish_partnership()
+
+
+def report_dag() -> DAG:
+    """``assurance_report``: the monthly report, built from each new release."""
+
+    @dag(
+        dag_id="assurance_report",
+        description="The monthly partnership assurance report (HTML and PDF)",
+        doc_md="Builds the report from the release partners received (see "
+        "transforms.report.build): findings, SPC trends, data quality, pipeline health.",
+        schedule=RELEASE_ASSET,
+        **POLICY,
+        tags=["report"],
+    )
+    def assurance_report() -> None:
+        @task(pool=WAREHOUSE_POOL, outlets=[REPORT_ASSET])
+        def build_report() -> dict:
+            from transforms.tasks import build_report
+
+            return build_report(_settings())
+
+        build_report()
+
+    return assurance_report()

@@ -106,6 +106,13 @@ def test_publication_follows_the_indicator_values_and_announces_the_release(dagb
     assert [o.uri for o in publish.outlets] == ["publish://partnership/release"]
 
 
+def test_the_report_follows_the_release(dagbag):
+    dag = dagbag.dags["assurance_report"]
+    assert dag.timetable.asset_condition.uri == "publish://partnership/release"
+    (build,) = dag.tasks
+    assert [o.uri for o in build.outlets] == ["report://partnership/assurance"]
+
+
 @pytest.mark.parametrize("source", sorted(SOURCES))
 def test_ingest_dag_wiring_pool_and_asset(dagbag, source):
     dag = dagbag.dags[f"ingest_{source}"]

@@ -4,7 +4,7 @@ what the indicator tables hold."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
@@ -116,6 +116,18 @@ def _of_current_loads(table: sa.Table) -> sa.Join:
     return table.join(
         audit_file_loads, sa.and_(loads.load_id == table.c.load_id, loads.status == "loaded")
     )
+
+
+def first_seen(engine: Engine, source: str, period: str) -> date | None:
+    """When the month's current file was first loaded or refused (its modification time, if
+    the audit has it, else its first decision)."""
+    loads = audit_file_loads.c
+    query = sa.select(
+        sa.func.min(sa.func.coalesce(loads.file_modified_at, loads.started_at))
+    ).where(loads.source == source, loads.period == period, loads.status.in_(CURRENT))
+    with engine.connect() as conn:
+        first = conn.execute(query).scalar_one_or_none()
+    return first.date() if first is not None else None
 
 
 def quarantine_reasons(engine: Engine, source: str, period: str) -> list[dict]:

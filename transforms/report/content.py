@@ -1,0 +1,370 @@
+"""The report's content, worked out from a release: findings, tables and charts per section.
+
+Everything here is built from the release's tables (``inputs.Release``) and the pipeline's
+audit (``inputs.Delivery``), and returns plain data for the template (``templates/``). Numbers
+are formatted here, once, so that what the report prints is exactly what the tests read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+import pandas as pd
+from transforms.report.funnel import funnel_limits, funnel_significance
+from transforms.report.spc import MINIMUM_POINTS, VARIATION_LABELS, SpcOptions, spc, summarise
+
+from transforms.report import charts, findings
+from transforms.report.inputs import Delivery, Release
+
+THEMES = {
+    1: "Minimising the risks to Black, Asian and minority ethnic people: vaccination",
+    2: "Structural racism in the workforce (Workforce Race Equality Standard)",
+    3: "Inequalities of access to and outcome of services",
+}
+DATA_QUALITY_THEME = 0
+MEASURE_PREFERENCE = ("dsr", "proportion", "crude_rate")
+"""The measure a block shows: the age-standardised rate where there is one."""
+GROUP_BREAKDOWN = "ethnicity_5"
+ALL = "all"
+MONTHLY = "month"
+ROLLING = "rolling_12m"
+DIRECTIONS = {"high_is_good": "increase", "low_is_good": "decrease", "none": "neutral"}
+BELOW_FUNNEL = "Low (0.001)"
+SYMBOLS = {
+    findings.HIGHER: "▲",
+    findings.LOWER: "▼",
+    findings.NO_DIFFERENCE: "●",
+    findings.NOT_ENOUGH: "○",
+    findings.WITHHELD: "–",
+}
+
+
+def number(value: object, places: int = 1) -> str:
+    """A published number as the report prints it ("" where there is none)."""
+    if findings.is_missing(value):
+        return ""
+    if isinstance(value, int) or (isinstance(value, float) and places == 0):
+        return f"{int(value):,}"
+    return f"{float(value):,.{places}f}"
+
+
+def period_label(row: pd.Series) -> str:
+    start, end = pd.Timestamp(row["period_start"]), pd.Timestamp(row["period_end"])
+    if row["period_type"] == MONTHLY:
+        return f"{start:%B %Y}"
+    return f"{start:%b %Y} to {end:%b %Y}"
+
+
+@dataclass
+class GroupRow:
+    label: str
+    value: str
+    interval: str
+    numerator: str
+    denominator: str
+    compared: str
+    kind: str
+
+
+@dataclass
+class Block:
+    """One indicator: its latest period by group, its trend and its notes."""
+
+    indicator_id: str
+    title: str
+    measure: str
+    unit: str
+    definition: str
+    caveats: str
+    polarity: str
+    period: str
+    known_pct: str
+    findings: list[str]
+    rows: list[GroupRow]
+    group_svg: str
+    trend_svg: str | None = None
+    trend_note: str = ""
+    trend_rows: list[tuple[str, str, str]] = field(default_factory=list)
+    variation: str | None = None
+    ratio_variation: list[tuple[str, str]] = field(default_factory=list)
+    latest_all: str = ""
+    cells: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def blocks(release: Release) -> dict[int, list[Block]]:
+    """Every indicator of the catalogue as a block, by theme (data quality apart)."""
+    values = release.tables["indicator_values"]
+    catalogue = release.tables["indicators"].set_index("indicator_id")
+    found: dict[int, list[Block]] = {theme: [] for theme in THEMES}
+    for indicator_id, entry in catalogue.iterrows():
+        if int(entry["theme"]) == DATA_QUALITY_THEME:
+            continue
+        rows = values[values["indicator_id"] == indicator_id]
+        if rows.empty:
+            continue
+        measure = next(m for m in MEASURE_PREFERENCE if (rows["measure"] == m).any())
+        found.setdefault(int(entry["theme"]), []).append(
+            _block(indicator_id, entry, rows[rows["measure"] == measure], measure)
+        )
+    return found
+
+
+def _block(indicator_id: str, entry: pd.Series, rows: pd.DataFrame, measure: str) -> Block:
+    groups = rows[rows["breakdown"] == GROUP_BREAKDOWN]
+    latest_end = groups["period_end"].max()
+    latest = rows[rows["period_end"] == latest_end].sort_values("group_order")
+    five = latest[latest["breakdown"] == GROUP_BREAKDOWN]
+    everyone = latest[latest["breakdown"] == ALL]
+    first = five.iloc[0]
+    title = str(entry["title"])
+    unit = str(first["unit"])
+    period = period_label(first)
+    records = [r.to_dict() for _, r in five.iterrows()]
+    block = Block(
+        indicator_id=indicator_id,
+        title=title,
+        measure=measure,
+        unit=unit,
+        definition=str(entry["definition"]),
+        caveats=str(entry["caveats"] or ""),
+        polarity=str(entry["polarity"]),
+        period=period,
+        known_pct=number(everyone.iloc[0]["ethnicity_known_pct"]) if len(everyone) else "",
+        findings=findings.headline(records, title, period),
+        rows=[_group_row(r) for r in [*records, *everyone.to_dict("records")]],
+        group_svg=_group_svg(indicator_id, title, period, unit, records, everyone),
+        latest_all=number(everyone.iloc[0]["value"]) if len(everyone) else "",
+        cells={r["group_label"]: _cell(r) for r in records},
+    )
+    _add_trend(block, rows, entry)
+    return block
+
+
+def _group_row(row: dict) -> GroupRow:
+    interval = ""
+    if not findings.is_missing(row.get("lower_95")):
+        interval = f"{number(row['lower_95'])} to {number(row['upper_95'])}"
+    is_all = row["breakdown"] == ALL
+    return GroupRow(
+        label=row["group_label"],
+        value=number(row["value"]) or "withheld",
+        interval=interval,
+        numerator=number(row["numerator"], 0) or "withheld",
+        denominator=number(row["denominator"], 0) or "withheld",
+        compared="" if is_all else findings.compared(row),
+        kind="all" if is_all else findings.kind_of(row),
+    )
+
+
+def _cell(row: dict) -> tuple[str, str]:
+    """A tartan-rug cell: its text (value and symbol) and its kind (for colour)."""
+    kind = findings.kind_of(row)
+    if row.get("reference_group") == row.get("group_label") and kind != findings.WITHHELD:
+        return f"{number(row['value'])} ■", "reference"
+    judged = str(row.get("significance_vs_reference"))
+    colour = {"Better": "better", "Worse": "worse"}.get(judged, kind)
+    text = "withheld" if kind == findings.WITHHELD else f"{number(row['value'])} {SYMBOLS[kind]}"
+    return text, colour
+
+
+def _group_svg(
+    indicator_id: str, title: str, period: str, unit: str, records: list[dict], everyone
+) -> str:
+    reference = next((r for r in records if r["group_label"] == r["reference_group"]), None)
+    points = [
+        charts.GroupPoint(
+            r["group_label"],
+            None if findings.is_missing(r["value"]) else float(r["value"]),
+            None if findings.is_missing(r["lower_95"]) else float(r["lower_95"]),
+            None if findings.is_missing(r["upper_95"]) else float(r["upper_95"]),
+            _chart_kind(r),
+        )
+        for r in records
+    ]
+    all_value = None
+    if len(everyone) and not findings.is_missing(everyone.iloc[0]["value"]):
+        all_value = float(everyone.iloc[0]["value"])
+    reference_value = None
+    if reference is not None and not findings.is_missing(reference["value"]):
+        reference_value = float(reference["value"])
+    return charts.group_chart(
+        f"{indicator_id.lower()}-groups",
+        f"{title}: by ethnic group, {period}",
+        unit,
+        points,
+        reference_value,
+        all_value,
+    )
+
+
+def _chart_kind(row: dict) -> str | None:
+    kind = findings.kind_of(row)
+    if kind == findings.WITHHELD:
+        return None
+    if row["group_label"] == row["reference_group"]:
+        return "reference"
+    return kind
+
+
+def _add_trend(block: Block, rows: pd.DataFrame, entry: pd.Series) -> None:
+    """An SPC chart of the monthly series (all persons), the variation of each group's ratio
+    to the reference; a plain line for rolling years, whose overlapping periods SPC cannot
+    judge; nothing for a one-period campaign."""
+    everyone = rows[rows["breakdown"] == ALL].sort_values("period_start")
+    everyone = everyone[everyone["value"].notna()]
+    kind = str(everyone["period_type"].iloc[0]) if len(everyone) else ""
+    dates = [
+        pd.Timestamp(d).date()
+        for d in everyone["period_start" if kind == MONTHLY else "period_end"]
+    ]
+    values = [float(v) for v in everyone["value"]]
+    block.trend_rows = [
+        (period_label(r), number(r["value"]), f"{number(r['lower_95'])} to {number(r['upper_95'])}")
+        for _, r in everyone.iterrows()
+    ]
+    name = f"{block.indicator_id.lower()}-trend"
+    title = f"{block.title}: all persons"
+    if kind == MONTHLY and len(values) >= MINIMUM_POINTS:
+        options = SpcOptions(improvement_direction=DIRECTIONS[block.polarity])
+        chart = spc(dates, values, options)
+        block.trend_svg = charts.spc_chart(
+            name, f"{title}, by month (XmR chart)", block.unit, chart
+        )
+        block.variation = VARIATION_LABELS[summarise(chart, options).variation_icon]
+        block.ratio_variation = _ratio_variation(rows, options)
+        block.trend_note = "Limits: mean ± 2.66 × mean moving range (Making Data Count)."
+    elif kind == ROLLING and len(values) > 1:
+        block.trend_svg = charts.trend_chart(
+            name, f"{title}, rolling 12 months", block.unit, dates, values
+        )
+        block.trend_note = (
+            "Rolling 12-month periods overlap (each shares 11 months with the next), so they "
+            "are shown as a line without SPC limits."
+        )
+    elif len(values) < MINIMUM_POINTS and kind == MONTHLY:
+        block.trend_note = f"Fewer than {MINIMUM_POINTS} months: too few for an SPC chart."
+
+
+def _ratio_variation(rows: pd.DataFrame, options: SpcOptions) -> list[tuple[str, str]]:
+    """Each group's monthly ratio to the reference, judged by SPC where every month of it is
+    published (a gap would join months that are not consecutive)."""
+    found = []
+    groups = rows[
+        (rows["breakdown"] == GROUP_BREAKDOWN) & rows["reference_group"].ne(rows["group_label"])
+    ]
+    for label, series in groups.sort_values("period_start").groupby("group_label", sort=False):
+        ratios = series["ratio_to_reference"]
+        if ratios.isna().any() or len(ratios) < MINIMUM_POINTS:
+            found.append((str(label), "not enough published months to judge"))
+            continue
+        dates = [pd.Timestamp(d).date() for d in series["period_start"]]
+        chart = spc(dates, [float(v) for v in ratios], options)
+        found.append((str(label), VARIATION_LABELS[summarise(chart, options).variation_icon]))
+    return found
+
+
+@dataclass
+class Completeness:
+    source: str
+    latest: str
+    variation: str
+    svg: str | None
+    funnel_svg: str | None
+    below: list[str]
+    withheld_organisations: int
+
+
+def completeness(release: Release) -> list[Completeness]:
+    """Recorded completeness per source: an SPC chart of the source's monthly total, and a
+    funnel plot of its organisations in the latest month."""
+    table = release.tables["ethnicity_completeness"]
+    found = []
+    for source, rows in table.groupby("source", sort=True):
+        total = rows[rows["organisation"] == "ALL"].sort_values("month")
+        total = total[total["pct_known"].notna()]
+        dates = [pd.Timestamp(d).date() for d in total["month"]]
+        values = [float(v) for v in total["pct_known"]]
+        svg, variation = None, "too few months for SPC"
+        if len(values) >= MINIMUM_POINTS:
+            options = SpcOptions(improvement_direction="increase")
+            chart = spc(dates, values, options)
+            svg = charts.spc_chart(
+                f"dq-{source}",
+                f"{source}: % of records with a known ethnic code, by month",
+                "%",
+                chart,
+            )
+            variation = VARIATION_LABELS[summarise(chart, options).variation_icon]
+        latest_month = rows["month"].max()
+        funnel_svg, below, withheld = _funnel(str(source), rows[rows["month"] == latest_month])
+        found.append(
+            Completeness(
+                str(source),
+                number(values[-1]) if values else "",
+                variation,
+                svg,
+                funnel_svg,
+                below,
+                withheld,
+            )
+        )
+    return found
+
+
+def _funnel(source: str, month: pd.DataFrame) -> tuple[str | None, list[str], int]:
+    organisations = month[month["organisation"] != "ALL"]
+    shown = organisations[organisations["records"].notna() & organisations["known"].notna()]
+    withheld = len(organisations) - len(shown)
+    if len(shown) < 3:
+        return None, [], withheld
+    known = [int(v) for v in shown["known"]]
+    records = [int(v) for v in shown["records"]]
+    average, limits = funnel_limits(known, records)
+    points = []
+    for organisation, k, n in zip(shown["organisation"], known, records, strict=True):
+        below = funnel_significance(k, n, average) == BELOW_FUNNEL
+        points.append(charts.FunnelPoint(str(organisation), n, 100 * k / n, below))
+    title = f"{source}: completeness by organisation, {pd.Timestamp(month['month'].iloc[0]):%B %Y}"
+    svg = charts.funnel_chart(f"funnel-{source}", title, points, average, limits)
+    return svg, [p.organisation for p in points if p.below], withheld
+
+
+@dataclass
+class HealthRow:
+    source: str
+    status: str
+    rows: str
+    quarantined: str
+    reasons: str
+    received: str
+    timeliness: str
+    error: str
+
+
+def health(deliveries: list[Delivery]) -> list[HealthRow]:
+    """Pipeline health per source for the report's month."""
+    return [
+        HealthRow(
+            source=d.title,
+            status=d.status.replace("_", " "),
+            rows="" if d.rows_read is None else f"{d.rows_loaded:,} of {d.rows_read:,}",
+            quarantined="" if d.rows_quarantined is None else f"{d.rows_quarantined:,}",
+            reasons=", ".join(f"{reason} ({rows:,})" for reason, rows in d.top_reasons),
+            received=_day(d.received_on),
+            timeliness=_timeliness(d),
+            error=d.error or "",
+        )
+        for d in deliveries
+    ]
+
+
+def _day(day: date | None) -> str:
+    return "" if day is None else f"{day:%d %b %Y}"
+
+
+def _timeliness(delivery: Delivery) -> str:
+    if delivery.status == "missing":
+        return f"missing (due {_day(delivery.due_on)})"
+    late = delivery.late_days
+    return "on time" if late is None else f"{late} day(s) late (due {_day(delivery.due_on)})"
