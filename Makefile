@@ -7,9 +7,9 @@ STAMP := $(VENV)/.installed
 LANDING := var/landing
 WAREHOUSE := duckdb:///var/warehouse.duckdb
 
-AZURITE := tools/azurite/node_modules/.bin/azurite-blob
+NODE_TOOLS := tools/node_modules/.installed
 
-.PHONY: help install azurite run test test-fast test-unit test-dags test-integration test-e2e test-deploy \
+.PHONY: help install node-tools run test test-fast test-unit test-dags test-integration test-e2e test-deploy \
 	lint airflow bench clean
 
 help:
@@ -17,7 +17,7 @@ help:
 	@echo "make test     the whole test suite (PostgreSQL tests need HEI_TEST_POSTGRES_URL)"
 	@echo "make test-fast  unit and DAG tests, for the edit-test loop"
 	@echo "make test-unit | test-dags | test-integration | test-e2e | test-deploy  one category"
-	@echo "make azurite  install Azurite (Azure Storage emulator, npm) for the publication tests"
+	@echo "make node-tools  Azurite and axe-core (npm) for the publication and report tests"
 	@echo "make airflow  Airflow standalone with the project's DAGs (UI on localhost:8080)"
 	@echo "make bench    benchmarks (figures go in the README)"
 
@@ -30,13 +30,14 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $(STAMP)
 
-# Azurite, the Azure Storage emulator, from the npm registry into tools/azurite (lock file
-# there): the publication tests run against it.
-azurite: $(AZURITE)
+# From the npm registry into tools/node_modules (lock file in tools/): Azurite, the Azure
+# Storage emulator the publication tests publish to, and axe-core, which checks the
+# assurance report's accessibility in Chromium.
+node-tools: $(NODE_TOOLS)
 
-$(AZURITE): tools/azurite/package.json tools/azurite/package-lock.json
-	npm ci --prefix tools/azurite --no-audit --no-fund --loglevel=error
-	touch $(AZURITE)
+$(NODE_TOOLS): tools/package.json tools/package-lock.json
+	npm ci --prefix tools --no-audit --no-fund --loglevel=error
+	touch $(NODE_TOOLS)
 
 $(LANDING)/truth.json: | $(STAMP)
 	$(BIN)/hei synth --out $(LANDING)

@@ -5,6 +5,7 @@
     hei status               the latest load per source and month, from the audit table
     hei publish              publish the partnership release (if the data changed)
     hei releases             list the releases at the publish target
+    hei report               build the monthly assurance report from the latest release
     hei grant-analyst NAME   a partner analyst's login on the PostgreSQL warehouse
 
 Options default from the settings (``HEI_*`` environment variables or ``.env``); command-line
@@ -91,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
 
     releases = commands.add_parser("releases", help="list the releases at the publish target")
     releases.add_argument("--publish", help="publish target: a folder or az://, s3:// URL")
+
+    report = commands.add_parser("report", help="build the monthly assurance report")
+    report.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse")
+    report.add_argument("--publish", help="publish target the release is read from")
+    report.add_argument("--reports", help="report folder (HEI_REPORTS_DIR)")
+    report.add_argument("--month", type=month, help="the month's newest release (default: latest)")
 
     grant = commands.add_parser(
         "grant-analyst", help="create a partner analyst's login (PostgreSQL warehouse only)"
@@ -229,6 +236,7 @@ def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Pat
         f"\nwarehouse:  {display_url(settings.warehouse_url)}\nlanding:    {settings.landing_dir}\n"
         f"data docs:  {settings.var_dir / 'data_docs' / 'index.html'}\n"
         f"release:    {_latest_release(settings)}\n"
+        f"report:     {settings.reports_dir}/<month>/assurance_report.html\n"
         f"airflow:    {home} (run `make airflow` for the UI)\nlog:        {log_path}\n"
         "status:     hei status"
     )
@@ -292,7 +300,6 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     """The ``publish_partnership`` step by hand, without Airflow."""
     from transforms.publish.gate import GateFailure
-
     from transforms.publish.release import PublishError
     from transforms.tasks import publish_release
 
@@ -351,6 +358,23 @@ def _release_row(entry, latest: str | None) -> dict:
         "supersedes": manifest.get("supersedes") or "",
         "rows": ", ".join(f"{f['table']} {f['rows']:,}" for f in tables),
     }
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """The ``assurance_report`` step by hand, without Airflow."""
+    from transforms.report.inputs import NoRelease
+    from transforms.tasks import build_report
+
+    settings = Settings(**_overrides(args))
+    with warehouse_errors_reported(settings):
+        try:
+            built = build_report(settings, args.month)
+        except NoRelease as missing:
+            print(f"hei report: {missing}", file=sys.stderr)
+            return 1
+    print(f"assurance report for {built['month']} (release {built['release']}):")
+    print(f"  {built['html']}\n  {built['pdf']}")
+    return 0
 
 
 def cmd_grant_analyst(args: argparse.Namespace) -> int:
@@ -413,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         "status": cmd_status,
         "publish": cmd_publish,
         "releases": cmd_releases,
+        "report": cmd_report,
         "grant-analyst": cmd_grant_analyst,
     }[args.command]
     return handler(args)

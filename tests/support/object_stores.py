@@ -1,7 +1,7 @@
 """Real object-storage servers for the publication tests: Azurite (Azure Blob) and moto (S3).
 
 Azurite is the Azure Storage emulator from the npm registry, installed into
-``tools/azurite`` (``make azurite``; ``.ci/run`` does it); moto's server mode is a Python
+``tools/node_modules`` (``make node-tools``; ``.ci/run`` does it); moto's server mode is a Python
 package of the lock file. Each server runs in its own process or thread on a free port for
 the test session, and is stopped at its end. The publish code reaches them exactly as it
 would reach Azure or AWS: an ``az://`` or ``s3://`` URL, credentials in the environment.
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-AZURITE = ROOT / "tools" / "azurite" / "node_modules" / ".bin" / "azurite-blob"
+AZURITE = ROOT / "tools" / "node_modules" / ".bin" / "azurite-blob"
 # Azurite's documented development account (public, in Microsoft's docs): not a secret.
 AZURITE_ACCOUNT = "devstoreaccount1"
 AZURITE_KEY = (
@@ -60,7 +60,7 @@ def _missing(what: str) -> None:
 def azurite() -> Iterator[str]:
     """A running Azurite blob service; yields its connection string."""
     if not AZURITE.exists():
-        _missing(f"Azurite is not installed at {AZURITE} (run `make azurite`)")
+        _missing(f"Azurite is not installed at {AZURITE} (run `make node-tools`)")
     port = free_port()
     with tempfile.TemporaryDirectory(prefix="hei-azurite-") as location:
         process = subprocess.Popen(

@@ -48,7 +48,9 @@ class Settings(BaseSettings):
     publish_url: str = ""
     # How many complete releases to keep (None: all); the latest is always kept.
     publish_keep: int | None = Field(default=None, ge=1)
-    reports_dir: Path = Path("var/reports")
+    # Where the assurance reports go (``<month>/assurance_report.html`` and ``.pdf``); by
+    # default ``<var_dir>/reports``.
+    reports_dir: Path | None = None
     pseudonym_key: SecretStr | None = None
     alert_webhook_url: str | None = None
     completeness_action: Literal["warn", "fail"] = "warn"
@@ -60,9 +62,11 @@ class Settings(BaseSettings):
     max_compression_ratio: float = Field(default=100.0, gt=1)
 
     @model_validator(mode="after")
-    def _publish_beside_the_rest(self) -> Settings:
+    def _outputs_beside_the_rest(self) -> Settings:
         if not self.publish_url:
             self.publish_url = str(self.var_dir / "publish")
+        if self.reports_dir is None:
+            self.reports_dir = self.var_dir / "reports"
         return self
 
     @model_validator(mode="after")
