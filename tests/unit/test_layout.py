@@ -21,6 +21,7 @@ LAYERS = {
     "indicators": 5,
     "ops": 5,
     "publish": 6,
+    "report": 6,
     "tasks": 7,
 }
 # what would make core do I/O or tie it to a scheduler or the network. Core may parse URLs
