@@ -191,7 +191,8 @@ def _special_cause(
         part_of_two_in_three(close, relative_to_mean).astype(bool),
         part_of_seven_trend(seven_point_one_side_mean(relative_to_mean)).astype(bool),
     ]
-    high = [relative_to_mean == 1, direction == 1, relative_to_mean > 0, relative_to_mean > 0]
+    above = relative_to_mean > 0
+    high = [above, direction == 1, above, above]
     labels = [np.where(h, up, down) for h, (up, down) in zip(high, _RULE_LABELS, strict=True)]
     side = np.select(rules, [np.where(h, 1, -1) for h in high], 0)
     return np.select(rules, labels, COMMON_CAUSE), side
