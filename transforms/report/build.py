@@ -16,11 +16,11 @@ from pathlib import Path
 
 import jinja2
 from sqlalchemy.engine import Engine
-from transforms.report.spc import MINIMUM_POINTS
 
 from transforms.core.periods import month_bounds
 from transforms.report import content
 from transforms.report.inputs import DUE_DAY, Release, deliveries, load_release
+from transforms.report.spc import MINIMUM_POINTS
 
 log = logging.getLogger(__name__)
 

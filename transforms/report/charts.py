@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import re
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
@@ -42,6 +43,7 @@ BLUE = "#005eb8"  # NHS blue, 6.7:1: improvement
 ORANGE = "#b3460f"  # 5.3:1: concern
 PURPLE = "#6a1b9a"  # 8.8:1: special cause with no direction
 WIDTH_IN = 6.4
+TITLE_WIDTH = 70
 
 
 @dataclass(frozen=True)
@@ -55,8 +57,8 @@ class Marker:
 
 
 KINDS = {
-    "higher": Marker("significantly higher than the reference", "^", ORANGE),
-    "lower": Marker("significantly lower than the reference", "v", BLUE),
+    "higher": Marker("significantly higher than the reference", "^", PURPLE),
+    "lower": Marker("significantly lower than the reference", "v", PURPLE),
     "no_difference": Marker("no significant difference", "o", GREY),
     "not_enough_data": Marker("not enough data to compare", "o", GREY, filled=False),
     "reference": Marker("reference group", "s", INK),
@@ -66,8 +68,13 @@ POINTS = {
     "common_cause": Marker("common cause variation", "o", GREY),
     "special_cause_improvement": Marker("special cause: improvement", "s", BLUE),
     "special_cause_concern": Marker("special cause: concern", "D", ORANGE),
-    "special_cause_neutral": Marker("special cause (no direction)", "^", PURPLE),
+    "special_cause_neutral_high": Marker("special cause, high (no better direction)", "^", PURPLE),
+    "special_cause_neutral_low": Marker("special cause, low (no better direction)", "v", PURPLE),
 }
+
+
+def _title(axes: plt.Axes, title: str) -> None:
+    axes.set_title(textwrap.fill(title, TITLE_WIDTH), loc="left")
 
 
 def _figure(height: float) -> tuple[Figure, plt.Axes]:
@@ -95,7 +102,13 @@ def to_svg(figure: Figure, name: str, title: str, description: str) -> str:
     with every id prefixed by ``name`` (unique on the page)."""
     buffer = io.StringIO()
     with plt.rc_context(STYLE):
-        figure.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
+        figure.savefig(
+            buffer,
+            format="svg",
+            bbox_inches="tight",
+            pad_inches=0.1,
+            metadata={"Date": None, "Creator": None},
+        )
     plt.close(figure)
     text = buffer.getvalue()
     text = text[text.index("<svg") :]
@@ -155,7 +168,7 @@ def group_chart(
         axes.axvline(everyone, color=GREY, linestyle=":", linewidth=1.2, label="all persons value")
     axes.set_yticks(rows, [p.label for p in points])
     axes.set_xlabel(unit)
-    axes.set_title(title, loc="left")
+    _title(axes, title)
     _legend(axes)
     description = "; ".join(
         f"{p.label}: " + ("withheld" if p.value is None else f"{p.value:.1f}") for p in points
@@ -181,7 +194,7 @@ def spc_chart(name: str, title: str, unit: str, chart) -> str:
     """An XmR chart: the points (each kind with its own marker), the mean and the process
     limits. ``chart`` is ``transforms.report.spc.spc`` output."""
     figure, axes = _figure(2.6)
-    dates = list(chart["date"])
+    dates = [d.date() for d in chart["date"]]
     axes.plot(dates, chart["y"], color=GREY, linewidth=1, zorder=1)
     for kind, marker in POINTS.items():
         these = chart[chart["point_type"] == kind]
@@ -191,7 +204,7 @@ def spc_chart(name: str, title: str, unit: str, chart) -> str:
     axes.plot(dates, chart["upl"], color=INK, linestyle="--", linewidth=1, label="process limits")
     axes.plot(dates, chart["lpl"], color=INK, linestyle="--", linewidth=1)
     axes.set_ylabel(unit)
-    axes.set_title(title, loc="left")
+    _title(axes, title)
     figure.autofmt_xdate()
     _legend(axes)
     special = int(chart["special_cause_flag"].sum())
@@ -207,7 +220,7 @@ def trend_chart(name: str, title: str, unit: str, dates: list, values: list) -> 
     figure, axes = _figure(2.4)
     axes.plot(dates, values, color=INK, linewidth=1.2, marker="o", markersize=4)
     axes.set_ylabel(unit)
-    axes.set_title(title, loc="left")
+    _title(axes, title)
     figure.autofmt_xdate()
     shown = [f"{d:%b %Y} {v:.1f}" for d, v in zip(dates, values, strict=True) if v == v]
     return to_svg(figure, name, title, "Values by period end: " + "; ".join(shown) + ".")
@@ -272,7 +285,7 @@ def funnel_chart(
             )
     axes.set_xlabel("records in the month")
     axes.set_ylabel("% with a known ethnic code")
-    axes.set_title(title, loc="left")
+    _title(axes, title)
     _legend(axes)
     named = ", ".join(p.organisation for p in below) or "none"
     description = (

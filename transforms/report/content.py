@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import pandas as pd
-from transforms.report.funnel import funnel_limits, funnel_significance
-from transforms.report.spc import MINIMUM_POINTS, VARIATION_LABELS, SpcOptions, spc, summarise
 
 from transforms.report import charts, findings
+from transforms.report.funnel import funnel_limits, funnel_significance
 from transforms.report.inputs import Delivery, Release
+from transforms.report.spc import MINIMUM_POINTS, VARIATION_LABELS, SpcOptions, spc, summarise
 
 THEMES = {
     1: "Minimising the risks to Black, Asian and minority ethnic people: vaccination",
@@ -80,7 +80,7 @@ class Block:
     polarity: str
     period: str
     known_pct: str
-    findings: list[str]
+    finding: str
     rows: list[GroupRow]
     group_svg: str
     trend_svg: str | None = None
@@ -131,7 +131,7 @@ def _block(indicator_id: str, entry: pd.Series, rows: pd.DataFrame, measure: str
         polarity=str(entry["polarity"]),
         period=period,
         known_pct=number(everyone.iloc[0]["ethnicity_known_pct"]) if len(everyone) else "",
-        findings=findings.headline(records, title, period),
+        finding=findings.headline(records, title, period),
         rows=[_group_row(r) for r in [*records, *everyone.to_dict("records")]],
         group_svg=_group_svg(indicator_id, title, period, unit, records, everyone),
         latest_all=number(everyone.iloc[0]["value"]) if len(everyone) else "",
@@ -146,13 +146,14 @@ def _group_row(row: dict) -> GroupRow:
     if not findings.is_missing(row.get("lower_95")):
         interval = f"{number(row['lower_95'])} to {number(row['upper_95'])}"
     is_all = row["breakdown"] == ALL
+    is_reference = row.get("reference_group") == row["group_label"]
     return GroupRow(
         label=row["group_label"],
         value=number(row["value"]) or "withheld",
         interval=interval,
         numerator=number(row["numerator"], 0) or "withheld",
         denominator=number(row["denominator"], 0) or "withheld",
-        compared="" if is_all else findings.compared(row),
+        compared="" if is_all else "reference group" if is_reference else findings.compared(row),
         kind="all" if is_all else findings.kind_of(row),
     )
 

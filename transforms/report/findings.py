@@ -82,17 +82,20 @@ def sentence(row: Mapping[str, object], indicator: str) -> str:
     return f"{row['group_label']}: {indicator} {compared(row)}."
 
 
-def headline(rows: list[Mapping[str, object]], indicator: str, period: str) -> list[str]:
-    """The sentences for one indicator's latest period: every group with a significant
-    difference; otherwise one sentence saying there is none (and how many groups could not
-    be compared), so that silence is never mistaken for equality."""
+def headline(rows: list[Mapping[str, object]], indicator: str, period: str) -> str:
+    """One sentence for an indicator's latest period: each group that differs significantly
+    from the reference group (with its ratio), then how many do not and how many could not be
+    compared, so that silence is never mistaken for equality."""
     groups = [r for r in rows if r.get("reference_group") != r.get("group_label")]
-    significant = [r for r in groups if kind_of(r) in (HIGHER, LOWER)]
-    if significant:
-        return [sentence(r, indicator) for r in significant]
-    uncompared = sum(kind_of(r) in (WITHHELD, NOT_ENOUGH) for r in groups)
     reference = next((r.get("reference_group") for r in rows if r.get("reference_group")), None)
-    text = f"{indicator}, {period}: no ethnic group differs significantly from {reference}"
+    different = [
+        f"{r['group_label']} {compared(r)}" for r in groups if kind_of(r) in (HIGHER, LOWER)
+    ]
+    similar = sum(kind_of(r) == NO_DIFFERENCE for r in groups)
+    uncompared = sum(kind_of(r) in (WITHHELD, NOT_ENOUGH) for r in groups)
+    parts = different or [f"no ethnic group differs significantly from {reference}"]
+    if different and similar:
+        parts.append(f"no significant difference for {similar} group(s)")
     if uncompared:
-        text += f"; {uncompared} group(s) had too few people to compare"
-    return [text + "."]
+        parts.append(f"{uncompared} group(s) too few to compare")
+    return f"{indicator}, {period}: " + "; ".join(parts) + "."
