@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+from tests.support.browser import open_offline
 from transforms import tasks as pipeline
 from transforms.config.settings import Settings
 from transforms.ingest import load as ingest
@@ -300,44 +300,6 @@ def test_data_docs_load_nothing_from_outside_hosts(settings):
 
 
 # --- the Data Docs in a browser, offline -----------------------------------------------------
-
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        reason = f"no chromium at {CHROMIUM} (apt-get install -y chromium)"
-        if os.environ.get("CI") or os.environ.get("REQUIRE_BROWSER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
-        )
-        yield chromium
-        chromium.close()
-
-
-def open_offline(browser, path: Path):  # noqa: ANN001, ANN201 - Playwright's types
-    """The page at ``path`` with every non-file request refused; returns it and the list of
-    URLs it tried to fetch from anywhere else."""
-    page = browser.new_page()
-    attempted: list[str] = []
-
-    def refuse(route) -> None:  # noqa: ANN001
-        url = route.request.url
-        if url.startswith(("file:", "data:", "about:")):
-            route.continue_()
-        else:
-            attempted.append(url)
-            route.abort()
-
-    page.route("**/*", refuse)
-    page.goto(path.as_uri(), wait_until="load")
-    return page, attempted
 
 
 @pytest.fixture

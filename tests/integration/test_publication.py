@@ -23,7 +23,7 @@ from frictionless import Package, Resource, Schema
 
 from tests.support import object_stores
 from tests.support.cli import hei, user_env
-from tests.support.pipeline import compute, copy_inputs, settings_for, small_wigan
+from tests.support.pipeline import compute, copy_inputs, settings_for
 from tests.support.releases import differ_next_time
 from transforms import tasks as pipeline
 from transforms.core.periods import utcnow
@@ -37,23 +37,6 @@ from transforms.warehouse import engine as warehouse
 MONTH = "2025-10"
 DATA_FILES = [t.file_name for t in RELEASE_TABLES.values()] + [release.CSV_NAME]
 DOCUMENTS = list(release.DOCUMENTS)
-
-
-@pytest.fixture(scope="session")
-def computed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A warehouse with 14 months loaded and every indicator computed."""
-    root = tmp_path_factory.mktemp("publication")
-    url = small_wigan(root)
-    compute(url)
-    warehouse.make_engine(url).dispose()  # DuckDB checkpoints on close: the copies see it all
-    return root
-
-
-@pytest.fixture
-def url(computed: Path, tmp_path: Path) -> str:
-    """A private copy of the computed warehouse."""
-    shutil.copy(computed / "loaded.duckdb", tmp_path / "warehouse.duckdb")
-    return f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
 
 
 def publish(url: str, target: str | Path, **options) -> release.Outcome:

@@ -12,6 +12,7 @@ from datetime import date
 
 import pandas as pd
 
+from transforms.core.disclosure import SUPPRESSION_THRESHOLD, round_counts
 from transforms.report import charts, findings
 from transforms.report.funnel import funnel_limits, funnel_significance
 from transforms.report.inputs import Delivery, Release
@@ -273,7 +274,7 @@ class Completeness:
     svg: str | None
     funnel_svg: str | None
     below: list[str]
-    withheld_organisations: int
+    withheld_organisations: list[str]
 
 
 def completeness(release: Release) -> list[Completeness]:
@@ -313,10 +314,13 @@ def completeness(release: Release) -> list[Completeness]:
     return found
 
 
-def _funnel(source: str, month: pd.DataFrame) -> tuple[str | None, list[str], int]:
+def _funnel(source: str, month: pd.DataFrame) -> tuple[str | None, list[str], list[str]]:
+    """The funnel plot of the month's organisations whose counts are published, the
+    organisations below its 99.8% limit, and those whose counts are withheld."""
     organisations = month[month["organisation"] != "ALL"]
-    shown = organisations[organisations["records"].notna() & organisations["known"].notna()]
-    withheld = len(organisations) - len(shown)
+    published = organisations["records"].notna() & organisations["known"].notna()
+    shown = organisations[published]
+    withheld = sorted(str(o) for o in organisations.loc[~published, "organisation"])
     if len(shown) < 3:
         return None, [], withheld
     known = [int(v) for v in shown["known"]]
@@ -343,15 +347,27 @@ class HealthRow:
     error: str
 
 
+def rows_shown(count: int | None) -> str:
+    """A count of rows as the board sees it: the rules of published counts (1 to 7 withheld,
+    others rounded to 5), since a month's rows of a small source are people (deaths)."""
+    if count is None:
+        return ""
+    if 1 <= count <= SUPPRESSION_THRESHOLD:
+        return f"fewer than {SUPPRESSION_THRESHOLD + 1}"
+    return f"{round_counts(pd.Series([count])).iloc[0]:,}"
+
+
 def health(deliveries: list[Delivery]) -> list[HealthRow]:
     """Pipeline health per source for the report's month."""
     return [
         HealthRow(
             source=d.title,
             status=d.status.replace("_", " "),
-            rows="" if d.rows_read is None else f"{d.rows_loaded:,} of {d.rows_read:,}",
-            quarantined="" if d.rows_quarantined is None else f"{d.rows_quarantined:,}",
-            reasons=", ".join(f"{reason} ({rows:,})" for reason, rows in d.top_reasons),
+            rows=""
+            if d.rows_read is None
+            else f"{rows_shown(d.rows_loaded)} of {rows_shown(d.rows_read)}",
+            quarantined=rows_shown(d.rows_quarantined),
+            reasons=", ".join(f"{reason} ({rows_shown(rows)})" for reason, rows in d.top_reasons),
             received=_day(d.received_on),
             timeliness=_timeliness(d),
             error=d.error or "",
