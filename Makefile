@@ -9,7 +9,7 @@ WAREHOUSE := duckdb:///var/warehouse.duckdb
 
 NODE_TOOLS := tools/node_modules/.installed
 
-.PHONY: help install node-tools run test test-fast test-unit test-dags test-integration test-e2e test-deploy \
+.PHONY: help install node-tools system-libs run test test-fast test-unit test-dags test-integration test-e2e test-deploy \
 	lint airflow bench clean
 
 help:
@@ -39,14 +39,21 @@ $(NODE_TOOLS): tools/package.json tools/package-lock.json
 	npm ci --prefix tools --no-audit --no-fund --loglevel=error
 	touch $(NODE_TOOLS)
 
+# WeasyPrint (the report's PDF) needs Pango from the system; Debian's packages if missing.
+system-libs:
+	@ldconfig -p | grep -q libpangoft2-1.0 || { \
+		echo "installing Pango for WeasyPrint (the assurance report's PDF)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core >/dev/null; }
+
 $(LANDING)/truth.json: | $(STAMP)
 	$(BIN)/hei synth --out $(LANDING)
 
-run: $(STAMP) $(LANDING)/truth.json
+run: $(STAMP) system-libs $(LANDING)/truth.json
 	$(BIN)/hei run --landing $(LANDING) --warehouse $(WAREHOUSE)
 
 # The whole suite, then one target per folder of tests/ (see the README's Tests section).
-test: $(STAMP)
+test: $(STAMP) system-libs
 	$(BIN)/python -m pytest -q
 
 test-fast: $(STAMP)
@@ -81,6 +88,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/ingest_speed.py
 	$(BIN)/python bench/indicators_speed.py
 	$(BIN)/python bench/publish_speed.py
+	$(BIN)/python bench/report_speed.py
 
 clean:
 	rm -rf var

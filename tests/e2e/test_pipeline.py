@@ -244,6 +244,14 @@ def test_the_run_publishes_the_last_month_and_the_second_run_publishes_nothing(p
     assert f"release:    {END} at" in pipeline_run["second"].stdout
 
 
+def test_the_run_writes_the_months_assurance_report_from_the_release(pipeline_run):
+    report = pipeline_run["root"] / "var" / "reports" / END / "assurance_report.html"
+    assert report.exists() and report.with_suffix(".pdf").exists()
+    latest = json.loads((pipeline_run["root"] / "var" / "publish" / "latest.json").read_text())
+    assert f"release <strong>{latest['release']}</strong>" in report.read_text()
+    assert re.search(r"^assurance_report +success", pipeline_run["first"].stdout, re.M)
+
+
 def test_status_lists_the_latest_load_per_source_and_month(pipeline_run):
     lines = pipeline_run["status"].stdout.splitlines()
     assert pipeline_run["status"].returncode == 0
