@@ -32,6 +32,13 @@ MONTHLY = "month"
 ROLLING = "rolling_12m"
 DIRECTIONS = {"high_is_good": "increase", "low_is_good": "decrease", "none": "neutral"}
 BELOW_FUNNEL = "Low (0.001)"
+FUNNEL_WORDS = {
+    "Low (0.001)": "below the 99.8% limit",
+    "Low (0.025)": "below the 95% limit",
+    "Not significant": "within the limits",
+    "High (0.025)": "above the 95% limit",
+    "High (0.001)": "above the 99.8% limit",
+}
 SYMBOLS = {
     findings.HIGHER: "▲",
     findings.LOWER: "▼",
@@ -268,11 +275,16 @@ def _ratio_variation(rows: pd.DataFrame, options: SpcOptions) -> list[tuple[str,
 
 @dataclass
 class Completeness:
+    """One source's completeness: its monthly SPC chart and its organisations' funnel plot,
+    each with the rows of its data table."""
+
     source: str
     latest: str
     variation: str
     svg: str | None
+    months: list[tuple[str, str, str]]
     funnel_svg: str | None
+    organisations: list[tuple[str, str, str, str]]
     below: list[str]
     withheld_organisations: list[str]
 
@@ -287,26 +299,32 @@ def completeness(release: Release) -> list[Completeness]:
         total = total[total["pct_known"].notna()]
         dates = [pd.Timestamp(d).date() for d in total["month"]]
         values = [float(v) for v in total["pct_known"]]
-        svg, variation = None, "too few months for SPC"
+        svg, variation, kinds = None, "too few months for SPC", [""] * len(values)
         if len(values) >= MINIMUM_POINTS:
             options = SpcOptions(improvement_direction="increase")
             chart = spc(dates, values, options)
-            svg = charts.spc_chart(
-                f"dq-{source}",
-                f"{source}: % of records with a known ethnic code, by month",
-                "%",
-                chart,
-            )
+            title = f"{source}: % of records with a known ethnic code, by month"
+            svg = charts.spc_chart(f"dq-{source}", title, "%", chart)
             variation = VARIATION_LABELS[summarise(chart, options).variation_icon]
+            kinds = [charts.POINTS[kind].label for kind in chart["point_type"]]
+        months = [
+            (f"{day:%B %Y}", number(value), kind)
+            for day, value, kind in zip(dates, values, kinds, strict=True)
+        ]
         latest_month = rows["month"].max()
-        funnel_svg, below, withheld = _funnel(str(source), rows[rows["month"] == latest_month])
+        funnel_svg, organisations, below, withheld = _funnel(
+            str(source), rows[rows["month"] == latest_month]
+        )
+        latest = number(values[-1]) if values else ""
         found.append(
             Completeness(
                 str(source),
-                number(values[-1]) if values else "",
+                latest,
                 variation,
                 svg,
+                months,
                 funnel_svg,
+                organisations,
                 below,
                 withheld,
             )
@@ -314,25 +332,29 @@ def completeness(release: Release) -> list[Completeness]:
     return found
 
 
-def _funnel(source: str, month: pd.DataFrame) -> tuple[str | None, list[str], list[str]]:
-    """The funnel plot of the month's organisations whose counts are published, the
-    organisations below its 99.8% limit, and those whose counts are withheld."""
+def _funnel(
+    source: str, month: pd.DataFrame
+) -> tuple[str | None, list[tuple[str, str, str, str]], list[str], list[str]]:
+    """The funnel plot of the month's organisations whose counts are published, its table
+    rows (organisation, records, % known, where it lies), the organisations below its 99.8%
+    limit, and those whose counts are withheld."""
     organisations = month[month["organisation"] != "ALL"]
     published = organisations["records"].notna() & organisations["known"].notna()
     shown = organisations[published]
     withheld = sorted(str(o) for o in organisations.loc[~published, "organisation"])
     if len(shown) < 3:
-        return None, [], withheld
+        return None, [], [], withheld
     known = [int(v) for v in shown["known"]]
     records = [int(v) for v in shown["records"]]
     average, limits = funnel_limits(known, records)
-    points = []
+    points, table = [], []
     for organisation, k, n in zip(shown["organisation"], known, records, strict=True):
-        below = funnel_significance(k, n, average) == BELOW_FUNNEL
-        points.append(charts.FunnelPoint(str(organisation), n, 100 * k / n, below))
+        lies = funnel_significance(k, n, average)
+        points.append(charts.FunnelPoint(str(organisation), n, 100 * k / n, lies == BELOW_FUNNEL))
+        table.append((str(organisation), number(n, 0), number(100 * k / n), FUNNEL_WORDS[lies]))
     title = f"{source}: completeness by organisation, {pd.Timestamp(month['month'].iloc[0]):%B %Y}"
     svg = charts.funnel_chart(f"funnel-{source}", title, points, average, limits)
-    return svg, [p.organisation for p in points if p.below], withheld
+    return svg, table, [p.organisation for p in points if p.below], withheld
 
 
 @dataclass
