@@ -18,6 +18,7 @@ EXPECTED_DAG_IDS = INGEST_DAG_IDS | {
     "assess_ethnicity",
     "compute_indicators",
     "publish_partnership",
+    "assurance_report",
 }
 WAREHOUSE_TASKS = {"prepare_warehouse", "find_deliveries", "load_month"}
 
