@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import os
 import re
 import sys
 import time
@@ -304,7 +305,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     from transforms.tasks import publish_release
 
     settings = Settings(**_overrides(args))
-    with warehouse_errors_reported(settings):
+    with warehouse_errors_reported(settings), library_output_to_stderr():
         try:
             outcome = publish_release(settings, run_id=None)
         except (GateFailure, PublishError) as failure:
@@ -312,6 +313,21 @@ def cmd_publish(args: argparse.Namespace) -> int:
             return 1
     print(_describe_outcome(outcome))
     return 0
+
+
+@contextmanager
+def library_output_to_stderr() -> Iterator[None]:
+    """Send what C libraries print to stdout (HiGHS's banner, from the gate's audit) to
+    stderr, so that stdout holds only the command's own answer."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    try:
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def _describe_outcome(outcome: dict) -> str:
@@ -325,17 +341,25 @@ def _describe_outcome(outcome: dict) -> str:
 
 def cmd_releases(args: argparse.Namespace) -> int:
     from transforms.ops import status
-    from transforms.publish.store import ReleaseStore
+    from transforms.publish.store import COMPLETE, ReleaseStore
 
     settings = Settings(**_overrides(args))
     store = ReleaseStore(settings.publish_url)
     entries = store.entries()
-    if not entries:
+    complete = [e for e in entries if e.status == COMPLETE]
+    if complete:
+        latest = (store.latest() or {}).get("release")
+        print(status.format_table([_release_row(e, latest) for e in complete], RELEASE_COLUMNS))
+    else:
         print(f"no releases at {settings.publish_url}")
-        return 0
-    latest = (store.latest() or {}).get("release")
-    rows = [_release_row(e, latest) for e in entries]
-    print(status.format_table(rows, RELEASE_COLUMNS))
+    incomplete = [e.release for e in entries if e.status != COMPLETE]
+    if incomplete:
+        print(
+            f"ignored: {len(incomplete)} incomplete release folder(s) without a manifest "
+            f"({', '.join(incomplete)}), left by a publish cut short; the next publish removes "
+            "them",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -347,7 +371,7 @@ def _release_row(entry, latest: str | None) -> dict:
     manifest = entry.manifest or {}
     covers = manifest.get("covers", {})
     tables = [f for f in manifest.get("files", []) if f.get("format") == "parquet"]
-    state = "latest" if entry.release == latest else entry.status
+    state = "latest" if entry.release == latest else "complete"
     return {
         "release": entry.release,
         "status": state,

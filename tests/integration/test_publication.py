@@ -262,6 +262,11 @@ def test_a_release_folder_without_its_manifest_is_incomplete_and_removed(url, tm
         MONTH: "complete",
         f"{MONTH}.1": "incomplete",
     }
+    listed = hei("releases", "--publish", str(target), env=user_env(tmp_path))
+    assert [line.split()[0] for line in listed.stdout.splitlines()[2:]] == [MONTH]
+    assert (
+        f"ignored: 1 incomplete release folder(s) without a manifest ({MONTH}.1)" in listed.stderr
+    )
     outcome = publish(url, target)
     assert outcome.removed_incomplete == (f"{MONTH}.1",)
     assert not cut_short.exists()
