@@ -13,9 +13,9 @@ imports only from its own layer and those below it:
 3. ``warehouse``: the engine, DDL and bulk writes; the only dialect-aware code.
 4. ``quality``: completeness, linkage and Great Expectations validation.
 5. ``ingest`` and ``indicators`` (independent of each other) and ``ops``.
-6. publish and report: ``publish``, the partner release built from what the indicators
-   wrote, and ``report``, the report's computations (statistical process control charts).
-7. ``tasks``: the steps the DAG tasks call; nothing imports it but the DAGs and the CLI.
+6. ``publish``: the partner release, built from what the indicators wrote.
+7. ``report``: the monthly assurance report, built from a published release.
+8. ``tasks``: the steps the DAG tasks call; nothing imports it but the DAGs and the CLI.
 
 Nothing here imports Airflow, ``dags``, ``hei`` or the synthetic data generator ``synth``.
 """

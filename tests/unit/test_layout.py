@@ -21,8 +21,8 @@ LAYERS = {
     "indicators": 5,
     "ops": 5,
     "publish": 6,
-    "report": 6,
-    "tasks": 7,
+    "report": 7,
+    "tasks": 8,
 }
 # what would make core do I/O or tie it to a scheduler or the network. Core may parse URLs
 # (``sqlalchemy.engine.url``, ``urllib.parse``) and compute in an in-memory DuckDB.

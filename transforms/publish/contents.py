@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -99,10 +100,7 @@ def _select(conn: Connection, spec: ReleaseTable, query: sa.Select) -> pa.Table:
 
 def _plain(row: sa.RowMapping) -> dict:
     """A row with numbers as Python floats (NUMERIC comes back as Decimal)."""
-    return {
-        k: float(v) if v is not None and type(v).__name__ == "Decimal" else v
-        for k, v in row.items()
-    }
+    return {k: float(v) if isinstance(v, Decimal) else v for k, v in row.items()}
 
 
 def indicator_values(conn: Connection, last_day: date) -> pa.Table:
