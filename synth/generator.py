@@ -41,6 +41,12 @@ NOTES = (
     "caseness at start; COVID-19 uptake = vaccinated during Sep-Dec among adults (18+ at "
     "month start); influenza uptake = vaccinated during Oct-Mar among 65+. Workforce ratios "
     "are BME/White for disciplinary and training, White/BME for appointment from shortlisting. "
+    "Staff vaccination: each season (from 1 September, for the campaign's months) a staff "
+    "member has the dose with probability `staff_vaccination` uptake (by staff group, "
+    "organisation and true group), dated uniformly in the campaign; a snapshot's date is the "
+    "latest dose by its last day, this season's or last season's. Workforce files of "
+    "`periods_without_columns` (before the contract's second release) have no vaccination "
+    "columns. "
     "Recorded known ethnic codes equal the true code; completeness improves linearly per "
     "source, independent of ethnicity. Row faults and invalid ethnic codes are injected at "
     "the `faults` rate and listed per file."
@@ -106,7 +112,9 @@ def _builders(workforce: Workforce) -> dict[str, Builder]:
     }
 
 
-def _truth_header(start: str, end: str, scale: float, seed: int, faults: float) -> dict:
+def _truth_header(months: list[Month], scale: float, seed: int, faults: float) -> dict:
+    start, end = months[0].label, months[-1].label
+    before_release = [m.label for m in months if m.index < params.SECOND_RELEASE_MONTH]
     return {
         "generator": {"seed": seed, "scale": scale, "start": start, "end": end, "faults": faults},
         "files": {},
@@ -114,6 +122,8 @@ def _truth_header(start: str, end: str, scale: float, seed: int, faults: float) 
         "rate_ratios": {name: params.by_group(v) for name, v in params.RATE_RATIOS.items()},
         "proportions": {name: params.by_group(v) for name, v in params.PROPORTIONS.items()},
         "workforce": params.workforce_truth(),
+        "staff_vaccination": params.staff_vaccination_truth()
+        | {"periods_without_columns": before_release},
         "notes": NOTES,
     }
 
@@ -125,21 +135,23 @@ def generate(
     'YYYY-MM') under `out`, plus `out/truth.json`; returns the truth dict."""
     out = Path(out)
     months = month_range(start, end)
-    truth = _truth_header(start, end, scale, seed, faults)
+    truth = _truth_header(months, scale, seed, faults)
     population = Population(_rng(seed, _SETUP, 0), scale, months[0])
     builders = _builders(Workforce(_rng(seed, _SETUP, 1), scale))
     rates, counters = Rates(scale), Counters()
     stream = {name: i for i, name in enumerate(SOURCES)}
+    first_release = {name: spec.first_release() for name, spec in SOURCES.items()}
     for month in months:
+        specs = SOURCES if month.index >= params.SECOND_RELEASE_MONTH else first_release
         snapshot = population.advance(_rng(seed, _MONTHLY, month.index, _CHURN), month)
         truth["population"]["by_period"][month.label] = _population_truth(snapshot)
         progress = month.index / max(len(months) - 1, 1)
         ctx = Context(month, progress, snapshot, rates, counters, faults)
         for name, build in builders.items():
             keys = (seed, _MONTHLY, month.index, stream[name])
-            batch = build(ctx, _rng(*keys, _BUILD), SOURCES[name])
+            batch = build(ctx, _rng(*keys, _BUILD), specs[name])
             path, entry = _write_source(
-                out, SOURCES[name], month, batch, _rng(*keys, _FAULTS), faults
+                out, specs[name], month, batch, _rng(*keys, _FAULTS), faults
             )
             truth["files"][path] = entry
     (out / "truth.json").write_text(json.dumps(truth, indent=1) + "\n", encoding="utf-8")

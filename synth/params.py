@@ -131,6 +131,19 @@ BOARD_SIZE, BOARD_EXECUTIVES, BOARD_VOTING_EXECUTIVES = 12, 7, 5
 BOARD_BME_WEIGHT = 0.35  # relative chance of a BME senior being on the board
 STAFF_MONTHLY_TURNOVER = 0.01
 
+# Staff vaccination (workforce columns of the contract's second release): the chance that a
+# staff member has the season's dose, for clinical staff of an organisation with factor 1,
+# by group; doses fall uniformly in the campaign, from 1 September for the months given.
+STAFF_UPTAKE: dict[str, tuple[float, ...]] = {
+    "covid_vaccination_date": (0.72, 0.63, 0.60, 0.50, 0.62),
+    "flu_vaccination_date": (0.70, 0.61, 0.58, 0.47, 0.60),
+}
+STAFF_CAMPAIGN_MONTHS = {"covid_vaccination_date": 4, "flu_vaccination_date": 6}  # to Dec, Feb
+STAFF_UPTAKE_ORGANISATION = {"RRF": 1.0, "RXV": 0.9, "RW4": 1.04}
+STAFF_UPTAKE_NON_CLINICAL = 0.8  # factor on the clinical uptake
+STAFF_DOSE_SEASONS = 2  # occupational health's latest dose: this season's or the last one's
+SECOND_RELEASE_MONTH = 2  # index of the first month delivered with the second release's columns
+
 
 def shape(name: str, ages: np.ndarray) -> np.ndarray:
     """Relative age-specific rate for `ages` (flat beyond the last knot)."""
@@ -145,6 +158,31 @@ def completeness(source: str, progress: float) -> float:
 
 def by_group(values: tuple[float, ...]) -> dict[str, float]:
     return dict(zip(GROUPS, values, strict=True))
+
+
+def staff_uptake(column: str) -> np.ndarray:
+    """A season's uptake indexed [organisation, clinical (0/1), group], in ``ORGANISATIONS``
+    and ``GROUPS`` order."""
+    organisation = np.array([STAFF_UPTAKE_ORGANISATION[o] for o in ORGANISATIONS])
+    staff_group = np.array([STAFF_UPTAKE_NON_CLINICAL, 1.0])
+    return np.multiply.outer(np.multiply.outer(organisation, staff_group), STAFF_UPTAKE[column])
+
+
+def staff_vaccination_truth() -> dict:
+    """Per column: its campaign, and the uptake by staff group, organisation and group."""
+    return {
+        column: {
+            "campaign": {"from": "09-01", "months": STAFF_CAMPAIGN_MONTHS[column]},
+            "uptake": {
+                staff_group: {
+                    code: by_group(tuple(np.round(staff_uptake(column)[o, clinical], 4).tolist()))
+                    for o, code in enumerate(ORGANISATIONS)
+                }
+                for staff_group, clinical in (("Clinical", 1), ("Non-clinical", 0))
+            },
+        }
+        for column in STAFF_UPTAKE
+    }
 
 
 def workforce_truth() -> dict[str, float]:

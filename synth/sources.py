@@ -6,7 +6,7 @@ layout is stated once.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 # Values that are not in a field's code list (invalid_code faults).
 _SEX = ("3", "5", "8")
@@ -38,10 +38,17 @@ class SourceSpec:
     bools: tuple[str, str] = ("Y", "N")
     gzip_odd_months: bool = False
     eol: str = "\n"
+    second_release: tuple[str, ...] = ()  # columns the contract's second release added
     coded: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coded", tuple(c for c in self.columns if c in _INVALID_CODES))
+
+    def first_release(self) -> SourceSpec:
+        """The layout of deliveries made before the contract's second release."""
+        if not self.second_release:
+            return self
+        return replace(self, columns=tuple(c for c in self.columns if c not in self.second_release))
 
     @property
     def charset(self) -> str:
@@ -263,11 +270,14 @@ SOURCES: dict[str, SourceSpec] = {
                 "is_executive",
                 "in_disciplinary_process",
                 "accessed_non_mandatory_training",
+                "covid_vaccination_date",
+                "flu_vaccination_date",
             ),
             required=("staff_id", "organisation_code", "pay_band", "staff_group"),
             id_column="staff_id",
             encoding="utf-8-sig",
             bools=("1", "0"),
+            second_release=("covid_vaccination_date", "flu_vaccination_date"),
         ),
         SourceSpec(
             "recruitment",

@@ -3,6 +3,8 @@
 BME staff are fewer in senior bands and on boards; in each snapshot BME staff are more
 likely to be in a disciplinary process and less likely to have had non-mandatory training,
 and shortlisted White applicants are more likely to be appointed, all by fixed ratios.
+Staff have each season's COVID-19 and flu dose with a chance set by organisation, staff group
+and ethnic group (``params.STAFF_UPTAKE``); a snapshot shows the latest dose by its date.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 from . import ethnicity, params
 from .columns import Batch, ColumnStore, identifiers, take
 from .context import Context
-from .dates import uniform_dates
+from .dates import DAY, uniform_dates
 from .reference import LETTERS, load
 from .sources import SourceSpec
 
@@ -60,6 +62,7 @@ class Workforce:
         self.staff = self._hire(rng, np.repeat(np.arange(len(sizes)), sizes))
         for org in range(len(sizes)):
             self._appoint_board(rng, org)
+        self._seed = int(rng.integers(2**63))  # of the vaccination draws
 
     def _hire(self, rng: np.random.Generator, organisation: np.ndarray) -> Staff:
         n = len(organisation)
@@ -106,6 +109,30 @@ class Workforce:
         joiners = rng.poisson(params.STAFF_MONTHLY_TURNOVER * len(self.staff.number))
         self.staff.append(self._hire(rng, rng.choice(len(self._org_p), joiners, p=self._org_p)))
 
+    def _latest_dose(self, column: str, on: np.datetime64) -> np.ndarray:
+        """Each staff member's latest dose by ``on`` in this season or the ones before
+        (``params.STAFF_DOSE_SEASONS``), NaT if none.
+
+        Whether a staff member has a season's dose, and its day, are drawn from a stream keyed
+        by the season, in staff-number order: every snapshot agrees, joiners included.
+        """
+        staff = self.staff
+        uptake = params.staff_uptake(column)[
+            staff.organisation, staff.clinical.astype(np.int64), load().group_of[staff.letter]
+        ]
+        latest = np.full(len(staff.number), np.datetime64("NaT"), "datetime64[D]")
+        season = int((on.astype("datetime64[M]") - 8).astype("datetime64[Y]").astype(int)) + 1970
+        for year in range(season, season - params.STAFF_DOSE_SEASONS, -1):
+            key = (self._seed, year, list(params.STAFF_UPTAKE).index(column))
+            draws = np.random.default_rng(key).random((self._hired + 1, 2))[staff.number]
+            opens = np.datetime64(f"{year}-09-01")
+            closes = np.datetime64(f"{year}-09") + params.STAFF_CAMPAIGN_MONTHS[column]
+            days = (closes.astype("datetime64[D]") - opens) / DAY
+            dose = opens + (draws[:, 1] * days).astype(np.int64) * DAY
+            given = np.isnat(latest) & (draws[:, 0] < uptake) & (dose <= on)
+            latest[given] = dose[given]
+        return latest
+
     def snapshot(self, ctx: Context, rng: np.random.Generator, spec: SourceSpec) -> Batch:
         """Staff in post on the last day of the month."""
         if ctx.month.index > 0:
@@ -126,6 +153,9 @@ class Workforce:
             "in_disciplinary_process": rng.random(n) < _by_bme(params.DISCIPLINARY, bme),
             "accessed_non_mandatory_training": rng.random(n) < _by_bme(params.TRAINING, bme),
         }
+        for column in params.STAFF_UPTAKE:
+            if column in spec.columns:  # not in deliveries before the second release
+                columns[column] = self._latest_dose(column, ctx.month.last)
         return Batch({c: columns[c] for c in spec.columns}, kind)
 
     def recruitment(self, ctx: Context, rng: np.random.Generator, spec: SourceSpec) -> Batch:

@@ -3,12 +3,22 @@
 from __future__ import annotations
 
 import gzip
+from collections import Counter
+from datetime import date
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tests.support.deliveries import csv_bytes, deliver, load, outcome, query, rows_of
+from tests.support.deliveries import (
+    csv_bytes,
+    deliver,
+    load,
+    outcome,
+    query,
+    reasons,
+    rows_of,
+)
 from transforms.ingest import load as ingest
 
 HEADER = (
@@ -182,3 +192,38 @@ def test_no_raw_nhs_number_reaches_any_table(settings):
     dump = " ".join(str(v) for rows_ in snapshot(settings).values() for row in rows_ for v in row)
     for number in [*NHS, "9434765918"]:
         assert number not in dump
+
+
+VACCINATION_DATES = ("covid_vaccination_date", "flu_vaccination_date")
+
+
+def test_workforce_loads_with_or_without_the_vaccination_dates_and_the_audit_says_which(settings):
+    """Deliveries before the contract's second release lack the columns: they load as null
+    and the audit names them absent, so a null there is not "not vaccinated"."""
+    older = [
+        {k: v for k, v in r.items() if k not in VACCINATION_DATES} for r in rows_of("workforce", 3)
+    ]
+    deliver(settings, "workforce", "workforce_2024-12.csv", csv_bytes(older))
+    newer = rows_of("workforce", 4)
+    doses = [("2024-10-02", ""), ("15/11/2024", "31/01/2025"), ("", ""), ("2024-02-30", "")]
+    for row, (covid, flu) in zip(newer, doses, strict=True):
+        row.update(covid_vaccination_date=covid, flu_vaccination_date=flu)
+    deliver(settings, "workforce", "workforce_2025-01.csv", csv_bytes(newer))
+    december, january = load(settings, "workforce")
+    assert [outcome(december), outcome(january)] == [("loaded", 3, 3, 0), ("loaded", 4, 3, 1)]
+    assert reasons(settings, january["load_id"]) == Counter(invalid_date=1)
+    assert query(
+        settings, "select period, absent_columns from audit.file_loads order by period"
+    ) == [("2024-12", '["covid_vaccination_date", "flu_vaccination_date"]'), ("2025-01", None)]
+    assert query(
+        settings,
+        "select period, staff_id, covid_vaccination_date, flu_vaccination_date "
+        "from staging.stg_workforce order by 1, 2",
+    ) == [
+        ("2024-12", "R1", None, None),
+        ("2024-12", "R2", None, None),
+        ("2024-12", "R3", None, None),
+        ("2025-01", "R1", date(2024, 10, 2), None),
+        ("2025-01", "R2", date(2024, 11, 15), date(2025, 1, 31)),
+        ("2025-01", "R3", None, None),
+    ]

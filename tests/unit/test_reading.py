@@ -2,8 +2,9 @@ import io
 
 import pytest
 
+from transforms.config.sources import get_source
 from transforms.ingest.errors import DeliveryRejected
-from transforms.ingest.reading import SMALL_FILE_BYTES, ReadLimits, detect_encoding
+from transforms.ingest.reading import SMALL_FILE_BYTES, ReadLimits, detect_encoding, map_header
 
 HEADER = b"attendance_id,ethnic_category\n"
 
@@ -69,3 +70,15 @@ def test_the_ratio_limit_applies_beyond_a_small_file_and_the_size_limit_always()
     assert limits.allowed(100) == SMALL_FILE_BYTES  # a tiny gzip may still hold a small file
     assert limits.allowed(50_000) == 5_000_000
     assert limits.allowed(1 << 30) == 10 << 20
+
+
+def test_optional_columns_a_file_lacks_are_listed_as_absent_but_the_person_identifier_never():
+    workforce = [c.name for c in get_source("workforce").columns if "vaccination" not in c.name]
+    header = map_header([*workforce, "notes"], get_source("workforce"), "workforce_2024-03.csv")
+    assert header.absent == ["covid_vaccination_date", "flu_vaccination_date"]
+    assert header.extra == ["notes"]
+    appointments = ["appointment_id", "nhs_number", "practice_code", "appointment_date"]
+    header = map_header(
+        [*appointments, "appointment_status"], get_source("gp_appointments"), "x.csv"
+    )
+    assert header.absent == ["appointment_mode", "hcp_type", "ethnic_category"]

@@ -142,11 +142,18 @@ def test_file_formats_follow_the_contract(landing: tuple[Path, dict]) -> None:
         (out / "ae_attendances/ae_attendances_2024-12.csv").read_bytes().decode("utf-8")
 
 
+def contract_columns(entry: dict, truth: dict) -> list[str]:
+    """The columns a file must have: before the contract's second release, not its columns."""
+    spec = SOURCES[entry["source"]]
+    released = entry["period"] not in truth["staff_vaccination"]["periods_without_columns"]
+    return list(spec.columns if released else spec.first_release().columns)
+
+
 def test_truth_row_counts_equal_the_data_rows_in_each_file(landing: tuple[Path, dict]) -> None:
     out, truth = landing
     for relative, entry in truth["files"].items():
         header, rows = read_rows(out / relative, entry)
-        assert header == list(SOURCES[entry["source"]].columns), relative
+        assert header == contract_columns(entry, truth), relative
         assert len(rows) == entry["rows"], relative
         faults = sum(entry["row_faults"].values())
         assert (
@@ -336,3 +343,71 @@ def test_truth_declares_the_injected_ratios_for_all_five_groups(landing: tuple[P
         "end": END,
         "faults": 0.01,
     }
+
+
+def test_workforce_carries_the_vaccination_columns_from_the_second_release(
+    landing: tuple[Path, dict],
+) -> None:
+    out, truth = landing
+    assert truth["staff_vaccination"]["periods_without_columns"] == ["2024-11", "2024-12"]
+    added = {"covid_vaccination_date", "flu_vaccination_date"}
+    for period in MONTHS:
+        relative = f"workforce/workforce_{period}.csv"
+        header, _ = read_rows(out / relative, truth["files"][relative])
+        assert added & set(header) == (added if period == "2025-01" else set()), period
+
+
+VACCINATION_COLUMNS = ("covid_vaccination_date", "flu_vaccination_date")
+GROUP_OF = {letter: GROUPS[g] for letter, g in zip(LETTERS, load().group_of, strict=True)}
+
+
+def campaign(season: int, months: int) -> tuple[date, date]:
+    """First and last day of a campaign opening on 1 September of ``season``."""
+    years, month = divmod(8 + months, 12)
+    return date(season, 9, 1), date(season + years, month + 1, 1) - timedelta(days=1)
+
+
+@pytest.fixture(scope="module")
+def staff_in_march(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], dict]:
+    """The March 2025 staff snapshot, after both 2024 campaigns, large enough for uptake."""
+    out = tmp_path_factory.mktemp("staff")
+    truth = generate(out, "2025-01", "2025-03", scale=0.25, seed=11, faults=0.0)
+    relative = "workforce/workforce_2025-03.csv"
+    return _clean_rows(out, relative, truth["files"][relative]), truth
+
+
+@pytest.mark.parametrize("column", VACCINATION_COLUMNS)
+def test_staff_doses_fall_in_their_campaigns(staff_in_march, column) -> None:
+    """The latest dose is this season's or last season's (2023, with a 29 February)."""
+    rows, truth = staff_in_march
+    months = truth["staff_vaccination"][column]["campaign"]["months"]
+    doses = [date.fromisoformat(r[column]) for r in rows if r[column]]
+    assert {d.year if d.month >= 9 else d.year - 1 for d in doses} == {2023, 2024}
+    for dose in doses:
+        first, last = campaign(dose.year if dose.month >= 9 else dose.year - 1, months)
+        assert first <= dose <= last, dose
+
+
+@pytest.mark.parametrize("column", VACCINATION_COLUMNS)
+def test_staff_uptake_by_group_and_organisation_recovers_the_truth(staff_in_march, column) -> None:
+    """This season's uptake in each group, and among White clinical staff in each
+    organisation, is within four standard errors of the rates in truth.json."""
+    rows, truth = staff_in_march
+    uptake = truth["staff_vaccination"][column]["uptake"]
+    cells: dict[str, list[tuple[bool, float]]] = {}
+    for r in rows:
+        group = GROUP_OF.get(r["ethnic_category"])
+        if group is None:  # not known
+            continue
+        rate = uptake[r["staff_group"]][r["organisation_code"]][group]
+        had = bool(r[column]) and date.fromisoformat(r[column]) >= date(2024, 9, 1)
+        cells.setdefault(group, []).append((had, rate))
+        if group == "White" and r["staff_group"] == "Clinical":
+            cells.setdefault(r["organisation_code"], []).append((had, rate))
+    assert set(cells) == {*GROUPS, "RRF", "RXV", "RW4"}
+    for cell, outcomes in cells.items():
+        expected = sum(rate for _, rate in outcomes)
+        spread = sum(rate * (1 - rate) for _, rate in outcomes) ** 0.5
+        assert abs(sum(had for had, _ in outcomes) - expected) < 4 * spread, cell
+    clinical = uptake["Clinical"]["RRF"]
+    assert 0.6 <= clinical["White"] <= 0.75 and min(clinical.values()) < clinical["White"] - 0.1

@@ -24,8 +24,12 @@ class Column:
     """One column of a delivery.
 
     ``required`` means the column must be present in the file and, unless ``allow_blank``,
-    every row must carry a value. ``codes`` lists the allowed values of a ``code`` column
-    (matched case-insensitively and stored in the canonical spelling given here).
+    every row must carry a value. An optional column may be left out of a delivery (columns
+    added by a later release of the contract are optional, so older extracts still load): it
+    is then null in staging, and the load's ``absent_columns`` in ``audit.file_loads`` names
+    it, so a null can be told from a value the delivery did not carry. ``codes`` lists the
+    allowed values of a ``code`` column (matched case-insensitively and stored in the canonical
+    spelling given here).
     """
 
     name: str
@@ -294,11 +298,18 @@ SOURCES: dict[str, Source] = {
                 flag("is_executive"),
                 flag("in_disciplinary_process"),
                 flag("accessed_non_mandatory_training"),
+                # The contract's second release: optional, absent from earlier deliveries.
+                Column("covid_vaccination_date", "date"),
+                Column("flu_vaccination_date", "date"),
             ),
             record_id="staff_id",
             person_level=False,
             organisation="organisation_code",
             snapshot=True,
+            description="One row per staff member in post on the month's last day. The "
+            "vaccination dates (latest dose recorded by occupational health) came with the "
+            "contract's second release: a delivery without them loads with nulls there, and "
+            "its audit.file_loads row names them in absent_columns.",
         ),
         Source(
             name="recruitment",

@@ -43,6 +43,7 @@ class LoadRecord:
     rows_quarantined: int = 0
     error: str | None = None
     extra_columns: str | None = None
+    absent_columns: str | None = None
     file_modified_at: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None

@@ -191,7 +191,7 @@ def _load(
     rows_read = 0
     log.info("%s: loading (load %s)", entry.file_name, entry.load_id)
     with DeliveryReader(planned.delivery, source, ctx.limits) as reader:
-        extra = json.dumps(reader.header.extra) if reader.header.extra else None
+        extra, absent = _names(reader.header.extra), _names(reader.header.absent)
         lineage = {"period": entry.period, "load_id": entry.load_id}
         staged = STAGING[source.name]
         conn.execute(sa.delete(staged).where(staged.c.period == entry.period))
@@ -241,9 +241,15 @@ def _load(
         rows_loaded=loaded,
         rows_quarantined=quarantined,
         extra_columns=extra,
+        absent_columns=absent,
         warnings=tuple(warnings),
     )
     return audit.record(conn, outcome)
+
+
+def _names(columns: list[str]) -> str | None:
+    """Column names as the audit stores them: a JSON list, or null when there are none."""
+    return json.dumps(columns) if columns else None
 
 
 def _reject_if_invalid(found: validation.DeliveryOutcome, entry: LoadRecord) -> None:

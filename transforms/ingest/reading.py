@@ -46,6 +46,7 @@ from transforms.ingest.landing import (
 BLOCK_BYTES = 16 << 20
 HEADER_BYTES = 1 << 20  # a header line longer than this is not a header
 SMALL_FILE_BYTES = 1 << 20  # any file may expand this far, whatever its compression ratio
+PERSON_IDENTIFIERS = ("person_id", "nhs_number")  # either identifies a person
 SAFE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 PARQUET_BATCH_ROWS = 200_000
 CP1252_UNDEFINED = (b"\x81", b"\x8d", b"\x8f", b"\x90", b"\x9d")  # no character in Windows-1252
@@ -91,6 +92,7 @@ class Header:
     names: list[str]  # canonical name, or the normalised original for an unknown column
     extra: list[str] = field(default_factory=list)
     known: list[str] = field(default_factory=list)  # the names that are the source's columns
+    absent: list[str] = field(default_factory=list)  # optional columns the file does not carry
 
 
 def normalise_name(name: str) -> str:
@@ -99,7 +101,8 @@ def normalise_name(name: str) -> str:
 
 def map_header(raw_names: list[str], source: Source, file_name: str) -> Header:
     """Match columns case-insensitively (and by alias); reject if a required one is missing,
-    if one repeats, or if a name holds an NHS number."""
+    if one repeats, or if a name holds an NHS number. The optional columns the file lacks are
+    listed (``absent``): they load as null, and the audit says the nulls were not sent."""
     lookup = {}
     for column in source.columns:
         for alias in (column.name, *column.aliases):
@@ -144,7 +147,8 @@ def map_header(raw_names: list[str], source: Source, file_name: str) -> Header:
             f"the header repeats column(s) {', '.join(repeated) or '(unrecognised names)'}",
             "Send the file with each column once.",
         )
-    return Header(names=names, extra=extra, known=[n for n in names if n in known])
+    absent = [c.name for c in source.columns if c.name not in present | set(PERSON_IDENTIFIERS)]
+    return Header(names, extra, [n for n in names if n in known], absent)
 
 
 class _Metered(io.RawIOBase):

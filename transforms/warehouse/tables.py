@@ -47,6 +47,7 @@ audit_file_loads = sa.Table(
     _col("rows_quarantined", sa.BigInteger(), null=False),
     _col("error", _String),
     _col("extra_columns", _String),
+    _col("absent_columns", _String),
     _col("file_modified_at", _Timestamp),
     _col("started_at", _Timestamp, null=False),
     _col("finished_at", _Timestamp, null=False),
@@ -56,7 +57,9 @@ audit_file_loads = sa.Table(
     "load_id. Invariant: rows_read = rows_loaded + rows_quarantined. status: loaded | rejected "
     "| unchanged | superseded (a loaded file later replaced by a resubmission of the same "
     "source-month) | in_progress (still arriving, or changed while it was read: nothing "
-    "loaded, planned again by the next run).",
+    "loaded, planned again by the next run). extra_columns: the file's columns that are not the "
+    "source's, ignored; absent_columns: the source's optional columns the file did not carry, "
+    "null in staging for its rows (a JSON list, or null when it carried them all).",
 )
 
 audit_ddl_applied = sa.Table(
