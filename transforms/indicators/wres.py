@@ -67,7 +67,6 @@ COLUMNS = [
 ]
 """The exact rows (the table behind ``mart.wres``); :func:`protect_wres` adds
 ``suppressed`` and ``suppression_reason``."""
-FIGURE_KEYS = ["indicator_id", "organisation_code", "period_end", "population"]
 
 
 @dataclass(frozen=True)
@@ -374,8 +373,8 @@ COUNTED = {
     ("WRES9", EXECUTIVE_BOARD): ("executive board", "executive board"),
 }
 """What the numerator and denominator of each indicator's group rows count: one quantity in
-two places (White headcount is WRES1's whole-workforce White count, WRES4's and WRES3's... )
-must be withheld in both or in neither."""
+two places (the White headcount is WRES1's whole-workforce White count and WRES4's White
+denominator) must be withheld in both or in neither."""
 
 
 def _quantities(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
