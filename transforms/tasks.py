@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from transforms.config.settings import Settings
 from transforms.core.redaction import display_url
 from transforms.indicators import store as indicator_store
+from transforms.indicators import wres_store
 from transforms.ingest import audit, landing
 from transforms.ingest.audit import LoadRecord
 from transforms.ingest.landing import Delivery
@@ -141,7 +142,10 @@ def compute_indicators(settings: Settings, run_id: str | None) -> dict[str, int]
 
     def attempt() -> dict[str, int]:
         with warehouse.locked_snapshot(engine, "hei:indicators") as conn:
-            return indicator_store.compute(conn, run_id)
+            recomputed = indicator_store.compute(conn, run_id)
+            years = wres_store.compute(conn)
+            log.info("WRES for %d financial year(s): %s", len(years), years)
+            return recomputed
 
     return warehouse.retry_on_conflict(attempt, "compute_indicators")
 

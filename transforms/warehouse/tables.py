@@ -308,6 +308,58 @@ indicators_published = sa.Table(
     "stored here. Grain: as indicators.values.",
 )
 
+
+def _wres_rows(*, published: bool) -> list[sa.Column]:
+    """The columns shared by ``indicators.wres`` and ``indicators.wres_published``."""
+    return [
+        _col("indicator_id", _String, null=False),
+        _col("organisation_code", _String, null=False),
+        _col("period_end", sa.Date(), null=False),
+        _col("measure", _String, null=False),
+        _col("population", _String),
+        _col("group_label", _String),
+        _col("comparison", _String),
+        _col("band", _String),
+        _col("staff_group", _String),
+        _col("value", _Double),
+        _col("lower_95", _Double),
+        _col("upper_95", _Double),
+        _col("numerator", sa.BigInteger()),
+        _col("denominator", sa.BigInteger()),
+        _col("note", _String),
+        *(
+            [_col("suppressed", sa.Boolean(), null=False), _col("suppression_reason", _String)]
+            if published
+            else []
+        ),
+        _col("computed_at", _Timestamp, null=False),
+    ]
+
+
+indicators_wres = sa.Table(
+    "wres",
+    metadata,
+    *_wres_rows(published=False),
+    schema="indicators",
+    comment="Workforce Race Equality Standard indicators 1, 2, 3, 4 and 9, exact (never "
+    "rounded), per organisation and the partnership (organisation_code ALL), per financial "
+    "year (period_end 31 March). Grain: indicator_id x organisation_code x period_end x "
+    "measure x group_label x band x staff_group. Group rows (measure percentage or count, "
+    "group_label White/BME/Unknown) carry the counts; comparison rows (relative_likelihood, "
+    "percentage_point_difference; group_label null) the ratio or gap and its 95% CI "
+    "(transforms/indicators/wres.py, docs/methods.md section 11).",
+)
+
+indicators_wres_published = sa.Table(
+    "wres_published",
+    metadata,
+    *_wres_rows(published=True),
+    schema="indicators",
+    comment="What partners see of indicators.wres (mart.wres): counts of 1-7 withheld, others "
+    "rounded to 5, none recoverable from its organisation's or the partnership's total; values "
+    "and limits recomputed from the published counts. Grain: as indicators.wres.",
+)
+
 # --- staging ---------------------------------------------------------------------------------
 
 POSTGRES_ONLY = "postgres_only"

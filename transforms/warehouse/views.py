@@ -17,7 +17,11 @@ from transforms.core.disclosure import (
     REFERENCE_SUPPRESSED,
     SUPPRESSED,
 )
-from transforms.warehouse.tables import indicators_catalogue, indicators_published
+from transforms.warehouse.tables import (
+    indicators_catalogue,
+    indicators_published,
+    indicators_wres_published,
+)
 
 MART_SCHEMA = "mart"
 KNOWN_PCT = sa.Numeric(4, 1)
@@ -56,7 +60,19 @@ mart_indicator_values = sa.table(
 )
 """The view partners are granted, to query."""
 
-VIEWS = {mart_indicator_values: indicator_values_query}
+
+def wres_query() -> sa.Select:
+    """What ``mart.wres`` selects: the published WRES rows, without the run's timestamp."""
+    published = indicators_wres_published
+    return sa.select(*(c for c in published.c if c.name != "computed_at"))
+
+
+mart_wres = sa.table(
+    "wres", *(sa.column(c.name) for c in wres_query().selected_columns), schema=MART_SCHEMA
+)
+"""The WRES view partners are granted."""
+
+VIEWS = {mart_indicator_values: indicator_values_query, mart_wres: wres_query}
 
 
 def view_statements(dialect: Dialect) -> list[str]:

@@ -1,0 +1,101 @@
+"""The WRES indicators in the warehouse: every reportable financial year, recomputed with the
+indicator catalogue, into ``indicators.wres`` (exact) and ``indicators.wres_published``
+(what ``mart.wres`` shows partners).
+
+Each compute reads the March workforce snapshots and the year's shortlisting from staging
+(a few thousand staff and applicants a year) and rewrites the years whose rows changed; the
+computation itself is ``transforms.indicators.wres``.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from transforms.core.periods import Period, utcnow
+from transforms.indicators import wres as standard
+from transforms.warehouse.bulk import append_arrow, arrow_types
+from transforms.warehouse.engine import fetch_frame
+from transforms.warehouse.tables import (
+    STAGING,
+    audit_file_loads,
+    indicators_wres,
+    indicators_wres_published,
+)
+
+log = logging.getLogger(__name__)
+
+STAFF_COLUMNS = (
+    "organisation_code",
+    "pay_band",
+    "staff_group",
+    "ethnic_code",
+    "is_board_member",
+    "is_voting_board_member",
+    "is_executive",
+    "in_disciplinary_process",
+    "accessed_non_mandatory_training",
+    "period",
+)
+APPLICANT_COLUMNS = ("organisation_code", "shortlisted_date", "ethnic_code", "appointed")
+
+
+def compute(conn: Connection) -> list[date]:
+    """Recompute every reportable financial year; returns their ends (31 March)."""
+    years = standard.financial_years(_loaded(conn, "workforce"), _loaded(conn, "recruitment"))
+    conn.execute(sa.delete(indicators_wres))
+    conn.execute(sa.delete(indicators_wres_published))
+    now = utcnow()
+    for year in years:
+        exact = standard.wres(_staff(conn, year), _applicants(conn, year), year.end)
+        append_arrow(conn, indicators_wres, _as_arrow(exact, indicators_wres, now))
+        published = standard.protect_wres(exact)
+        append_arrow(
+            conn, indicators_wres_published, _as_arrow(published, indicators_wres_published, now)
+        )
+        log.info("WRES %s: %d rows", year.label, len(exact))
+    return [year.end for year in years]
+
+
+def _loaded(conn: Connection, source: str) -> list[str]:
+    loads = audit_file_loads.c
+    query = (
+        sa.select(loads.period)
+        .where(loads.source == source, loads.status == "loaded", loads.period.is_not(None))
+        .distinct()
+    )
+    return sorted(conn.execute(query).scalars())
+
+
+def _staff(conn: Connection, year: Period) -> pd.DataFrame:
+    """The year's March snapshot and the previous March's (WRES3 is a two-year figure)."""
+    table = STAGING["workforce"]
+    march = year.months[-1]
+    previous = f"{int(march[:4]) - 1}-03"
+    query = sa.select(*(table.c[name] for name in STAFF_COLUMNS)).where(
+        table.c.period.in_([march, previous])
+    )
+    return fetch_frame(conn, query)
+
+
+def _applicants(conn: Connection, year: Period) -> pd.DataFrame:
+    table = STAGING["recruitment"]
+    query = sa.select(*(table.c[name] for name in APPLICANT_COLUMNS)).where(
+        table.c.period.in_(list(year.months))
+    )
+    return fetch_frame(conn, query)
+
+
+def _as_arrow(rows: pd.DataFrame, table: sa.Table, now: object) -> pa.Table:
+    frame = rows.assign(computed_at=now)
+    return pa.table(
+        {
+            name: pa.array(frame[name], type=kind, from_pandas=True)
+            for name, kind in arrow_types(table).items()
+        }
+    )
