@@ -6,6 +6,7 @@
     hei publish              publish the partnership release (if the data changed)
     hei releases             list the releases at the publish target
     hei report               build the monthly assurance report from the latest release
+    hei wres --year YYYY     each organisation's WRES return for the year ending March YYYY
     hei grant-analyst NAME   a partner analyst's login on the PostgreSQL warehouse
 
 Options default from the settings (``HEI_*`` environment variables or ``.env``); command-line
@@ -99,6 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--publish", help="publish target the release is read from")
     report.add_argument("--reports", help="report folder (HEI_REPORTS_DIR)")
     report.add_argument("--month", type=month, help="the month's newest release (default: latest)")
+
+    wres = commands.add_parser(
+        "wres", help="each organisation's WRES return (exact figures) as a CSV file"
+    )
+    wres.add_argument(
+        "--year", type=int, required=True, help="the financial year ending in March YYYY"
+    )
+    wres.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse")
+    wres.add_argument("--out", type=Path, help="folder for the files (default: var/wres/YYYY)")
 
     grant = commands.add_parser(
         "grant-analyst", help="create a partner analyst's login (PostgreSQL warehouse only)"
@@ -401,6 +411,33 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_wres(args: argparse.Namespace) -> int:
+    """Write ``wres_return_<organisation>_<year>.csv`` per organisation."""
+    from datetime import date
+
+    from transforms.indicators import wres_store
+    from transforms.warehouse import engine as warehouse
+
+    settings = Settings(**_overrides(args))
+    out = args.out or settings.var_dir / "wres" / str(args.year)
+    with warehouse_errors_reported(settings):
+        with warehouse.make_engine(settings.warehouse_url).connect() as conn:
+            found = wres_store.returns(conn, date(args.year, 3, 31))
+    if not found:
+        print(
+            f"hei wres: no WRES figures for the year ending March {args.year}: a year needs its "
+            "March workforce snapshot and its twelve months of recruitment loaded",
+            file=sys.stderr,
+        )
+        return 1
+    out.mkdir(parents=True, exist_ok=True)
+    for organisation, rows in found.items():
+        path = out / f"wres_return_{organisation}_{args.year}.csv"
+        rows.to_csv(path, index=False, lineterminator="\n")
+        print(path)
+    return 0
+
+
 def cmd_grant_analyst(args: argparse.Namespace) -> int:
     from transforms.warehouse import analysts
 
@@ -462,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
         "publish": cmd_publish,
         "releases": cmd_releases,
         "report": cmd_report,
+        "wres": cmd_wres,
         "grant-analyst": cmd_grant_analyst,
     }[args.command]
     return handler(args)

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from synth import generate
+from tests.support.cli import hei, user_env
 from tests.support.pipeline import settings_for
 from transforms import tasks as pipeline
 from transforms.indicators import wres_store
@@ -89,3 +90,20 @@ def test_duckdb_and_postgres_give_identical_wres(landing, warehouse_url, tmp_pat
     ours, theirs = shown(duckdb_url), shown(warehouse_url)
     assert len(ours) > 100
     pd.testing.assert_frame_equal(ours, theirs, check_dtype=False)
+
+
+def test_hei_wres_writes_each_organisations_return(landing, tmp_path):
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    load_workforce(tmp_path, url, landing)
+    warehouse.make_engine(url).dispose()  # hei opens the DuckDB file in its own process
+    env = user_env(tmp_path)
+    out = tmp_path / "returns"
+    done = hei("wres", "--year", "2025", "--warehouse", url, "--out", str(out), env=env)
+    assert done.returncode == 0, done.stderr
+    files = sorted(p.name for p in out.iterdir())
+    assert "wres_return_ALL_2025.csv" in files and len(files) >= 2
+    first = pd.read_csv(out / "wres_return_ALL_2025.csv")
+    assert list(first.columns[:4]) == ["Indicator", "Measure", "Counted among", "Group"]
+    assert {"WRES1", "WRES2", "WRES3", "WRES4", "WRES9"} == set(first["Indicator"])
+    none = hei("wres", "--year", "2031", "--warehouse", url, "--out", str(out), env=env)
+    assert none.returncode == 1 and "no WRES figures" in none.stderr

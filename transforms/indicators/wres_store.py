@@ -99,3 +99,36 @@ def _as_arrow(rows: pd.DataFrame, table: sa.Table, now: object) -> pa.Table:
             for name, kind in arrow_types(table).items()
         }
     )
+
+
+RETURN_COLUMNS = {
+    "indicator_id": "Indicator",
+    "measure": "Measure",
+    "population": "Counted among",
+    "group_label": "Group",
+    "comparison": "Comparison",
+    "band": "Band",
+    "staff_group": "Staff group",
+    "numerator": "Numerator",
+    "denominator": "Denominator",
+    "value": "Result",
+    "lower_95": "Lower 95% CI",
+    "upper_95": "Upper 95% CI",
+    "note": "Note",
+}
+"""The columns of an organisation's WRES return, as ``hei wres`` writes them."""
+
+
+def returns(conn: Connection, period_end: date) -> dict[str, pd.DataFrame]:
+    """Each organisation's WRES return for the year ending ``period_end``: its exact rows
+    (the organisation's own figures, for its equality lead to check against its own return),
+    one row per indicator, group and band, in the return's column names."""
+    table = indicators_wres
+    query = sa.select(*(table.c[name] for name in RETURN_COLUMNS), table.c.organisation_code)
+    rows = fetch_frame(conn, query.where(table.c.period_end == period_end))
+    order = [*RETURN_COLUMNS][:7]
+    rows = rows.sort_values(order, na_position="first", kind="stable")
+    return {
+        str(organisation): part.drop(columns="organisation_code").rename(columns=RETURN_COLUMNS)
+        for organisation, part in rows.groupby("organisation_code", sort=True)
+    }
