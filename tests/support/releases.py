@@ -149,6 +149,52 @@ def indicator_row(indicator: str, theme: int) -> dict:
     }
 
 
+WRES4_COUNTS = {  # organisation: {group: (accessed training, headcount)}
+    "O1": {"White": (100, 200), "BME": (20, 50)},
+    "O2": {"White": (60, 100), "BME": (30, 60)},
+    "ALL": {"White": (160, 300), "BME": (50, 110)},
+}
+
+
+def wres_rows() -> list[dict]:
+    """WRES4 for two organisations and the partnership: each group's share, then the ratio."""
+    base = dict.fromkeys(RELEASE_TABLES["wres"].column_names) | {
+        "indicator_id": "WRES4",
+        "period_end": date(2025, 3, 31),
+        "population": "staff",
+        "suppressed": False,
+    }
+    rows = []
+    for organisation, groups in WRES4_COUNTS.items():
+        shares = {}
+        for group, (accessed, staff) in groups.items():
+            shares[group] = 100 * accessed / staff
+            limits = st.wilson_limits(np.array([accessed]), np.array([staff]), 0.95)
+            rows.append(
+                base
+                | {
+                    "organisation_code": organisation,
+                    "measure": "percentage",
+                    "group_label": group,
+                    "value": shares[group],
+                    "lower_95": float(limits[0][0]) * 100,
+                    "upper_95": float(limits[1][0]) * 100,
+                    "numerator": accessed,
+                    "denominator": staff,
+                }
+            )
+        rows.append(
+            base
+            | {
+                "organisation_code": organisation,
+                "measure": "relative_likelihood",
+                "comparison": "White ÷ BME",
+                "value": shares["White"] / shares["BME"],
+            }
+        )
+    return rows
+
+
 def clean_rows() -> dict[str, list[dict]]:
     """The rows of the clean release, per table, in file order."""
     groups = ethnic_group_table().to_pylist()
@@ -158,6 +204,7 @@ def clean_rows() -> dict[str, list[dict]]:
         "indicators": [indicator_row("ACC02", 3), indicator_row("DQ01", 0)],
         "ethnic_groups": groups,
         "ethnicity_completeness": [completeness_row(r) for r in dq01],
+        "wres": wres_rows(),
     }
 
 

@@ -62,9 +62,11 @@ def release(
     return fs, folder, manifest
 
 
-def changed(table: str, where: Callable[[dict], bool], **values) -> dict[str, list[dict]]:
-    """The clean rows with the one row of ``table`` matching ``where`` changed."""
-    rows = clean_rows()
+def changed(
+    table: str, where: Callable[[dict], bool], base: dict | None = None, **values
+) -> dict[str, list[dict]]:
+    """The clean rows (or ``base``) with the one row of ``table`` matching ``where`` changed."""
+    rows = base or clean_rows()
     [row] = [r for r in rows[table] if where(r)]
     row.update(values)
     return rows
@@ -205,6 +207,37 @@ def test_a_lone_withheld_organisation_in_completeness_is_found(memory):
         rows["ethnicity_completeness"], lambda r: (r["organisation"], r["month"]) == ("P3", JANUARY)
     )
     assert located(found) == [("ethnicity_completeness.parquet", "ethnicity_completeness", at)]
+
+
+def wres_row(organisation: str, group: str | None) -> Callable[[dict], bool]:
+    return lambda r: (r["organisation_code"], r["group_label"]) == (organisation, group)
+
+
+def test_a_wres_share_beside_its_withheld_count_is_found(memory):
+    rows = changed("wres", wres_row("O1", "BME"), numerator=None)
+    rows = changed("wres", wres_row("O2", "BME"), numerator=None, value=None, lower_95=None,
+                   upper_95=None, base=rows)  # fmt: skip
+    found = findings_of("derived_shown", release(memory, rows))
+    at = position(rows["wres"], wres_row("O1", "BME"))
+    assert ("wres.parquet", "wres", at) in located(found)
+
+
+def test_a_wres_likelihood_beside_a_withheld_group_is_found(memory):
+    withheld = {"numerator": None, "value": None, "lower_95": None, "upper_95": None}
+    rows = changed("wres", wres_row("O1", "BME"), **withheld)
+    rows = changed("wres", wres_row("O2", "BME"), **withheld, base=rows)
+    found = findings_of("derived_shown", release(memory, rows))
+    at = position(rows["wres"], wres_row("O1", None))
+    assert ("wres.parquet", "wres", at) in located(found)
+
+
+def test_a_lone_withheld_wres_organisation_is_found(memory):
+    withheld = {"numerator": None, "value": None, "lower_95": None, "upper_95": None}
+    rows = changed("wres", wres_row("O1", "BME"), **withheld)
+    rows = changed("wres", wres_row("O1", None), value=None, base=rows)
+    found = findings_of("lone_withheld", release(memory, rows))
+    at = position(rows["wres"], wres_row("O1", "BME"))
+    assert located(found) == [("wres.parquet", "wres", at)]
 
 
 def test_statistics_of_exact_counts_are_found_by_the_attack(memory):

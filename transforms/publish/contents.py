@@ -28,11 +28,12 @@ from transforms.publish.tables import (
     ETHNICITY_COMPLETENESS,
     INDICATOR_VALUES,
     INDICATORS,
+    WRES,
     ReleaseTable,
 )
 from transforms.quality.completeness import ALL_ORGANISATIONS
 from transforms.warehouse.tables import audit_file_loads, indicators_catalogue
-from transforms.warehouse.views import mart_indicator_values
+from transforms.warehouse.views import mart_indicator_values, mart_wres
 
 METHODS = {
     "proportion": "Wilson score confidence limits (docs/methods.md §2)",
@@ -81,6 +82,7 @@ def read(conn: Connection) -> Contents | None:
         INDICATORS.name: indicators(conn),
         ETHNIC_GROUPS.name: ethnic_group_table(),
         ETHNICITY_COMPLETENESS.name: completeness(conn, last_day),
+        WRES.name: wres(conn, last_day),
     }
     return Contents(month=month, first_month=first, tables=tables)
 
@@ -110,6 +112,14 @@ def indicator_values(conn: Connection, last_day: date) -> pa.Table:
         view.c.period_end <= last_day
     )
     return _select(conn, INDICATOR_VALUES, query)
+
+
+def wres(conn: Connection, last_day: date) -> pa.Table:
+    """``mart.wres`` for every financial year ending by ``last_day``."""
+    query = sa.select(*(mart_wres.c[name] for name in WRES.column_names)).where(
+        mart_wres.c.period_end <= last_day
+    )
+    return _select(conn, WRES, query)
 
 
 def completeness(conn: Connection, last_day: date) -> pa.Table:

@@ -67,12 +67,18 @@ RULES = {
 
 SUMS_FILE = "SHA256SUMS"
 MANIFEST_FILE = "manifest.json"
-VALUES, COMPLETENESS, GROUPS, CATALOGUE = (
+VALUES, COMPLETENESS, GROUPS, CATALOGUE, WRES = (
     "indicator_values",
     "ethnicity_completeness",
     "ethnic_groups",
     "indicators",
+    "wres",
 )
+WRES_STATISTICS = ["value", "lower_95", "upper_95"]
+WRES_COMPARED = ("White", "BME")
+"""The groups a WRES relative likelihood is computed from (a board gap: BME alone)."""
+WRES_STAFF = "staff"
+"""The population a board's share of BME members is set against (WRES9)."""
 DERIVED = {
     VALUES: (
         "value",
@@ -454,6 +460,8 @@ def _content(tables: dict[str, _Read], csv: _Read | None) -> list[GateFinding]:
     if COMPLETENESS in tables:
         completeness = tables[COMPLETENESS]
         findings += _lone_withheld(completeness, _completeness_sets(completeness.frame))
+    if WRES in tables:
+        findings += _wres_findings(tables[WRES])
     if csv is not None:
         findings += _identifiers(csv)
     return findings
@@ -598,6 +606,61 @@ def _cell(read: _Read, i: int) -> str:
 
 def _plain(value: object) -> object:
     return value.date() if isinstance(value, pd.Timestamp) else value
+
+
+# --- WRES ------------------------------------------------------------------------------------
+
+
+def _wres_findings(read: _Read) -> list[GateFinding]:
+    """WRES rows: a group row's statistics are withheld with its counts; a comparison row's
+    with the counts of the groups it compares (for a board gap, the board's and the staff's);
+    each organisation's count of a figure is part of the partnership's (ALL)."""
+    frame = read.frame
+    is_group = frame["group_label"].notna().to_numpy()
+    percentage = frame["measure"].eq("percentage").to_numpy()
+    withheld = frame["numerator"].isna().to_numpy() | (
+        percentage & frame["denominator"].isna().to_numpy()
+    )
+    findings = _shown_beside(read, withheld & is_group, WRES_STATISTICS)
+    figure = ["indicator_id", "organisation_code", "period_end"]
+    compared = frame["group_label"].isin(WRES_COMPARED) & ~(
+        frame["indicator_id"].eq("WRES9") & frame["group_label"].ne("BME")
+    )
+    used = frame[is_group & withheld & compared.to_numpy()]
+    hidden = set(map(tuple, used[[*figure, "population"]].astype(str).fillna("").to_numpy()))
+    comparisons = frame[~is_group]
+    needs = np.array(
+        [
+            (*key, population) in hidden or (*key, WRES_STAFF) in hidden
+            if indicator == "WRES9"
+            else (*key, population) in hidden
+            for key, population, indicator in zip(
+                map(tuple, comparisons[figure].astype(str).fillna("").to_numpy()),
+                comparisons["population"].astype(str).fillna(""),
+                comparisons["indicator_id"],
+                strict=True,
+            )
+        ],
+        dtype=bool,
+    )
+    beside = np.zeros(len(frame), dtype=bool)
+    beside[np.flatnonzero(~is_group)[needs]] = True
+    findings += _shown_beside(read, beside, WRES_STATISTICS)
+    return findings + _lone_withheld(read, _wres_sets(frame))
+
+
+def _wres_sets(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per figure (indicator, year, measure, population, group, band, staff group), the
+    partnership's row (ALL) = Σ the organisations' rows."""
+    keys = ["indicator_id", "period_end", "measure", "population", "group_label", "band"]
+    keys.append("staff_group")
+    groups = frame["group_label"].notna().to_numpy()
+    family = frame[keys].astype(str).groupby(keys, sort=False, dropna=False).ngroup().to_numpy()
+    family = np.where(groups, family, -1)
+    total = (frame["organisation_code"] == "ALL").to_numpy()
+    label = np.where(groups, "organisations", None)
+    sets = _memberships(family, np.where(total, label, None), np.where(total, None, label))
+    return sets[sets["family"] >= 0]
 
 
 # --- the attacking audit ----------------------------------------------------------------------

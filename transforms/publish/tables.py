@@ -392,7 +392,83 @@ ETHNICITY_COMPLETENESS = ReleaseTable(
     primary_key=("source", "month", "basis", "organisation"),
 )
 
+WRES = ReleaseTable(
+    name="wres",
+    title="Workforce Race Equality Standard",
+    description="WRES indicators 1, 2, 3, 4 and 9 per organisation and for the partnership "
+    "(organisation_code ALL), per financial year, as partners may see them (mart.wres): group "
+    "rows carry the published counts and percentages, comparison rows the relative "
+    "likelihood or percentage-point gap with its 95% confidence interval.",
+    columns=(
+        Column(
+            "indicator_id",
+            "string",
+            "WRES1 (staff by pay band), WRES2 (appointment from shortlisting), WRES3 "
+            "(disciplinary process), WRES4 (non-mandatory training), WRES9 (board)",
+            required=True,
+            categories=("WRES1", "WRES2", "WRES3", "WRES4", "WRES9"),
+        ),
+        Column(
+            "organisation_code",
+            "string",
+            "ODS code of the organisation; ALL for the partnership",
+            required=True,
+        ),
+        Column("period_end", "date", "End of the financial year (31 March)", required=True),
+        Column(
+            "measure",
+            "string",
+            "percentage or count (group rows); relative_likelihood or "
+            "percentage_point_difference (comparison rows)",
+            required=True,
+            categories=(
+                "count",
+                "percentage",
+                "relative_likelihood",
+                "percentage_point_difference",
+            ),
+        ),
+        Column("population", "string", "What the denominator counts"),
+        Column(
+            "group_label",
+            "string",
+            "White (codes A-C), BME (other known codes) or Unknown; null on a comparison row",
+            categories=("White", "BME", "Unknown"),
+        ),
+        Column("comparison", "string", "Which way round a comparison row compares"),
+        Column("band", "string", "Pay band (WRES1 only; All for the whole workforce)"),
+        Column("staff_group", "string", "Clinical or Non-clinical (WRES1 only; All for both)"),
+        Column(
+            "value",
+            "number",
+            "The percentage, relative likelihood (1.00: parity) or percentage-point gap; null "
+            "where withheld or undefined (note says why)",
+        ),
+        Column("lower_95", "number", "Lower 95% confidence limit of value"),
+        Column("upper_95", "number", "Upper 95% confidence limit of value"),
+        Column("numerator", "integer", f"Staff or applicants counted; {ROUNDED}", count=True),
+        Column(
+            "denominator", "integer", f"Staff or applicants counted among; {ROUNDED}", count=True
+        ),
+        Column("note", "string", "Why a value is missing, where it is"),
+        Column(
+            "suppressed", "boolean", "True when any value of the row is withheld", required=True
+        ),
+        Column("suppression_reason", "string", "Why values are withheld"),
+    ),
+    primary_key=(
+        "indicator_id",
+        "organisation_code",
+        "period_end",
+        "measure",
+        "population",
+        "group_label",
+        "band",
+        "staff_group",
+    ),
+)
+
 RELEASE_TABLES = {
-    t.name: t for t in (INDICATOR_VALUES, INDICATORS, ETHNIC_GROUPS, ETHNICITY_COMPLETENESS)
+    t.name: t for t in (INDICATOR_VALUES, INDICATORS, ETHNIC_GROUPS, ETHNICITY_COMPLETENESS, WRES)
 }
 """Every table of a release, by name, in the order the release lists them."""
