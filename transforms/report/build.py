@@ -68,6 +68,7 @@ def render_html(release: Release, engine: Engine) -> str:
         lstrip_blocks=True,
     )
     month_name = f"{month_bounds(month)[0]:%B %Y}"
+    wres, board_gaps = content.wres_blocks(release)
     return environment.get_template("assurance_report.html.j2").render(
         title=f"Race equality assurance report, {month_name}",
         css=(TEMPLATES / "report.css").read_text(),
@@ -78,6 +79,8 @@ def render_html(release: Release, engine: Engine) -> str:
         rug_groups=RUG_GROUPS,
         polarities=POLARITIES,
         completeness=content.completeness(release),
+        wres=wres,
+        board_gaps=board_gaps,
         health=content.health(deliveries(engine, month)),
         month_name=month_name,
         due_day=DUE_DAY,

@@ -146,9 +146,11 @@ def group_chart(
     points: Sequence[GroupPoint],
     reference: float | None,
     everyone: float | None,
+    reference_label: str = "reference group value",
 ) -> str:
     """Dot-and-whisker: each group's value with its 95% confidence interval, a dashed line at
-    the reference group's value and a dotted one at all persons'."""
+    the reference group's value (or another reference, such as parity) and a dotted one at all
+    persons'."""
     figure, axes = _figure(0.45 * len(points) + 1.2)
     rows = list(range(len(points)))[::-1]
     shown = [v for p in points for v in (p.lower, p.upper, p.value) if v is not None]
@@ -161,9 +163,7 @@ def group_chart(
             axes.plot([point.lower, point.upper], [y, y], color=INK, linewidth=1.2, zorder=2)
         _marker(axes, [point.value], [y], KINDS[point.kind])
     if reference is not None:
-        axes.axvline(
-            reference, color=INK, linestyle="--", linewidth=1, label="reference group value"
-        )
+        axes.axvline(reference, color=INK, linestyle="--", linewidth=1, label=reference_label)
     if everyone is not None:
         axes.axvline(everyone, color=GREY, linestyle=":", linewidth=1.2, label="all persons value")
     axes.set_yticks(rows, [p.label for p in points])

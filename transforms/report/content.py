@@ -407,3 +407,130 @@ def _timeliness(delivery: Delivery) -> str:
         return f"missing (due {_day(delivery.due_on)})"
     late = delivery.late_days
     return "on time" if late is None else f"{late} day(s) late (due {_day(delivery.due_on)})"
+
+
+WRES_TITLES = {
+    "WRES2": "Relative likelihood of White applicants being appointed from shortlisting "
+    "compared with BME applicants",
+    "WRES3": "Relative likelihood of BME staff entering the formal disciplinary process "
+    "compared with White staff (two-year rolling)",
+    "WRES4": "Relative likelihood of White staff accessing non-mandatory training compared "
+    "with BME staff",
+}
+PARITY = 1.0
+
+
+@dataclass
+class WresBlock:
+    """One WRES relative likelihood of the latest year, by organisation against parity."""
+
+    indicator_id: str
+    title: str
+    year: str
+    finding: str
+    svg: str
+    rows: list[tuple[str, str, str, str]]
+
+
+@dataclass
+class BoardGap:
+    organisation: str
+    voting: str
+    executive: str
+
+
+def wres_blocks(release: Release) -> tuple[list[WresBlock], list[BoardGap]]:
+    """WRES 2, 3 and 4 of the latest financial year by organisation, each against the parity
+    line of 1.00, and the WRES 9 board gaps."""
+    table = release.tables.get("wres")
+    if table is None or table.empty:
+        return [], []
+    latest = table[table["period_end"] == table["period_end"].max()]
+    year = f"year to {pd.Timestamp(latest['period_end'].iloc[0]):%B %Y}"
+    comparisons = latest[latest["group_label"].isna()]
+    blocks = []
+    for indicator, title in WRES_TITLES.items():
+        rows = comparisons[comparisons["indicator_id"] == indicator].sort_values(
+            "organisation_code", key=lambda codes: codes.eq("ALL").map({True: 1, False: 0})
+        )
+        if rows.empty:
+            continue
+        points = [
+            charts.GroupPoint(
+                _organisation_label(r["organisation_code"]),
+                None if findings.is_missing(r["value"]) else float(r["value"]),
+                None if findings.is_missing(r["lower_95"]) else float(r["lower_95"]),
+                None if findings.is_missing(r["upper_95"]) else float(r["upper_95"]),
+                None if findings.is_missing(r["value"]) else _against_parity(r),
+            )
+            for _, r in rows.iterrows()
+        ]
+        svg = charts.group_chart(
+            f"{indicator.lower()}-organisations",
+            f"{indicator}: {title}, {year}",
+            "relative likelihood (1.00: parity)",
+            points,
+            PARITY,
+            None,
+            reference_label="parity (1.00)",
+        )
+        table_rows = [
+            (
+                _organisation_label(r["organisation_code"]),
+                number(r["value"], 2) or "not shown",
+                ""
+                if findings.is_missing(r["lower_95"])
+                else f"{r['lower_95']:.2f} to {r['upper_95']:.2f}",
+                "" if findings.is_missing(r["note"]) else str(r["note"]),
+            )
+            for _, r in rows.iterrows()
+        ]
+        blocks.append(
+            WresBlock(indicator, title, year, _wres_finding(rows, title), svg, table_rows)
+        )
+    return blocks, _board_gaps(comparisons[comparisons["indicator_id"] == "WRES9"])
+
+
+def _organisation_label(code: str) -> str:
+    return "Partnership" if code == "ALL" else code
+
+
+def _against_parity(row: pd.Series) -> str:
+    if findings.is_missing(row["lower_95"]):
+        return findings.NOT_ENOUGH
+    if row["lower_95"] > PARITY:
+        return findings.HIGHER
+    if row["upper_95"] < PARITY:
+        return findings.LOWER
+    return findings.NO_DIFFERENCE
+
+
+def _wres_finding(rows: pd.DataFrame, title: str) -> str:
+    """The partnership's figure in words: significant only where its CI excludes parity."""
+    partnership = rows[rows["organisation_code"] == "ALL"]
+    if partnership.empty or findings.is_missing(partnership.iloc[0]["value"]):
+        return f"{title}: not published for the partnership (too few staff to show)."
+    row = partnership.iloc[0]
+    interval = ""
+    if not findings.is_missing(row["lower_95"]):
+        interval = f" (95% CI {row['lower_95']:.2f}–{row['upper_95']:.2f})"
+    kind = _against_parity(row)
+    verdict = {
+        findings.HIGHER: "significantly above parity",
+        findings.LOWER: "significantly below parity",
+        findings.NO_DIFFERENCE: "no significant difference from parity",
+        findings.NOT_ENOUGH: "not enough data to judge against parity",
+    }[kind]
+    return f"{title}, partnership: {row['value']:.2f}{interval}: {verdict}."
+
+
+def _board_gaps(rows: pd.DataFrame) -> list[BoardGap]:
+    gaps: dict[str, dict[str, str]] = {}
+    for _, r in rows.iterrows():
+        kind = "voting" if "voting" in str(r["population"]) else "executive"
+        value = "withheld" if findings.is_missing(r["value"]) else f"{r['value']:+.1f} points"
+        gaps.setdefault(_organisation_label(r["organisation_code"]), {})[kind] = value
+    return [
+        BoardGap(organisation, found.get("voting", ""), found.get("executive", ""))
+        for organisation, found in gaps.items()
+    ]

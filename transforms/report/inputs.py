@@ -62,7 +62,10 @@ def load_release(target: str, month: str | None = None) -> Release:
     manifest_bytes = store.read(folder, MANIFEST)
     manifest = store.read_json(f"{folder}/{MANIFEST}")
     tables = {}
+    released = {entry["path"] for entry in manifest["files"]}
     for name, spec in RELEASE_TABLES.items():
+        if spec.file_name not in released:  # a release made before the table existed
+            continue
         with store.fs.open(f"{folder}/{spec.file_name}", "rb") as handle:
             tables[name] = pq.read_table(handle).to_pandas()
     return Release(release_id, manifest, hashlib.sha256(manifest_bytes).hexdigest(), tables)
