@@ -273,6 +273,23 @@ def test_a_release_folder_without_its_manifest_is_incomplete_and_removed(url, tm
     assert latest(target) == pointer
 
 
+def test_keep_removes_the_oldest_complete_releases_but_never_the_latest(url, tmp_path, monkeypatch):
+    target = tmp_path / "publish"
+    original = release_contents.read
+    for fewer in range(3):  # three contents: the month's release and two revisions
+
+        def read(conn, fewer=fewer):
+            found = original(conn)
+            groups = found.tables["ethnic_groups"]
+            found.tables["ethnic_groups"] = groups.slice(0, groups.num_rows - fewer)
+            return found
+
+        monkeypatch.setattr(release_contents, "read", read)
+        publish(url, target, keep=2)
+    kept = [e.release for e in ReleaseStore(str(target)).entries()]
+    assert kept == [f"{MONTH}.1", f"{MONTH}.2"] and latest(target)["release"] == f"{MONTH}.2"
+
+
 # --- readers -------------------------------------------------------------------------------
 
 
