@@ -274,9 +274,13 @@ def report_dag() -> DAG:
     def assurance_report() -> None:
         @task(pool=WAREHOUSE_POOL, outlets=[REPORT_ASSET])
         def build_report() -> dict:
+            from transforms.report.inputs import NoRelease
             from transforms.tasks import build_report
 
-            return build_report(_settings())
+            try:
+                return build_report(_settings())
+            except NoRelease as missing:  # nothing published yet: nothing to report on
+                raise AirflowSkipException(str(missing)) from missing
 
         build_report()
 
