@@ -247,7 +247,7 @@ def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Pat
         f"\nwarehouse:  {display_url(settings.warehouse_url)}\nlanding:    {settings.landing_dir}\n"
         f"data docs:  {settings.var_dir / 'data_docs' / 'index.html'}\n"
         f"release:    {_latest_release(settings)}\n"
-        f"report:     {settings.reports_dir}/<month>/assurance_report.html\n"
+        f"report:     {_latest_report(settings)}\n"
         f"airflow:    {home} (run `make airflow` for the UI)\nlog:        {log_path}\n"
         "status:     hei status"
     )
@@ -260,6 +260,14 @@ def _latest_release(settings: Settings) -> str:
     if pointer is None:
         return f"none yet at {settings.publish_url} (hei releases)"
     return f"{pointer['release']} at {settings.publish_url}/{pointer['path']} (hei releases)"
+
+
+def _latest_report(settings: Settings) -> str:
+    """The newest month's report under the reports folder, or where reports will go."""
+    from transforms.report.build import HTML_NAME
+
+    built = sorted(settings.reports_dir.glob(f"*/{HTML_NAME}"))
+    return str(built[-1]) if built else f"none yet in {settings.reports_dir} (hei report)"
 
 
 def _print_indicators(engine: Engine) -> None:
