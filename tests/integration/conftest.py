@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.browser import chromium
 from tests.support.pipeline import compute, small_wigan
 from transforms.warehouse import engine as warehouse
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 
 @pytest.fixture(scope="session")
@@ -30,7 +35,7 @@ def url(computed: Path, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def browser():  # noqa: ANN201 - Playwright's types
+def browser() -> Iterator[Browser]:
     """Headless Debian Chromium (see tests/support/browser.py)."""
     with chromium() as opened:
         yield opened

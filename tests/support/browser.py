@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page, Route
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 AXE = Path(__file__).resolve().parents[2] / "tools" / "node_modules" / "axe-core" / "axe.min.js"
@@ -25,7 +30,7 @@ def _missing(what: str) -> None:
 
 
 @contextmanager
-def chromium():  # noqa: ANN201 - Playwright's types
+def chromium() -> Iterator[Browser]:
     """A headless Chromium (Debian's), closed afterwards."""
     if not Path(CHROMIUM).exists():
         _missing(f"no chromium at {CHROMIUM} (apt-get install -y chromium)")
@@ -41,13 +46,13 @@ def chromium():  # noqa: ANN201 - Playwright's types
             browser.close()
 
 
-def open_offline(browser, path: Path):  # noqa: ANN001, ANN201 - Playwright's types
+def open_offline(browser: Browser, path: Path) -> tuple[Page, list[str]]:
     """The page at ``path`` with every non-file request refused; returns it and the list of
     URLs it tried to fetch from anywhere else."""
     page = browser.new_page()
     attempted: list[str] = []
 
-    def refuse(route) -> None:  # noqa: ANN001
+    def refuse(route: Route) -> None:
         url = route.request.url
         if url.startswith(("file:", "data:", "about:")):
             route.continue_()
@@ -60,7 +65,7 @@ def open_offline(browser, path: Path):  # noqa: ANN001, ANN201 - Playwright's ty
     return page, attempted
 
 
-def run_axe(page) -> list[dict]:  # noqa: ANN001 - Playwright's page
+def run_axe(page: Page) -> list[dict]:
     """axe-core's WCAG 2.2 A and AA violations on the page (axe from ``tools/``)."""
     if not AXE.exists():
         _missing(f"axe-core is not installed at {AXE} (run `make node-tools`)")

@@ -21,7 +21,9 @@ VIEWS = resources.files("transforms.quality").joinpath("data_docs", "views")
 class LocalAssetsPageView(DefaultJinjaPageView):
     """Validation result and expectation suite pages."""
 
-    def __init__(self, custom_styles_directory=None, custom_views_directory=None) -> None:  # noqa: ANN001
+    def __init__(
+        self, custom_styles_directory: str | None = None, custom_views_directory: str | None = None
+    ) -> None:
         super().__init__(custom_styles_directory, custom_views_directory)
         self.env.loader = ChoiceLoader([FileSystemLoader(str(VIEWS)), self.env.loader])
 
@@ -29,6 +31,8 @@ class LocalAssetsPageView(DefaultJinjaPageView):
 class LocalAssetsIndexPageView(DefaultJinjaIndexPageView):
     """The site's index page."""
 
-    def __init__(self, custom_styles_directory=None, custom_views_directory=None) -> None:  # noqa: ANN001
+    def __init__(
+        self, custom_styles_directory: str | None = None, custom_views_directory: str | None = None
+    ) -> None:
         super().__init__(custom_styles_directory, custom_views_directory)
         self.env.loader = ChoiceLoader([FileSystemLoader(str(VIEWS)), self.env.loader])
