@@ -44,6 +44,8 @@ FIXED = [
     "indicators.values",
     "indicators.inputs",
     "indicators.published",
+    "indicators.wres",
+    "indicators.wres_published",
 ]
 
 
