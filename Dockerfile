@@ -20,9 +20,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 ENV HOME=/opt/airflow \
     USER=airflow
 
-# curl is used by the compose healthchecks (api-server /api/v2/version, scheduler /health).
+# curl is used by the compose healthchecks (api-server /api/v2/version, scheduler /health);
+# Pango and a font are what WeasyPrint needs to render the assurance report's PDF.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends curl ca-certificates \
+        libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/*
 
 # Non-root runtime user, same uid as the official image (50000) and group 0, so the

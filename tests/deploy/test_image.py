@@ -25,6 +25,14 @@ def test_image_python_is_the_projects():
     assert f"/python{version[1]}/site-packages/" in dockerfile_env()["AIRFLOW__CORE__DAGS_FOLDER"]
 
 
+def test_image_has_the_system_libraries_weasyprint_loads():
+    """The assurance report's PDF: WeasyPrint opens Pango (and needs a font) at run time, and
+    a slim image has neither, so the report task would fail only in production."""
+    packages = " ".join(dockerfile("RUN"))
+    for package in ("libpango-1.0-0", "libpangoft2-1.0-0", "fonts-dejavu-core"):
+        assert re.search(rf"apt-get install[^&]*\b{re.escape(package)}\b", packages), package
+
+
 def test_image_installs_exactly_the_lock_file():
     """Every third-party package from requirements.lock, hash-checked; the project itself
     without resolving anything (no version from an index) and not as an editable install."""
