@@ -6,7 +6,7 @@ from pydantic import ValidationError
 
 from transforms.config.catalogue import load
 
-FIRST_RELEASE = {
+INDICATOR_IDS = {
     "ACC01",
     "ACC02",
     "ACC03",
@@ -20,13 +20,15 @@ FIRST_RELEASE = {
     "OUT04",
     "VAC01",
     "VAC02",
+    "VAC03",
+    "VAC04",
     "DQ01",
 }
 
 
-def test_catalogue_holds_the_first_release_and_validates_against_the_sources():
+def test_catalogue_holds_every_indicator_and_validates_against_the_sources():
     indicators = load()
-    assert set(indicators) == FIRST_RELEASE
+    assert set(indicators) == INDICATOR_IDS
     assert indicators["ACC02"].denominator.where == {"appointment_status": ["Attended", "DNA"]}
     assert indicators["OUT01"].reference_groups["ethnicity_16"] == "White - British"
 
@@ -59,6 +61,13 @@ ENTRY = {
         "where": {"appointment_status": "DNA"},
     },
     "denominator": {"source": "gp_appointments", "count": "events"},
+}
+
+STAFF = {
+    "source": "workforce",
+    "count": "staff",
+    "where": {"staff_group": "Clinical"},
+    "snapshot": "period_end",
 }
 
 
@@ -101,6 +110,23 @@ ENTRY = {
             {"numerator": {"source": "vaccinations", "count": "persons", "of_denominator": True}},
             "of_denominator needs a denominator with snapshot: campaign_start",
         ),
+        (
+            {"numerator": STAFF | {"source": "gp_register"}, "denominator": STAFF},
+            "gp_register is not a staff snapshot source",
+        ),
+        (
+            {"numerator": STAFF | {"snapshot": None}, "denominator": STAFF},
+            "a staff count needs snapshot: period_end",
+        ),
+        (
+            {"numerator": STAFF | {"date_in_period": "pay_band"}, "denominator": STAFF},
+            "workforce has no date column 'pay_band'",
+        ),
+        (
+            {"numerator": ENTRY["numerator"] | {"date_in_period": "appointment_date"}},
+            "date_in_period need count: staff",
+        ),
+        ({"numerator": STAFF}, "a staff count needs a staff numerator and denominator"),
     ],
 )
 def test_a_mistyped_entry_fails_to_load_naming_the_indicator(tmp_path, change, message):

@@ -16,15 +16,20 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from transforms.config.sources import SOURCES
+from transforms.config.sources import SOURCES, Column
 
 CATALOGUE = Path(str(files("transforms.config") / "indicators.yml"))  # package data
 AGE_FILTERS = ("age_min", "age_max")
 QUALITY_SOURCE = "quality.ethnicity_completeness"
 
 Measure = Literal["proportion", "crude_rate", "dsr"]
-PeriodKind = Literal["month", "rolling_12m", "campaign_covid_autumn", "season_flu"]
+PeriodKind = Literal[
+    "month", "rolling_12m", "campaign_covid_autumn", "season_flu", "season_staff_flu"
+]
 Breakdown = Literal["all", "ethnicity_5", "ethnicity_16", "source_organisation"]
+PERIOD_COUNTS = ("persons", "staff")
+"""Counts taken over a whole period: distinct people, or staff in a snapshot, cannot be added
+up month by month."""
 
 
 class Count(BaseModel):
@@ -33,10 +38,11 @@ class Count(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: str
-    count: Literal["events", "persons", "person_years", "known", "records"]
+    count: Literal["events", "persons", "person_years", "known", "records", "staff"]
     where: dict[str, Any] = Field(default_factory=dict)
     of_denominator: bool = False  # numerator people must also be in the denominator
-    snapshot: Literal["campaign_start"] | None = None
+    snapshot: Literal["campaign_start", "period_end"] | None = None
+    date_in_period: str | None = None  # staff counted only if this date falls in the period
 
     def problems(self) -> list[str]:
         """What is wrong with this count against the source catalogue (empty if nothing)."""
@@ -60,6 +66,20 @@ class Count(BaseModel):
                 unknown = [v for v in values if v not in column.codes]
                 if unknown:
                     found.append(f"{name} values {unknown} are not in its code set")
+        return found + self._staff_problems(source.snapshot and not source.person_level, columns)
+
+    def _staff_problems(self, staff_source: bool, columns: dict[str, Column]) -> list[str]:
+        """A staff count reads the snapshot of the period's last month of a staff source; the
+        dated column it may filter on must be a date of that source."""
+        if self.count != "staff":
+            wrong = self.snapshot == "period_end" or self.date_in_period is not None
+            return ["snapshot: period_end and date_in_period need count: staff"] if wrong else []
+        found = [] if staff_source else [f"{self.source} is not a staff snapshot source"]
+        if self.snapshot != "period_end":
+            found.append("a staff count needs snapshot: period_end")
+        dated = columns.get(self.date_in_period or "")
+        if self.date_in_period is not None and (dated is None or dated.kind != "date"):
+            found.append(f"{self.source} has no date column {self.date_in_period!r}")
         return found
 
 
@@ -88,6 +108,8 @@ class Indicator(BaseModel):
             problems.append("a DSR needs a person_years denominator")
         if self.numerator.of_denominator and self.denominator.snapshot != "campaign_start":
             problems.append("of_denominator needs a denominator with snapshot: campaign_start")
+        if (self.numerator.count == "staff") != (self.denominator.count == "staff"):
+            problems.append("a staff count needs a staff numerator and denominator")
         if problems:
             raise ValueError(f"{self.id}: " + "; ".join(problems))
         return self

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 ANNUAL_WINDOWS = {
     "campaign_covid_autumn": (9, 4),  # September to December
     "season_flu": (10, 6),  # October to March
+    "season_staff_flu": (9, 6),  # September to February: the frontline staff flu campaign
     "financial_year": (4, 12),  # April to March: the WRES reporting year
 }
 

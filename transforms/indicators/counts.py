@@ -16,6 +16,9 @@ Choices that analysts need to know (also in the README):
   no age band (it counts in crude rates and proportions but not in a DSR);
 * ``person_years`` counts register rows per monthly snapshot; the caller divides the sum over
   a period by its number of months (the mean of the monthly snapshots);
+* ``staff`` counts the staff of the snapshot of the period's last month by their *own*
+  recorded ethnic code (staff are not linked to patients), those with a ``date_in_period``
+  only if that date falls in the period;
 * ``{acsc: <group>}`` matches the primary diagnosis, dots removed and the ICD-10 filler ``X``
   dropped, against the prefixes of that ACSC group (``transforms/core/reference``).
 """
@@ -32,8 +35,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
 
-from transforms.config.catalogue import AGE_FILTERS, QUALITY_SOURCE, Count
+from transforms.config.catalogue import AGE_FILTERS, PERIOD_COUNTS, QUALITY_SOURCE, Count
 from transforms.core.ethnicity import NOT_KNOWN_CODE
+from transforms.core.periods import month_bounds
 from transforms.core.reference_data import reference_file
 from transforms.core.statistics import ESP2013
 from transforms.warehouse.engine import fetch_frame
@@ -210,6 +214,20 @@ def _uptake_query(
     )
 
 
+def _staff_query(count: Count, months: Sequence[str]) -> Select:
+    """Staff in the snapshot of the last of ``months`` (as ``where`` filters them) by their own
+    ethnic code, those with ``date_in_period`` only if it falls in the months (a null does not:
+    the compute leaves out periods whose snapshot delivery lacked the column)."""
+    staff = _table(count.source)
+    conditions = [staff.c.period == months[-1]]
+    conditions += [_condition(staff, n, w, sa.null()) for n, w in count.where.items()]
+    if count.date_in_period is not None:
+        dated = staff.c[count.date_in_period]
+        conditions.append(dated.between(month_bounds(months[0])[0], month_bounds(months[-1])[1]))
+    code = sa.func.coalesce(staff.c.ethnic_code, NOT_KNOWN_CODE)
+    return _grouped(staff, None, code, None, [sa.func.count()], conditions)
+
+
 def _fetch(conn: Connection, query: Select, month: str | None = None) -> list[pd.DataFrame]:
     """One frame of COUNT_COLUMNS per measure of the query (constants filled in)."""
     frame = fetch_frame(conn, query)
@@ -233,8 +251,8 @@ def counts_by_month(
     Columns: month, ethnic_code, age_band ('all' without age; null when unknown), n.
     ``person_years`` gives the register rows of each monthly snapshot.
     """
-    if {c.source for c in counts} & {QUALITY_SOURCE} or any(c.count == "persons" for c in counts):
-        raise ValueError("quality and distinct-person counts are not counted month by month")
+    if any(c.source == QUALITY_SOURCE or c.count in PERIOD_COUNTS for c in counts):
+        raise ValueError("quality, distinct-person and staff counts are not counted by month")
     if len({c.source for c in counts}) != 1:
         raise ValueError("counts_by_month counts one source at a time")
     return _fetch(conn, _scan(counts, months, with_age))
@@ -249,18 +267,20 @@ def count_in_period(
     which: str,
     with_age: bool,
 ) -> pd.DataFrame:
-    """Person counts over a whole period (distinct people cannot be added month by month).
+    """Person and staff counts over a whole period (they cannot be added month by month).
 
     With ``snapshot: campaign_start`` the denominator is the register in the period's first
     month and ``of_denominator`` numerators are the people of that register with an event.
     """
     label = months[0]
-    if which == "denominator" and denominator.snapshot == "campaign_start":
+    count = numerator if which == "numerator" else denominator
+    if count.count == "staff":
+        query = _staff_query(count, months)
+    elif which == "denominator" and denominator.snapshot == "campaign_start":
         query = _scan([denominator], months[:1], with_age, label)
     elif numerator.of_denominator and denominator.snapshot == "campaign_start":
         query = _uptake_query(numerator, denominator, label, months, with_age)
     else:
-        count = numerator if which == "numerator" else denominator
         query = _scan([count], months, with_age, label)
     (frame,) = _fetch(conn, query, label)
     return frame

@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
-from transforms.config.catalogue import QUALITY_SOURCE, Count, Indicator, catalogue
+from transforms.config.catalogue import PERIOD_COUNTS, QUALITY_SOURCE, Count, Indicator, catalogue
 from transforms.config.sources import SOURCES
 from transforms.core.disclosure import STATISTIC_NAMES
 from transforms.core.disclosure_audit import Finding, attack
@@ -80,12 +80,13 @@ def _compute(conn: Connection, run_id: str | None, *, force: bool) -> dict[str, 
     entries = catalogue()
     _refresh_catalogue(conn, entries)
     loads = _loaded_months(conn)
+    absent = _absent_columns(conn)
     ethnicity = _ethnicity_version(conn)
     stored = _stored_fingerprints(conn)
     _forget_removed(conn, entries)
     work: dict[str, tuple[list[Period], list[tuple[str, date]], dict[Period, str]]] = {}
     for indicator in entries.values():
-        planned = _plan(indicator, loads, ethnicity)
+        planned = _plan(indicator, loads, absent, ethnicity)
         mine = {k[1:]: fp for k, fp in stored.items() if k[0] == indicator.id}
         todo = [p for p, fp in planned if force or mine.get((p.kind, p.start)) != fp]
         current = {(p.kind, p.start) for p, _ in planned}
@@ -130,7 +131,7 @@ def _monthly_counts(
     with_age: dict[str, bool] = defaultdict(bool)
     for indicator, todo in wanted:
         for count in (indicator.numerator, indicator.denominator):
-            if not todo or count.source == QUALITY_SOURCE or count.count == "persons":
+            if not todo or count.source == QUALITY_SOURCE or count.count in PERIOD_COUNTS:
                 continue
             by_source[count.source][count.model_dump_json()] = count
             months[count.source].update(m for p in todo for m in p.months)
@@ -175,7 +176,7 @@ def _counts(
     monthly: dict[str, pd.DataFrame],
 ) -> pd.DataFrame:
     count = getattr(indicator, which)
-    if count.count != "persons":
+    if count.count not in PERIOD_COUNTS:
         frame = monthly[count.model_dump_json()]
         return assembly.in_periods(frame, todo, mean=count.count == "person_years")
     frames = [
@@ -205,15 +206,38 @@ def _keyed(frame: pd.DataFrame, period: Period) -> pd.DataFrame:
 
 
 def _sources(indicator: Indicator) -> list[str]:
+    """The sources a period reads: the register too (for ages and persons) unless it counts
+    staff, who are not on it."""
     if indicator.numerator.source == QUALITY_SOURCE:
         return ETHNICITY_SOURCES
-    return sorted({indicator.numerator.source, indicator.denominator.source, aggregation.REGISTER})
+    counted = {indicator.numerator.source, indicator.denominator.source}
+    staff = indicator.denominator.count == "staff"
+    return sorted(counted if staff else counted | {aggregation.REGISTER})
+
+
+def _lacking(
+    indicator: Indicator, period: Period, absent: dict[tuple[str, str], set[str]]
+) -> list[str]:
+    """The dated columns a staff count needs that a delivery of the period's snapshot month
+    did not carry: its nulls there mean "not sent", not "not vaccinated", so the period is
+    not computed at all rather than computed as 0%."""
+    return sorted(
+        {
+            c.date_in_period
+            for c in (indicator.numerator, indicator.denominator)
+            if c.date_in_period in absent.get((c.source, period.months[-1]), set())
+        }
+    )
 
 
 def _plan(
-    indicator: Indicator, loads: dict[str, dict[str, str]], ethnicity: str
+    indicator: Indicator,
+    loads: dict[str, dict[str, str]],
+    absent: dict[tuple[str, str], set[str]],
+    ethnicity: str,
 ) -> list[tuple[Period, str]]:
-    """Every complete period of the indicator with the fingerprint of its inputs."""
+    """Every complete period of the indicator with the fingerprint of its inputs (periods
+    whose snapshot lacked a column they count are left out, see ``_lacking``)."""
     sources = _sources(indicator)
     months = [set(loads.get(s, {})) for s in sources]
     quality = indicator.numerator.source == QUALITY_SOURCE
@@ -222,6 +246,16 @@ def _plan(
     planned = []
     for kind in indicator.periods:
         for period in periods(kind, available):
+            lacking = _lacking(indicator, period, absent)
+            if lacking:
+                log.info(
+                    "%s %s not computed: the %s delivery lacks %s",
+                    indicator.id,
+                    period.label,
+                    period.months[-1],
+                    ", ".join(lacking),
+                )
+                continue
             inputs = {
                 "version": [METHOD_VERSION, _reference_digest()],
                 "definition": definition,
@@ -261,6 +295,20 @@ def _loaded_months(conn: Connection) -> dict[str, dict[str, str]]:
     for source, period, load_id in rows:
         found[source][period].append(load_id)
     return {s: {m: ",".join(sorted(ids)) for m, ids in by.items()} for s, by in found.items()}
+
+
+def _absent_columns(conn: Connection) -> dict[tuple[str, str], set[str]]:
+    """(source, month) -> the optional columns that a delivery now in staging did not carry."""
+    loads = audit_file_loads.c
+    rows = conn.execute(
+        sa.select(loads.source, loads.period, loads.absent_columns).where(
+            loads.status == "loaded", loads.absent_columns.is_not(None)
+        )
+    ).all()
+    found: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for source, period, names in rows:
+        found[(source, period)].update(json.loads(names))
+    return found
 
 
 def _ethnicity_version(conn: Connection) -> str:

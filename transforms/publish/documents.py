@@ -94,7 +94,7 @@ VALUE_NOTES = {
 """Fingertips' own wording for withheld values (it also covers counts withheld to protect a
 small one); ours for a DSR too unreliable to show."""
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-SEASONS = ("campaign_covid_autumn", "season_flu")
+SEASONS = ("campaign_covid_autumn", "season_flu", "season_staff_flu")
 ALL_AGES = "All ages"
 """Age of an indicator the catalogue has no age filter for, or does not know."""
 

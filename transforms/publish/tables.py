@@ -209,7 +209,8 @@ INDICATOR_VALUES = ReleaseTable(
             "period_type",
             "string",
             "month, rolling_12m (12 months ending period_end), campaign_covid_autumn "
-            "(September to December), season_flu (October to March)",
+            "(September to December), season_flu (October to March), season_staff_flu "
+            "(September to February)",
             required=True,
             categories=PERIOD_TYPES,
         ),
