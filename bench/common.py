@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -29,3 +32,12 @@ def machine() -> str:
     return (
         f"{os.cpu_count()} cores ({cpu}), {memory_gb:.0f} GiB, Python {platform.python_version()}"
     )
+
+
+def run_child(code: str, *args: str) -> dict:
+    """Run ``code`` in a fresh Python (so its imports and peak RSS are its own) with ``args``;
+    it prints one JSON line last, which is returned."""
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
+    if out.returncode:
+        raise RuntimeError(f"the measured child failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -16,12 +16,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from common import machine
+from common import machine, run_child
 
 CHILD = """
 import json, sys, time
@@ -38,13 +36,7 @@ print(json.dumps({"status": outcome.status, "seconds": seconds, "peak_rss_mb": p
 
 
 def publish_once(warehouse: str, target: Path) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, warehouse, str(target)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, warehouse, str(target))
 
 
 def main() -> None:

@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from common import machine
+from common import machine, run_child
 
 CHILD = """
 import json, sys, time
@@ -37,13 +35,7 @@ print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "sizes": siz
 
 
 def build_once(warehouse: str, target: str, reports: Path) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-c", CHILD, warehouse, target, str(reports)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, warehouse, target, str(reports))
 
 
 def main() -> None:

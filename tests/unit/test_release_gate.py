@@ -231,6 +231,21 @@ def test_a_wres_likelihood_beside_a_withheld_group_is_found(memory):
     assert ("wres.parquet", "wres", at) in located(found)
 
 
+def test_a_data_team_reason_code_is_found(memory):
+    """ "small_count" beside a withheld cell would tell partners it is 1-7."""
+    withheld = {"numerator": None, "value": None, "lower_95": None, "upper_95": None}
+    rows = changed("wres", wres_row("O1", "BME"), suppressed=True, **withheld)
+    rows = changed("wres", wres_row("O2", "BME"), suppressed=True, **withheld, base=rows)
+    for organisation in ("O1", "O2"):
+        rows = changed("wres", wres_row(organisation, None), value=None, base=rows)
+    rows = changed("wres", wres_row("O1", "BME"), suppression_reason="small_count", base=rows)
+    rows = changed("wres", wres_row("O2", "BME"), suppression_reason="withheld", base=rows)
+    found = findings_of("category", release(memory, rows))
+    at = position(rows["wres"], wres_row("O1", "BME"))
+    assert located(found) == [("wres.parquet", "wres", at)]
+    assert "'small_count' is not one of ['withheld', 'unreliable']" in found[0].detail
+
+
 def test_a_lone_withheld_wres_organisation_is_found(memory):
     withheld = {"numerator": None, "value": None, "lower_95": None, "upper_95": None}
     rows = changed("wres", wres_row("O1", "BME"), **withheld)

@@ -30,6 +30,7 @@ from transforms.core import statistics as st
 from transforms.core.disclosure import Partition, apply_sdc
 from transforms.core.ethnicity import KNOWN_CODES
 from transforms.core.periods import Period, periods
+from transforms.indicators.assembly import WITHHELD
 
 WHITE, BME, UNKNOWN = "White", "BME", "Unknown"
 GROUPS = (WHITE, BME, UNKNOWN)
@@ -406,6 +407,9 @@ def protect_wres(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows partners may see (``mart.wres``), with ``suppressed`` and
     ``suppression_reason`` (``transforms.core.disclosure``, ``docs/methods.md`` §7).
 
+    ``suppression_reason`` is ``withheld`` on every withheld row: which rule withheld a cell
+    (a small count, or one protecting another) would itself tell partners a count of 1-7.
+
     The counts of the group rows are protected together: 1–7 withheld, the rest rounded to
     5, and secondary suppression over every additive set — the groups of one figure add up
     to its total (White + BME for WRES2–4, whose total is published elsewhere), the
@@ -470,6 +474,8 @@ def protect_wres(frame: pd.DataFrame) -> pd.DataFrame:
         *_published_comparisons(frame, published),
     ]
     out = pd.concat(parts).sort_index()
+    # Partners see one reason: a "small_count" beside a cell would say it is 1-7.
+    out["suppression_reason"] = out["suppressed"].map({True: WITHHELD, False: None})
     return out.reindex(columns=[*COLUMNS, "suppressed", "suppression_reason"])
 
 

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from transforms.config.catalogue import QUALITY_SOURCE, catalogue
+from transforms.core.disclosure_audit import DERIVED as AUDITED_STATISTICS
 from transforms.core.disclosure_audit import attack
 from transforms.core.identifiers import holds_nhs_number, mask_nhs_numbers
 from transforms.publish.tables import RELEASE_KEY, RELEASE_TABLES, ReleaseTable
@@ -57,6 +58,8 @@ RULES = {
     "small_count": "a published count of 1-7",
     "not_rounded": "a published count that is negative or not a multiple of 5",
     "derived_shown": "a value or limit shown beside a withheld count",
+    "category": "a code outside its column's declared list (a data-team reason such as "
+    "small_count would say a withheld count is 1-7)",
     "lone_withheld": "the only withheld count of an additive set (the total less the others)",
     "attack": "the attacking audit narrows a count down (disclosure_audit.attack)",
     "completeness_differs": "ethnicity_completeness and indicator DQ01 show different figures",
@@ -80,22 +83,7 @@ WRES_COMPARED = ("White", "BME")
 WRES_STAFF = "staff"
 """The population a board's share of BME members is set against (WRES9)."""
 DERIVED = {
-    VALUES: (
-        "value",
-        "lower_95",
-        "upper_95",
-        "lower_998",
-        "upper_998",
-        "ratio_to_reference",
-        "ratio_lower_95",
-        "ratio_upper_95",
-        "ratio_lower_998",
-        "ratio_upper_998",
-        "significance_vs_reference",
-        "significance_vs_reference_998",
-        "significance_vs_all",
-        "significance_vs_all_998",
-    ),
+    VALUES: AUDITED_STATISTICS,
     COMPLETENESS: ("pct_known", "lower_95", "upper_95"),
 }
 """Per table, the statistics that must be null where a count of their row is withheld."""
@@ -445,6 +433,7 @@ def _content(tables: dict[str, _Read], csv: _Read | None) -> list[GateFinding]:
     findings = []
     for read in tables.values():
         findings += _count_rules(read, RELEASE_TABLES[read.table])
+        findings += _categories(read, RELEASE_TABLES[read.table])
         findings += _derived_shown(read)
         findings += _identifiers(read)
     groups = tables.get(GROUPS)
@@ -495,6 +484,24 @@ def _count_rules(read: _Read, spec: ReleaseTable) -> list[GateFinding]:
     findings = []
     for column in (c.name for c in spec.columns if c.count):
         findings += _count_findings(read, column, _counts(read.frame, column))
+    return findings
+
+
+def _categories(read: _Read, spec: ReleaseTable) -> list[GateFinding]:
+    """Every coded value within its declared list: partners read codes against that list,
+    and a code outside it says something the list does not (e.g. why a cell is withheld)."""
+    findings = []
+    for column in (c for c in spec.columns if c.categories):
+        values = read.frame[column.name]
+        outside = values.notna() & ~values.isin(column.categories)
+        for i in np.flatnonzero(outside.to_numpy()):
+            findings.append(
+                read.finding(
+                    int(i),
+                    "category",
+                    f"{column.name} {values.iloc[i]!r} is not one of {list(column.categories)}",
+                )
+            )
     return findings
 
 

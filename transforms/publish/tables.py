@@ -19,18 +19,19 @@ import pyarrow as pa
 
 from transforms.config.catalogue import Breakdown, Measure, PeriodKind
 from transforms.core.disclosure import ROUNDING_BASE, SUPPRESSION_THRESHOLD
+from transforms.indicators.assembly import UNRELIABLE, WITHHELD
 
 SCHEMA_KEY = b"hei:table_schema"
 """File-level Parquet metadata key holding the table's Frictionless Table Schema (JSON)."""
 RELEASE_KEY = b"hei:release_id"
 """File-level Parquet metadata key holding the id of the release the file belongs to."""
 
-WITHHELD = (
+WITHHELD_NOTE = (
     f"null where withheld: counts of 1-{SUPPRESSION_THRESHOLD}, and counts withheld so that "
     "they cannot be worked out from a total"
 )
-ROUNDED = f"rounded to the nearest {ROUNDING_BASE}; {WITHHELD}"
-PARTNER_REASONS = ("withheld", "unreliable")
+ROUNDED = f"rounded to the nearest {ROUNDING_BASE}; {WITHHELD_NOTE}"
+PARTNER_REASONS = (WITHHELD, UNRELIABLE)
 SIGNIFICANCE = ("Higher", "Lower", "Similar", "Better", "Worse", "Not compared")
 
 
@@ -455,7 +456,12 @@ WRES = ReleaseTable(
         Column(
             "suppressed", "boolean", "True when any value of the row is withheld", required=True
         ),
-        Column("suppression_reason", "string", "Why values are withheld"),
+        Column(
+            "suppression_reason",
+            "string",
+            "withheld where values are withheld",
+            categories=PARTNER_REASONS,
+        ),
     ),
     primary_key=(
         "indicator_id",
