@@ -320,13 +320,14 @@ def cmd_publish(args: argparse.Namespace) -> int:
     """The ``publish_partnership`` step by hand, without Airflow."""
     from transforms.publish.gate import GateFailure
     from transforms.publish.release import PublishError
+    from transforms.publish.store import TargetUnusable
     from transforms.tasks import publish_release
 
     settings = Settings(**_overrides(args))
     with warehouse_errors_reported(settings), library_output_to_stderr():
         try:
             outcome = publish_release(settings, run_id=None)
-        except (GateFailure, PublishError) as failure:
+        except (GateFailure, PublishError, TargetUnusable) as failure:
             print(f"hei publish: nothing published: {failure}", file=sys.stderr)
             return 1
     print(_describe_outcome(outcome))
@@ -359,10 +360,14 @@ def _describe_outcome(outcome: dict) -> str:
 
 def cmd_releases(args: argparse.Namespace) -> int:
     from transforms.ops import status
-    from transforms.publish.store import COMPLETE, ReleaseStore
+    from transforms.publish.store import COMPLETE, ReleaseStore, TargetUnusable
 
     settings = Settings(**_overrides(args))
-    store = ReleaseStore(settings.publish_url)
+    try:
+        store = ReleaseStore(settings.publish_url)
+    except TargetUnusable as unusable:
+        print(f"hei releases: {unusable}", file=sys.stderr)
+        return 1
     entries = store.entries()
     complete = [e for e in entries if e.status == COMPLETE]
     if complete:
@@ -404,6 +409,7 @@ def _release_row(entry, latest: str | None) -> dict:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """The ``assurance_report`` step by hand, without Airflow."""
+    from transforms.publish.store import TargetUnusable
     from transforms.report.inputs import NoRelease
     from transforms.tasks import build_report
 
@@ -411,7 +417,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     with warehouse_errors_reported(settings):
         try:
             built = build_report(settings, args.month)
-        except NoRelease as missing:
+        except (NoRelease, TargetUnusable) as missing:
             print(f"hei report: {missing}", file=sys.stderr)
             return 1
     print(f"assurance report for {built['month']} (release {built['release']}):")

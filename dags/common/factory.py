@@ -243,11 +243,12 @@ def publish_dag() -> DAG:
             from airflow.sdk.exceptions import AirflowFailException
 
             from transforms.publish.gate import GateFailure
+            from transforms.publish.store import TargetUnusable
             from transforms.tasks import publish_release
 
             try:
                 outcome = publish_release(_settings(), get_current_context()["run_id"])
-            except GateFailure as failure:  # the same data would fail the same way
+            except (GateFailure, TargetUnusable) as failure:  # a retry would fail the same way
                 raise AirflowFailException(str(failure)) from failure
             if outcome["status"] != "published":  # no new release: nothing downstream reruns
                 raise AirflowSkipException(outcome["status"].replace("_", " "))

@@ -154,6 +154,15 @@ def test_hei_publish_and_hei_releases_say_what_was_done(url, tmp_path):
     assert f"indicator_values {manifest['files'][0]['rows']:,}" in row
 
 
+def test_an_unknown_storage_scheme_is_refused_saying_what_to_give(url, tmp_path):
+    env = user_env(tmp_path)
+    for command in (["publish", "--warehouse", url], ["releases"]):
+        refused = hei(*command, "--publish", "nosuch://bucket/hwp", env=env)
+        assert refused.returncode == 1, refused.stderr
+        assert "cannot open the publish target 'nosuch://bucket/hwp'" in refused.stderr
+        assert "az://, abfs:// or s3://" in refused.stderr and "Traceback" not in refused.stderr
+
+
 # --- failures leave the previous release in place ----------------------------------------
 
 

@@ -39,6 +39,10 @@ RELEASE_ID = re.compile(r"^(?P<month>\d{4}-\d{2})(?:\.(?P<revision>\d+))?$")
 COMPLETE, INCOMPLETE = "complete", "incomplete"
 
 
+class TargetUnusable(Exception):
+    """The publish target's URL names no storage fsspec can open."""
+
+
 class ReleaseExists(Exception):
     """A release folder with this id is already there: releases are never overwritten."""
 
@@ -77,7 +81,13 @@ class ReleaseStore:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.fs, root = fsspec.core.url_to_fs(url)
+        try:
+            self.fs, root = fsspec.core.url_to_fs(url)
+        except (ValueError, ImportError) as exc:
+            raise TargetUnusable(
+                f"cannot open the publish target {url!r} ({exc}): give a folder, or an "
+                "az://, abfs:// or s3:// URL (HEI_PUBLISH_URL or --publish)"
+            ) from exc
         self.root = root.rstrip("/")
 
     @property
