@@ -255,6 +255,18 @@ def test_a_lone_withheld_wres_organisation_is_found(memory):
     assert located(found) == [("wres.parquet", "wres", at)]
 
 
+def test_a_wres_count_the_partnership_total_confines_is_found_by_the_attack(memory):
+    """O2's BME trainees are withheld, but ALL's 50 less O1's 50 leaves at most 52 - 48 = 4."""
+    withheld = {"numerator": None, "value": None, "lower_95": None, "upper_95": None}
+    rows = changed("wres", wres_row("O1", "BME"), numerator=50, value=100.0)
+    rows = changed("wres", wres_row("O2", "BME"), **withheld, base=rows)
+    rows = changed("wres", wres_row("O2", None), value=None, base=rows)
+    found = findings_of("attack", release(memory, rows))
+    at = position(rows["wres"], wres_row("O2", "BME"))
+    assert located(found) == [("wres.parquet", "wres", at)]
+    assert "withheld, but can be at most" in found[0].detail
+
+
 def test_statistics_of_exact_counts_are_found_by_the_attack(memory):
     """The counts are fine; the value and limits are those of 42 of 200, not of 40."""
     rows = changed("indicator_values", cell("B"), **proportion(42, 200))

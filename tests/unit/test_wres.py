@@ -9,6 +9,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
+from transforms.core.wres_audit import attack_wres
 from transforms.indicators.wres import financial_years, protect_wres, wres
 
 YEAR_END = date(2025, 3, 31)
@@ -303,6 +304,11 @@ def test_no_set_has_exactly_one_withheld_count(published: pd.DataFrame) -> None:
             withheld = groups[column].isna().groupby([groups[k] for k in keys]).agg(["sum", "size"])
             lone = withheld[(withheld["sum"] == 1) & (withheld["size"] > 1)]
             assert lone.empty, (column, keys, lone)
+
+
+def test_partners_cannot_narrow_a_withheld_count_down(published: pd.DataFrame) -> None:
+    assert attack_wres(published) == []
+    assert published["numerator"].isna().sum() > 0
 
 
 def test_derived_values_follow_the_published_counts(published: pd.DataFrame) -> None:

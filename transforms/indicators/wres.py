@@ -28,9 +28,11 @@ import pandas as pd
 
 from transforms.core import statistics as st
 from transforms.core.disclosure import Partition, apply_sdc
+from transforms.core.disclosure_audit import COMPLEMENT, Finding
 from transforms.core.ethnicity import KNOWN_CODES
 from transforms.core.periods import Period, periods
-from transforms.indicators.assembly import WITHHELD
+from transforms.core.wres_audit import attack_wres
+from transforms.indicators.assembly import MAX_AUDIT_ROUNDS, WITHHELD, DisclosureRefused
 
 WHITE, BME, UNKNOWN = "White", "BME", "Unknown"
 GROUPS = (WHITE, BME, UNKNOWN)
@@ -405,23 +407,42 @@ def _quantities(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
 
 def protect_wres(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows partners may see (``mart.wres``), with ``suppressed`` and
-    ``suppression_reason`` (``transforms.core.disclosure``, ``docs/methods.md`` §7).
+    ``suppression_reason`` (``transforms.core.disclosure``, ``docs/methods.md`` §7 and §11).
 
     ``suppression_reason`` is ``withheld`` on every withheld row: which rule withheld a cell
     (a small count, or one protecting another) would itself tell partners a count of 1-7.
 
-    The counts of the group rows are protected together: 1–7 withheld, the rest rounded to
-    5, and secondary suppression over every additive set — the groups of one figure add up
-    to its total (White + BME for WRES2–4, whose total is published elsewhere), the
-    organisations to ``ALL``, WRES1's bands to ``All`` bands and its staff groups to ``All``.
-    A quantity counted in two places (see :func:`_quantities`) is withheld in both, and the
-    sets gone through again, until nothing changes. Every value and limit is then recomputed
-    from the published counts (rule 3), so none is shown where a count it uses is withheld:
-    WRES1's count rows, relative likelihoods and WRES9 gaps follow their group rows.
+    The counts of the group rows are protected together (:func:`_protect_counts`), then
+    attacked (``transforms.core.wres_audit``) until the attack narrows nothing down: each
+    round withholds what the last one could pin, or the smallest count beside one it could
+    confine. Every value and limit is then recomputed from the published counts (rule 3), so
+    none is shown where a count it uses is withheld: WRES1's count rows, relative
+    likelihoods and WRES9 gaps follow their group rows.
     """
-    groups = frame[frame["measure"] == "percentage"].copy()
-    numerator_key, denominator_key = _quantities(groups)
-    groups = groups.assign(
+    groups = _with_sets(frame[frame["measure"] == "percentage"])
+    withhold = {c: pd.Series(False, index=groups.index) for c in ("numerator", "denominator")}
+    for _ in range(MAX_AUDIT_ROUNDS):
+        shown = _protect_counts(groups, withhold)
+        published = frame.loc[groups.index].assign(
+            numerator=shown["numerator"],
+            denominator=shown["denominator"],
+            suppressed=shown["suppressed"],
+            suppression_reason=shown["suppression_reason"],
+        )
+        findings = attack_wres(published)
+        if not findings:
+            return _partner_rows(frame, published)
+        withhold = _remedied(groups, shown, findings, withhold)
+    listed = "; ".join(str(f) for f in findings[:5])
+    raise DisclosureRefused(f"WRES: the disclosure audit still finds {listed}")
+
+
+SET_DIMENSIONS = ("organisation_code", "group_label", "sdc_band", "sdc_staff_group")
+"""A group row's place; two rows of one figure that differ in one of these share a set."""
+
+
+def _with_sets(groups: pd.DataFrame) -> pd.DataFrame:
+    return groups.assign(
         sdc_band=groups["band"].fillna("-"),
         sdc_staff_group=groups["staff_group"].fillna("-"),
         sdc_is_all=groups["organisation_code"].eq(PARTNERSHIP),
@@ -430,6 +451,15 @@ def protect_wres(frame: pd.DataFrame) -> pd.DataFrame:
         sdc_over_staff_groups=groups["band"].where(groups["indicator_id"] == "WRES1"),
         sdc_is_all_staff=groups["staff_group"].eq(ALL),
     )
+
+
+def _protect_counts(groups: pd.DataFrame, withhold: dict[str, pd.Series]) -> pd.DataFrame:
+    """1–7 withheld, the rest rounded to 5, and secondary suppression over every additive
+    set: the groups of a headcount add up to its denominator, the organisations to ``ALL``,
+    WRES1's bands to ``All`` bands and its staff groups to ``All``. A quantity counted in two
+    places (see :func:`_quantities`) is withheld in both, and the sets gone through again,
+    until nothing changes."""
+    numerator_key, denominator_key = _quantities(groups)
     figure = ["indicator_id", "period_end", "population"]
     nested = [
         Partition((*figure, "group_label", "sdc_band", "sdc_staff_group"), "sdc_is_all"),
@@ -441,7 +471,6 @@ def protect_wres(frame: pd.DataFrame) -> pd.DataFrame:
             "sdc_is_all_staff",
         ),
     ]
-    withhold = {c: pd.Series(False, index=groups.index) for c in ("numerator", "denominator")}
     while True:
         shown = apply_sdc(
             groups,
@@ -457,14 +486,54 @@ def protect_wres(frame: pd.DataFrame) -> pd.DataFrame:
             "denominator": denominator_key.isin(hidden) & shown["denominator"].notna(),
         }
         if not any(m.any() for m in more.values()):
-            break
+            return shown
         withhold = {c: withhold[c] | more[c] for c in withhold}
-    published = frame.loc[groups.index].assign(
-        numerator=shown["numerator"],
-        denominator=shown["denominator"],
-        suppressed=shown["suppressed"],
-        suppression_reason=shown["suppression_reason"],
-    )
+
+
+def _remedied(
+    groups: pd.DataFrame,
+    shown: pd.DataFrame,
+    findings: list[Finding],
+    withhold: dict[str, pd.Series],
+) -> dict[str, pd.Series]:
+    """``withhold`` with more counts: a shown count the attack pinned; for a withheld count
+    it confined, the smallest shown count of a row sharing a set with it; for a small
+    complement, the row's numerator, else its denominator."""
+    more = {c: w.copy() for c, w in withhold.items()}
+    for finding in findings:
+        column = "numerator" if finding.column == COMPLEMENT else finding.column
+        if finding.column == COMPLEMENT and pd.isna(shown.at[finding.row, column]):
+            column = "denominator"
+        if pd.notna(shown.at[finding.row, column]):
+            more[column].at[finding.row] = True
+        else:
+            label, beside = _smallest_beside(groups, shown, finding.row)
+            more[beside].at[label] = True
+    if all((more[c] == withhold[c]).all() for c in withhold):
+        raise DisclosureRefused(f"WRES: no remedy for {findings[0]}")
+    return more
+
+
+def _smallest_beside(groups: pd.DataFrame, shown: pd.DataFrame, row: object) -> tuple[object, str]:
+    """The smallest shown count greater than 0 of the nearest rows of ``row``'s figure: those
+    sharing a set with it (one place apart), else two places apart, and so on."""
+    this = groups.loc[row]
+    figure = ["indicator_id", "period_end", "population"]
+    same_figure = (groups[figure] == this[figure]).all(axis=1)
+    apart = sum((groups[d] != this[d]).astype(int) for d in SET_DIMENSIONS)
+    counts = shown[["numerator", "denominator"]].astype("Float64").where(lambda c: c > 0)
+    for distance in range(1, len(SET_DIMENSIONS) + 1):
+        near = counts[same_figure & (apart <= distance)].astype(float)
+        if near.notna().any().any():
+            column = near.min().idxmin()
+            return near[column].idxmin(), column
+    raise DisclosureRefused(f"WRES: nothing shown in the figure of row {row} to withhold with it")
+
+
+def _partner_rows(frame: pd.DataFrame, published: pd.DataFrame) -> pd.DataFrame:
+    """Every row from the protected group rows: values and limits recomputed from the
+    published counts, one reason ``withheld`` on every withheld row (a ``small_count``
+    beside a cell would say it is 1-7)."""
     published = published.drop(columns=["value", "lower_95", "upper_95"]).join(
         _proportion(published)
     )
@@ -474,7 +543,6 @@ def protect_wres(frame: pd.DataFrame) -> pd.DataFrame:
         *_published_comparisons(frame, published),
     ]
     out = pd.concat(parts).sort_index()
-    # Partners see one reason: a "small_count" beside a cell would say it is 1-7.
     out["suppression_reason"] = out["suppressed"].map({True: WITHHELD, False: None})
     return out.reindex(columns=[*COLUMNS, "suppressed", "suppression_reason"])
 

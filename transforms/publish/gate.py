@@ -38,6 +38,7 @@ from transforms.config.catalogue import QUALITY_SOURCE, catalogue
 from transforms.core.disclosure_audit import DERIVED as AUDITED_STATISTICS
 from transforms.core.disclosure_audit import attack
 from transforms.core.identifiers import holds_nhs_number, mask_nhs_numbers
+from transforms.core.wres_audit import attack_wres
 from transforms.publish.tables import RELEASE_KEY, RELEASE_TABLES, ReleaseTable
 
 WITHHELD_UP_TO = 7
@@ -653,7 +654,11 @@ def _wres_findings(read: _Read) -> list[GateFinding]:
     beside = np.zeros(len(frame), dtype=bool)
     beside[np.flatnonzero(~is_group)[needs]] = True
     findings += _shown_beside(read, beside, WRES_STATISTICS)
-    return findings + _lone_withheld(read, _wres_sets(frame))
+    findings += _lone_withheld(read, _wres_sets(frame))
+    return findings + [
+        read.finding(int(found.row), "attack", f"{found.cell}: {found.problem} (WRES audit)")
+        for found in attack_wres(_audit_frame(frame))
+    ]
 
 
 def _wres_sets(frame: pd.DataFrame) -> pd.DataFrame:
