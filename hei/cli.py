@@ -277,6 +277,9 @@ def _print_indicators(engine: Engine) -> None:
     print("\nIndicators (indicators.values; partners see mart.indicator_values):")
     columns = ["indicator_id", "measure", "periods", "latest_period_end", "values", "suppressed"]
     print(status.format_table(rows, columns) if rows else "  none computed yet")
+    for row in status.not_computed(engine):
+        period = f"{row['period_start']} to {row['period_end']}"
+        print(f"  {row['indicator_id']} {period}: {row['note']}")
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from tests.support.deliveries import csv_bytes, deliver, load, query, rows_of
 from transforms.config.settings import Settings
 from transforms.indicators import store as indicator_store
+from transforms.ops import status
 from transforms.warehouse.engine import make_engine
 
 CAMPAIGN = ("2024-09", "2024-10", "2024-11")
@@ -54,3 +55,13 @@ def test_vac03_counts_clinical_staff_vaccinated_in_the_campaign_and_not_without_
     deliver(settings, "workforce", "workforce_2024-12.csv", december(with_dates=False), 60)
     load(settings, "workforce")
     assert vac03(settings) == []
+    notes = query(
+        settings,
+        "select period_start, period_end, note from indicators.not_computed "
+        "where indicator_id = 'VAC03'",
+    )
+    assert [(str(start), str(end)) for start, end, _ in notes] == [("2024-09-01", "2024-12-31")]
+    assert "2024-12 delivery did not carry covid_vaccination_date" in notes[0][2]
+    assert [
+        r["indicator_id"] for r in status.not_computed(make_engine(settings.warehouse_url))
+    ] == ["VAC03"]

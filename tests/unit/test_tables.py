@@ -43,6 +43,7 @@ FIXED = [
     "indicators.catalogue",
     "indicators.values",
     "indicators.inputs",
+    "indicators.not_computed",
     "indicators.published",
     "indicators.wres",
     "indicators.wres_published",

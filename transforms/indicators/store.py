@@ -40,6 +40,7 @@ from transforms.warehouse.tables import (
     core_person_ethnicity,
     indicators_catalogue,
     indicators_inputs,
+    indicators_not_computed,
     indicators_published,
     indicators_values,
 )
@@ -84,6 +85,7 @@ def _compute(conn: Connection, run_id: str | None, *, force: bool) -> dict[str, 
     ethnicity = _ethnicity_version(conn)
     stored = _stored_fingerprints(conn)
     _forget_removed(conn, entries)
+    _note_not_computed(conn, entries, loads, absent)
     work: dict[str, tuple[list[Period], list[tuple[str, date]], dict[Period, str]]] = {}
     for indicator in entries.values():
         planned = _plan(indicator, loads, absent, ethnicity)
@@ -230,6 +232,13 @@ def _lacking(
     )
 
 
+def _available(indicator: Indicator, loads: dict[str, dict[str, str]]) -> list[str]:
+    """The months every source of the indicator has loaded (any of them, for DQ01)."""
+    months = [set(loads.get(s, {})) for s in _sources(indicator)]
+    quality = indicator.numerator.source == QUALITY_SOURCE
+    return sorted(set.union(*months) if quality else set.intersection(*months))
+
+
 def _plan(
     indicator: Indicator,
     loads: dict[str, dict[str, str]],
@@ -239,22 +248,11 @@ def _plan(
     """Every complete period of the indicator with the fingerprint of its inputs (periods
     whose snapshot lacked a column they count are left out, see ``_lacking``)."""
     sources = _sources(indicator)
-    months = [set(loads.get(s, {})) for s in sources]
-    quality = indicator.numerator.source == QUALITY_SOURCE
-    available = sorted(set.union(*months) if quality else set.intersection(*months))
     definition = indicator.model_dump(mode="json", exclude=PROSE)
     planned = []
     for kind in indicator.periods:
-        for period in periods(kind, available):
-            lacking = _lacking(indicator, period, absent)
-            if lacking:
-                log.info(
-                    "%s %s not computed: the %s delivery lacks %s",
-                    indicator.id,
-                    period.label,
-                    period.months[-1],
-                    ", ".join(lacking),
-                )
+        for period in periods(kind, _available(indicator, loads)):
+            if _lacking(indicator, period, absent):
                 continue
             inputs = {
                 "version": [METHOD_VERSION, _reference_digest()],
@@ -266,6 +264,43 @@ def _plan(
             digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
             planned.append((period, digest))
     return planned
+
+
+def _note_not_computed(
+    conn: Connection,
+    entries: dict[str, Indicator],
+    loads: dict[str, dict[str, str]],
+    absent: dict[tuple[str, str], set[str]],
+) -> None:
+    """Rewrite ``indicators.not_computed``: every complete period left out because its
+    snapshot delivery lacked a column it counts, so that analysts, ``hei status`` and the
+    report can say the campaign is absent rather than show nothing."""
+    now = utcnow()
+    rows = []
+    for indicator in entries.values():
+        for kind in indicator.periods:
+            for period in periods(kind, _available(indicator, loads)):
+                lacking = _lacking(indicator, period, absent)
+                if not lacking:
+                    continue
+                note = (
+                    f"not computed: the {period.months[-1]} delivery did not carry "
+                    f"{', '.join(lacking)} (absent, not 0%)"
+                )
+                log.info("%s %s %s", indicator.id, period.label, note)
+                rows.append(
+                    dict(
+                        indicator_id=indicator.id,
+                        period_type=kind,
+                        period_start=period.start,
+                        period_end=period.end,
+                        note=note,
+                        noted_at=now,
+                    )
+                )
+    conn.execute(sa.delete(indicators_not_computed))
+    if rows:
+        conn.execute(sa.insert(indicators_not_computed), rows)
 
 
 @cache

@@ -13,6 +13,7 @@ from transforms.quality.completeness import ALL_ORGANISATIONS
 from transforms.warehouse.tables import (
     audit_file_loads,
     indicators_catalogue,
+    indicators_not_computed,
     indicators_values,
     quality_ethnicity_completeness,
     quality_quarantine,
@@ -108,6 +109,13 @@ def indicator_summary(engine: Engine) -> list[dict]:
         .order_by(v.indicator_id, v.measure)
     )
     return _rows(engine, query)
+
+
+def not_computed(engine: Engine) -> list[dict]:
+    """Complete periods left out on purpose (a campaign without its vaccination dates)."""
+    n = indicators_not_computed.c
+    query = sa.select(n.indicator_id, n.period_type, n.period_start, n.period_end, n.note)
+    return _rows(engine, query.order_by(n.indicator_id, n.period_start))
 
 
 def _of_current_loads(table: sa.Table) -> sa.Join:

@@ -294,6 +294,21 @@ indicators_inputs = sa.Table(
     "period_start.",
 )
 
+indicators_not_computed = sa.Table(
+    "not_computed",
+    metadata,
+    _col("indicator_id", _String, null=False),
+    _col("period_type", _String, null=False),
+    _col("period_start", sa.Date(), null=False),
+    _col("period_end", sa.Date(), null=False),
+    _col("note", _String, null=False),
+    _col("noted_at", _Timestamp, null=False),
+    schema="indicators",
+    comment="Complete periods the compute left out on purpose, and why: a staff vaccination "
+    "campaign whose snapshot delivery did not carry the vaccination dates is absent, not 0%. "
+    "Rewritten by every compute. Grain: indicator_id x period_type x period_start.",
+)
+
 indicators_published = sa.Table(
     "published",
     metadata,
