@@ -260,13 +260,17 @@ def _unit(variables: np.ndarray, n: int) -> sparse.csr_matrix:
 
 
 def _at_most(year: _Year, targets: sparse.csr_matrix) -> np.ndarray:
-    """Each target's largest value (∞ where it can reach 8): one programme for them all,
-    then one for each target it leaves below 8."""
-    if targets.shape[0] == 0:
-        return np.zeros(0)
-    reached = year.reach(targets, SMALLEST_SHOWN)
+    """Each target's largest value (∞ where it can reach 8). Programmes pushing all the
+    targets still open up together settle most (targets sharing a total cannot all reach 8
+    at once, but can in turns); each target left gets a programme of its own."""
     most = np.full(targets.shape[0], np.inf)
-    for t in np.flatnonzero(reached < SMALLEST_SHOWN - _EPS):
+    open_ = np.arange(targets.shape[0])
+    while open_.size:
+        reached = year.reach(targets[open_], SMALLEST_SHOWN) >= SMALLEST_SHOWN - _EPS
+        if not reached.any():
+            break
+        open_ = open_[~reached]
+    for t in open_:
         most[t] = year.bound(targets[t], -1.0)
     return most
 
@@ -285,18 +289,29 @@ def _withheld_confined(year: pd.DataFrame, counts: _Year) -> list[Finding]:
 
 def _shown_pinned(year: pd.DataFrame, counts: _Year) -> list[Finding]:
     variables = np.flatnonzero(~counts.withheld & (counts.high > 0))
-    if len(variables) == 0:
-        return []
     targets = _unit(variables, len(counts.low))
-    everything = np.asarray(targets.sum(axis=0)).ravel()
-    low, high = (targets @ counts.point(sense * everything) for sense in (1.0, -1.0))
     findings = []
-    for t in np.flatnonzero(np.abs(high - low) < _EPS):
+    for t in _unmoved(counts, targets):
         least, most = counts.bound(targets[t], 1.0), counts.bound(targets[t], -1.0)
         if math.floor(most + _EPS) == math.ceil(least - _EPS):
             place = _first_place(counts, variables[t])
             findings.append(_finding(year, *place, f"pinned to {math.floor(most + _EPS)}"))
     return findings
+
+
+def _unmoved(counts: _Year, targets: sparse.csr_matrix, rounds: int = 4) -> np.ndarray:
+    """The targets that keep one value over feasible points pushed every way (all down, all
+    up, then at random, seeded): any other can take two values, so is not pinned."""
+    rng = np.random.default_rng(0)
+    open_ = np.arange(targets.shape[0])
+    for round_ in range(rounds):
+        if not open_.size:
+            break
+        signs = np.ones(open_.size) if round_ == 0 else rng.choice([-1.0, 1.0], open_.size)
+        weights = np.asarray(targets[open_].T @ signs).ravel()
+        first, second = (targets[open_] @ counts.point(s * weights) for s in (1.0, -1.0))
+        open_ = open_[np.abs(first - second) < _EPS]
+    return open_
 
 
 def _complements_confined(year: pd.DataFrame, counts: _Year) -> list[Finding]:
