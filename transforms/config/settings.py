@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     reports_dir: Path | None = None
     pseudonym_key: SecretStr | None = None
     alert_webhook_url: str | None = None
+    # The first month (YYYY-MM) every source must deliver; by default each source's first
+    # delivery in audit.file_loads (see transforms.ops.deliveries).
+    deliveries_expected_from: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     completeness_action: Literal["warn", "fail"] = "warn"
     # A file modified less than this many seconds ago may still be arriving: it is left
     # (audit status in_progress) for the next run. Small, so `hei synth && hei run` loads.
