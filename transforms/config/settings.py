@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from transforms.core.redaction import url_secrets
@@ -63,6 +63,12 @@ class Settings(BaseSettings):
     # Limits on what a compressed delivery may expand to (gzip bombs).
     max_decompressed_bytes: int = Field(default=8 << 30, gt=0)
     max_compression_ratio: float = Field(default=100.0, gt=1)
+
+    @field_validator("deliveries_expected_from", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """Compose passes an unset variable as an empty string."""
+        return value or None
 
     @model_validator(mode="after")
     def _outputs_beside_the_rest(self) -> Settings:
