@@ -9,6 +9,7 @@ import pytest
 
 from transforms.config.sources import SOURCES
 from transforms.ops.deliveries import (
+    ALERT_LINES,
     History,
     LateDelivery,
     alert_text,
@@ -108,4 +109,15 @@ def test_the_alert_names_each_source_month_and_days_late():
     assert lines[:2] == [
         "deaths 2025-10: 1 day late (due 2025-11-15); no file has arrived",
         "workforce 2025-09: 33 days late (due 2025-10-15); a file is still arriving",
+    ]
+
+
+def test_a_long_list_of_late_months_is_cut_short_and_counted():
+    many = [replace(LATE, period=f"20{y:02d}-01") for y in range(ALERT_LINES + 5)]
+    title, lines = alert_text(many, date(2025, 11, 17))
+    assert title.startswith(f"health-equity-indicators: {ALERT_LINES + 5} late deliveries")
+    assert lines[ALERT_LINES - 1].startswith("deaths 20")
+    assert lines[ALERT_LINES:] == [
+        "... and 5 more",
+        "(reminded every 7 days until loaded; hei status)",
     ]

@@ -28,6 +28,9 @@ from transforms.warehouse.tables import audit_delivery_alerts, audit_file_loads
 REMIND_EVERY_DAYS = 7
 """An unresolved late month is alerted again after this many days (not every day)."""
 
+ALERT_LINES = 30
+"""Late months named in one alert; the rest are counted (a chat message has a size limit)."""
+
 OUTCOMES = {"rejected": "its delivery was rejected", "in_progress": "a file is still arriving"}
 """What the latest attempt at a late month says, for statuses that did not load it."""
 
@@ -175,5 +178,7 @@ def alert_text(alerted: list[LateDelivery], today: date) -> tuple[str, list[str]
         f"health-equity-indicators: {len(alerted)} late deliver"
         f"{'y' if len(alerted) == 1 else 'ies'} on {today:%Y-%m-%d}"
     )
-    lines = [d.message for d in alerted]
+    lines = [d.message for d in alerted[:ALERT_LINES]]
+    if len(alerted) > ALERT_LINES:
+        lines.append(f"... and {len(alerted) - ALERT_LINES} more")
     return title, [*lines, f"(reminded every {REMIND_EVERY_DAYS} days until loaded; hei status)"]
