@@ -2,7 +2,7 @@
 
     hei synth --out DIR      write synthetic landing files (every source) and truth.json
     hei run                  load every new or changed delivery, through Airflow's dag.test()
-    hei status               the latest load per source and month, from the audit table
+    hei status               the latest load per source and month, and late deliveries
     hei publish              publish the partnership release (if the data changed)
     hei releases             list the releases at the publish target
     hei report               build the monthly assurance report from the latest release
@@ -307,16 +307,33 @@ def _status(args: argparse.Namespace, settings: Settings) -> int:
     rows = status.latest_loads(engine, args.source)
     if not rows:
         print("no loads recorded yet: run `hei run`")
-        return 0
-    print(status.format_table(rows, STATUS_COLUMNS))
-    if args.source is None:
-        _print_indicators(engine)
+    else:
+        print(status.format_table(rows, STATUS_COLUMNS))
+        if args.source is None:
+            _print_indicators(engine)
     warnings = status.current_warnings(engine, args.source)
     if warnings:
         print(f"\nData-quality warnings ({len(warnings)}):")
         for warning in warnings:
             print(f"  {warning['message']}")
+    _print_late(engine, settings, args.source)
     return 0
+
+
+def _print_late(engine: Engine, settings: Settings, source: str | None) -> None:
+    """The months each source owes (the ``check_deliveries`` DAG alerts on them)."""
+    from transforms.config.sources import SOURCES
+    from transforms.core import periods
+    from transforms.ops import deliveries
+
+    today = periods.utc_today()
+    chosen = [s for s in SOURCES.values() if source is None or s.name == source]
+    with engine.connect() as conn:
+        late = deliveries.late_deliveries(conn, today, settings.deliveries_expected_from, chosen)
+    if late:
+        print(f"\nLate deliveries on {today:%Y-%m-%d} ({len(late)}):")
+        for delivery in late:
+            print(f"  {delivery.message}")
 
 
 def cmd_publish(args: argparse.Namespace) -> int:

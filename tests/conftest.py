@@ -16,19 +16,23 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from hei.airflow_env import DAGS_FOLDER, migrate_if_needed
 from tests.support import postgres
+from tests.support.webhook import receiving_webhook
 from transforms.config.settings import Settings
 
 # Airflow reads its configuration on first import: give the tests their own home.
 os.environ.setdefault("AIRFLOW_HOME", tempfile.mkdtemp(prefix="hei-test-airflow-"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_FOLDER))  # for dag.test()
 
 
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session."""
     server = postgres.server_url()
-    name = f"hei_test_{uuid.uuid4().hex[:10]}"
+    prefix = os.environ.get("HEI_TEST_DB_PREFIX", "hei_test_")  # helpers sharing a server
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f"create database {name}"))
@@ -59,3 +63,18 @@ def settings(tmp_path: Path, warehouse_url: str, monkeypatch: pytest.MonkeyPatch
         pseudonym_key="test-key-not-secret",
         settle_seconds=0,  # tests write a file and load it at once
     )
+
+
+@pytest.fixture
+def webhook() -> Iterator[tuple[str, list[dict]]]:
+    """A local webhook's URL and the alerts it received (see tests/support/webhook.py)."""
+    with receiving_webhook() as (url, received):
+        yield url, received
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> Path:
+    """The tests' Airflow home with its SQLite metadata created, for ``dag.test()``."""
+    home = Path(os.environ["AIRFLOW_HOME"])
+    migrate_if_needed(home)
+    return home

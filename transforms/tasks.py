@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from datetime import date
 
 import sqlalchemy as sa
 
@@ -21,6 +22,7 @@ from transforms.ingest.audit import LoadRecord
 from transforms.ingest.landing import Delivery
 from transforms.ingest.load import LoadContext, ingest
 from transforms.ingest.reading import ReadLimits
+from transforms.ops import deliveries
 from transforms.ops.alerts import send_alert
 from transforms.publish import release
 from transforms.quality import completeness, metrics, validation
@@ -202,3 +204,24 @@ def report_quality(settings: Settings, source: str, records: list[list[dict]]) -
         if below:
             raise DataQualityFailure(f"{len(below)} completeness warning(s): {below[0]}")
     return warnings
+
+
+def check_deliveries(settings: Settings, today: date, run_id: str | None) -> list[str]:
+    """Alert on the months that are late today and due an alert; returns every late month.
+
+    An alert is recorded only once it reached the webhook (or was logged, where no webhook
+    is set), so a webhook that was down is tried again by the next day's run.
+    """
+    engine = warehouse.make_engine(settings.warehouse_url)
+    ddl.apply_ddl(engine)
+    with engine.connect() as conn:
+        late = deliveries.late_deliveries(conn, today, settings.deliveries_expected_from)
+        due = deliveries.alerts_due(late, deliveries.last_alerts(conn), today)
+    log.info("%d late month(s), %d due an alert", len(late), len(due))
+    if due:
+        title, lines = deliveries.alert_text(due, today)
+        sent = send_alert(settings.alert_webhook_url, title, lines)
+        if sent or not settings.alert_webhook_url:
+            with engine.begin() as conn:
+                deliveries.record_alerts(conn, due, today, run_id)
+    return [d.message for d in late]

@@ -16,6 +16,7 @@ import pendulum
 from airflow.sdk import DAG, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowSkipException
 from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from dags.common.assets import (
     COMPLETENESS_ASSET,
@@ -36,6 +37,8 @@ OWNER = "hei-data-engineering"
 WAREHOUSE_POOL = "warehouse"
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
 MONTHLY = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")
+# The delivery check: each morning, after the night's loads and before the working day.
+DAILY_CHECK = CronTriggerTimetable("0 6 * * *", timezone="UTC")
 
 
 def _conf(context: Context | None = None) -> dict[str, Any]:
@@ -286,3 +289,34 @@ def report_dag() -> DAG:
         build_report()
 
     return assurance_report()
+
+
+def deliveries_dag() -> DAG:
+    """``check_deliveries``: each day, alert on the months of any source that are late.
+
+    A small DAG of its own rather than Airflow's Deadline Alerts: a deadline watches whether
+    a DAG run finishes in time, while lateness is about data (a month with no loaded file
+    however many runs succeed), and it must also show in ``hei status`` without a scheduler.
+    """
+
+    @dag(
+        dag_id="check_deliveries",
+        description="Alert when a source's monthly delivery is late or missing",
+        doc_md="Compares each source's expected delivery day with audit.file_loads (see "
+        "transforms.ops.deliveries); alerts on the first day late, then weekly.",
+        schedule=DAILY_CHECK,
+        **POLICY,
+        tags=["ops", "deliveries"],
+    )
+    def check_deliveries() -> None:
+        @task(pool=WAREHOUSE_POOL)
+        def check() -> list[str]:
+            from transforms.tasks import check_deliveries
+
+            context = get_current_context()
+            today = context["dag_run"].run_after.date()  # the day the run is for: a rerun agrees
+            return check_deliveries(_settings(context), today, context["run_id"])
+
+        check()
+
+    return check_deliveries()

@@ -9,6 +9,7 @@ from unittest import mock
 import pytest
 from airflow.dag_processing.dagbag import DagBag
 from airflow.timetables.interval import CronDataIntervalTimetable
+from airflow.timetables.trigger import CronTriggerTimetable
 
 from hei.airflow_env import DAGS_FOLDER
 from transforms.config.sources import SOURCES
@@ -19,6 +20,7 @@ EXPECTED_DAG_IDS = INGEST_DAG_IDS | {
     "compute_indicators",
     "publish_partnership",
     "assurance_report",
+    "check_deliveries",
 }
 WAREHOUSE_TASKS = {"prepare_warehouse", "find_deliveries", "load_month"}
 
@@ -127,3 +129,13 @@ def test_ingest_dag_wiring_pool_and_asset(dagbag, source):
     }
     assert {t for t in tasks if tasks[t].pool == "warehouse"} == WAREHOUSE_TASKS
     assert [o.uri for o in tasks["announce"].outlets] == [f"warehouse://staging/stg_{source}"]
+
+
+def test_the_delivery_check_runs_each_morning_in_the_warehouse_pool(dagbag):
+    """Daily at 06:00 UTC, after the night's loads; it writes audit.delivery_alerts, so on
+    DuckDB it must take its turn with the other writers."""
+    dag = dagbag.dags["check_deliveries"]
+    assert isinstance(dag.timetable, CronTriggerTimetable)
+    assert dag.timetable.summary == "0 6 * * *"
+    (check,) = dag.tasks
+    assert check.pool == "warehouse" and not check.outlets

@@ -171,3 +171,13 @@ def test_landing_safety_limits_come_from_the_environment(tmp_path, monkeypatch):
     assert settings.max_compression_ratio == 50
     with pytest.raises(ValidationError):
         Settings(settle_seconds=-1)
+
+
+def test_the_expected_start_of_deliveries_is_a_month_and_blank_means_unset(tmp_path, monkeypatch):
+    """Compose passes an unset ``HEI_DELIVERIES_EXPECTED_FROM`` as an empty string."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HEI_DELIVERIES_EXPECTED_FROM", "")
+    assert Settings().deliveries_expected_from is None
+    assert Settings(deliveries_expected_from="2025-04").deliveries_expected_from == "2025-04"
+    with pytest.raises(ValidationError, match="deliveries_expected_from"):
+        Settings(deliveries_expected_from="2025-13")

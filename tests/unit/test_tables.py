@@ -34,6 +34,7 @@ DIALECTS = {"duckdb": DuckDBDialect(), "postgresql": postgresql.dialect()}
 FIXED = [
     "audit.file_loads",
     "audit.ddl_applied",
+    "audit.delivery_alerts",
     "quality.quarantine",
     "quality.ethnicity_completeness",
     "quality.warnings",

@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from transforms.core.redaction import url_secrets
@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     reports_dir: Path | None = None
     pseudonym_key: SecretStr | None = None
     alert_webhook_url: str | None = None
+    # The first month (YYYY-MM) every source must deliver; by default each source's first
+    # delivery in audit.file_loads (see transforms.ops.deliveries).
+    deliveries_expected_from: str | None = Field(default=None, pattern=r"^\d{4}-(0[1-9]|1[0-2])$")
     completeness_action: Literal["warn", "fail"] = "warn"
     # A file modified less than this many seconds ago may still be arriving: it is left
     # (audit status in_progress) for the next run. Small, so `hei synth && hei run` loads.
@@ -60,6 +63,12 @@ class Settings(BaseSettings):
     # Limits on what a compressed delivery may expand to (gzip bombs).
     max_decompressed_bytes: int = Field(default=8 << 30, gt=0)
     max_compression_ratio: float = Field(default=100.0, gt=1)
+
+    @field_validator("deliveries_expected_from", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """Compose passes an unset variable as an empty string."""
+        return value or None
 
     @model_validator(mode="after")
     def _outputs_beside_the_rest(self) -> Settings:

@@ -63,6 +63,12 @@ class Source:
     columns whose mix is expected to swing between months and is not compared with history;
     ``max_day_share`` is the largest share of a delivery's rows that may carry one event
     date (None: not judged, for sources whose events come in batches on one day).
+
+    ``delivery_day`` is the day of the following month by which a month's delivery is due
+    (the 15th: October's file by 15 November). The data contract sets no timing, so these
+    are the partnership's expectations of each supplier (README, "Late and missing
+    deliveries"); ``transforms.ops.deliveries`` alerts from the day after. At most 28, so the
+    day exists in every month.
     """
 
     name: str
@@ -80,6 +86,11 @@ class Source:
     volume_ratio: tuple[float, float] | None = (1 / 3, 3.0)
     seasonal_codes: tuple[str, ...] = ()
     max_day_share: float | None = 0.5
+    delivery_day: int = 15
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.delivery_day <= 28:
+            raise ValueError(f"{self.name}: delivery_day must be 1-28, not {self.delivery_day}")
 
     @property
     def table(self) -> str:
@@ -148,6 +159,7 @@ SOURCES: dict[str, Source] = {
             organisation="practice_code",
             snapshot=True,
             description="Denominators: one row per registered person.",
+            delivery_day=10,  # extracted from the GP systems once the month has closed
         ),
         Source(
             name="gp_appointments",
@@ -175,6 +187,7 @@ SOURCES: dict[str, Source] = {
             record_id="appointment_id",
             organisation="practice_code",
             event_date="appointment_date",
+            delivery_day=15,  # a monthly practice-system extract
         ),
         Source(
             name="ae_attendances",
@@ -191,6 +204,7 @@ SOURCES: dict[str, Source] = {
             record_id="attendance_id",
             organisation="provider_code",
             event_date="arrival_date",
+            delivery_day=21,  # SUS-like: after the national monthly submission deadline
         ),
         Source(
             name="inpatient_spells",
@@ -210,6 +224,7 @@ SOURCES: dict[str, Source] = {
             organisation="provider_code",
             event_date="admission_date",
             date_order=(("admission_date", "discharge_date"),),
+            delivery_day=21,  # SUS-like: after the national monthly submission deadline
         ),
         Source(
             name="outpatient_appointments",
@@ -233,6 +248,7 @@ SOURCES: dict[str, Source] = {
             record_id="appointment_id",
             organisation="provider_code",
             event_date="appointment_date",
+            delivery_day=21,  # SUS-like: after the national monthly submission deadline
         ),
         Source(
             name="talking_therapies",
@@ -250,6 +266,7 @@ SOURCES: dict[str, Source] = {
             record_id="referral_id",
             event_date="referral_date",
             date_order=(("referral_date", "end_date"),),
+            delivery_day=28,  # the national dataset's monthly submission window is the longest
         ),
         Source(
             name="vaccinations",
@@ -270,6 +287,7 @@ SOURCES: dict[str, Source] = {
             # mix of programmes follows the COVID-19 and flu seasons.
             volume_ratio=None,
             seasonal_codes=("programme",),
+            delivery_day=10,  # the national immunisation record is near real time
         ),
         Source(
             name="deaths",
@@ -283,6 +301,7 @@ SOURCES: dict[str, Source] = {
             ),
             record_id="person_id",
             event_date="date_of_death",
+            delivery_day=15,  # most deaths are registered within five days
         ),
         Source(
             name="workforce",
@@ -310,6 +329,7 @@ SOURCES: dict[str, Source] = {
             "vaccination dates (latest dose recorded by occupational health) came with the "
             "contract's second release: a delivery without them loads with nulls there, and "
             "its audit.file_loads row names them in absent_columns.",
+            delivery_day=15,  # the staff record is extracted after the month's payroll
         ),
         Source(
             name="recruitment",
@@ -327,6 +347,7 @@ SOURCES: dict[str, Source] = {
             organisation="organisation_code",
             event_date="shortlisted_date",
             max_day_share=None,  # a vacancy's applicants are shortlisted on one day
+            delivery_day=15,  # the recruitment system's monthly extract
         ),
     )
 }

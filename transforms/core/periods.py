@@ -36,6 +36,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def utc_today() -> date:
+    """Today's date in UTC: the clock of ``hei status`` (tests replace it)."""
+    return utcnow().date()
+
+
 def month_after(month: str, count: int = 1) -> str:
     """``YYYY-MM`` ``count`` months after ``month`` (before it when negative)."""
     year, number = map(int, month.split("-"))

@@ -73,6 +73,21 @@ audit_ddl_applied = sa.Table(
     "apply it all again. Grain: one row.",
 )
 
+audit_delivery_alerts = sa.Table(
+    "delivery_alerts",
+    metadata,
+    _col("source", _String, null=False),
+    _col("period", _String, null=False),
+    _col("alerted_on", sa.Date(), null=False),
+    _col("days_late", sa.Integer(), null=False),
+    _col("run_id", _String),
+    schema="audit",
+    comment="Each alert sent that a month's delivery was late or missing "
+    "(transforms.ops.deliveries): the day it went, and how late the month was then. It keeps "
+    "the daily check from repeating an alert more often than weekly. Grain: source x period "
+    "x alerted_on.",
+)
+
 # --- quality ---------------------------------------------------------------------------------
 
 quality_quarantine = sa.Table(
