@@ -36,7 +36,9 @@ if TYPE_CHECKING:
 OWNER = "hei-data-engineering"
 WAREHOUSE_POOL = "warehouse"
 START = pendulum.datetime(2024, 1, 1, tz="UTC")
-MONTHLY = CronDataIntervalTimetable("0 0 1 * *", timezone="UTC")
+# Loads: each morning, so a month delivered by its due day (transforms.config.sources) is
+# loaded that night, before the delivery check at 06:00; a day with nothing new costs a scan.
+DAILY_LOADS = CronDataIntervalTimetable("0 5 * * *", timezone="UTC")
 # The delivery check: each morning, after the night's loads and before the working day.
 DAILY_CHECK = CronTriggerTimetable("0 6 * * *", timezone="UTC")
 
@@ -85,7 +87,8 @@ POLICY = {"start_date": START, "catchup": False, "max_active_runs": 1, "default_
 def _until() -> str:
     """``YYYY-MM``: the last month this run may load.
 
-    A scheduled run loads up to its data interval's month, and nothing can change that. A run
+    A scheduled run loads up to the last month complete when its data interval ends (a
+    delivery for the month under way would be partial), and nothing can change that. A run
     started by hand (``hei run``, or the UI) may say ``until`` in its configuration; without
     it, or without a data interval (a manual run in Airflow 3 has none), the last complete
     month.
@@ -93,9 +96,9 @@ def _until() -> str:
     from transforms.core.periods import last_complete_month
 
     context = get_current_context()
-    start = context.get("data_interval_start")
-    if context["dag_run"].run_type == "scheduled" and start is not None:
-        return start.strftime("%Y-%m")
+    end = context.get("data_interval_end")
+    if context["dag_run"].run_type == "scheduled" and end is not None:
+        return end.start_of("month").subtract(days=1).strftime("%Y-%m")
     return _conf(context).get("until") or last_complete_month()
 
 
@@ -113,7 +116,7 @@ def ingest_dag(source_name: str) -> DAG:
         dag_id=f"ingest_{source_name}",
         description=f"Load {title} deliveries into staging",
         doc_md=f"Loads `{source_name}` deliveries from the landing zone (transforms.ingest.load).",
-        schedule=MONTHLY,
+        schedule=DAILY_LOADS,
         **POLICY,
         tags=["ingest", source_name],
     )

@@ -79,8 +79,11 @@ def test_dag_policy(dagbag, dag_id):
 
 
 @pytest.mark.parametrize("dag_id", sorted(INGEST_DAG_IDS))
-def test_monthly_dags_use_a_data_interval_timetable(dagbag, dag_id):
-    assert isinstance(dagbag.dags[dag_id].timetable, CronDataIntervalTimetable)
+def test_ingest_dags_run_daily_on_a_data_interval_timetable(dagbag, dag_id):
+    """Daily, so a month delivered by its due day is loaded before the next delivery check."""
+    timetable = dagbag.dags[dag_id].timetable
+    assert isinstance(timetable, CronDataIntervalTimetable)
+    assert timetable.summary == "0 5 * * *"
 
 
 def test_assess_runs_when_any_staging_table_changes(dagbag):

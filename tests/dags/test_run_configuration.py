@@ -16,9 +16,9 @@ from dags.common import factory
 from transforms.core.periods import last_complete_month
 
 
-def context(run_type: str, conf: dict | None, interval_start: str | None) -> dict:
-    start = pendulum.parse(interval_start) if interval_start else None
-    return {"dag_run": SimpleNamespace(run_type=run_type, conf=conf), "data_interval_start": start}
+def context(run_type: str, conf: dict | None, interval_end: str | None) -> dict:
+    end = pendulum.parse(interval_end) if interval_end else None
+    return {"dag_run": SimpleNamespace(run_type=run_type, conf=conf), "data_interval_end": end}
 
 
 @pytest.fixture
@@ -31,9 +31,11 @@ def run(monkeypatch: pytest.MonkeyPatch):
     return use
 
 
-def test_a_scheduled_run_loads_up_to_its_data_interval(run) -> None:
-    run(context("scheduled", {"until": "2024-01"}, "2025-03-01"))
-    assert factory._until() == "2025-03"
+def test_a_scheduled_run_loads_up_to_the_last_month_complete_at_its_interval_end(run) -> None:
+    run(context("scheduled", {"until": "2024-01"}, "2025-03-16T05:00:00"))
+    assert factory._until() == "2025-02"
+    run(context("scheduled", None, "2025-03-01T05:00:00"))
+    assert factory._until() == "2025-02"
 
 
 def test_a_run_started_by_hei_run_loads_up_to_its_until(run) -> None:
