@@ -1,5 +1,6 @@
 """VAC03 from hand-made workforce snapshots: clinical staff of the December snapshot by their
-own ethnic code, and no campaign at all when December's delivery lacked the vaccination dates."""
+own ethnic code (5 groups and the WRES groups), and no campaign at all when December's
+delivery lacked the vaccination dates."""
 
 from __future__ import annotations
 
@@ -35,7 +36,7 @@ def vac03(settings: Settings) -> list[tuple]:
     return query(
         settings,
         'select breakdown, group_label, numerator, denominator from indicators."values" '
-        "where indicator_id = 'VAC03' and breakdown in ('all', 'ethnicity_5') "
+        "where indicator_id = 'VAC03' and breakdown in ('all', 'ethnicity_5', 'wres_group') "
         "and numerator + denominator > 0 order by 1, 2",
     )
 
@@ -50,6 +51,9 @@ def test_vac03_counts_clinical_staff_vaccinated_in_the_campaign_and_not_without_
         ("ethnicity_5", "Asian or Asian British", 1, 2),
         ("ethnicity_5", "Not stated", 1, 1),
         ("ethnicity_5", "White", 1, 2),
+        ("wres_group", "BME", 1, 2),
+        ("wres_group", "Unknown", 1, 1),
+        ("wres_group", "White", 1, 2),
     ]
     # December resubmitted without the dates: the campaign's uptake is unknown, not 0%
     deliver(settings, "workforce", "workforce_2024-12.csv", december(with_dates=False), 60)

@@ -261,3 +261,34 @@ def test_dsr_limits_from_the_unrescaled_variance_are_found():
         partners.loc[shown, ours] = limits.loc[shown, theirs].to_numpy()
     found = problems(attack(partners, MULTIPLIERS))
     assert any("do not follow" in p for p in found["ethnicity_16=H value"])
+
+
+def _with_wres_groups(wres: bool) -> pd.DataFrame:
+    """ACC02-like counts: All 100, White 60, Asian 20 shown; Mixed, Black, Other and Not stated
+    withheld; Not known 0. With the WRES groups, BME 20 and Unknown 20 shown as well."""
+    proportion = {"indicator_id": "ACC02", "measure": "proportion", "unit": "%"}
+    five = {"white": 60, "mixed": None, "asian": 20, "black": None, "other": None,
+            "not_stated": None, "not_known": 0}  # fmt: skip
+    rows = [row("all", "all", "All persons", 100, 7000, **proportion)]
+    rows += [row("ethnicity_5", c, FIVE[c], n, 1000, **proportion) for c, n in five.items()]
+    if wres:
+        groups = {"white": ("White", 60, 1000), "bme": ("BME", 20, 4000),
+                  "unknown": ("Unknown", 20, 2000)}  # fmt: skip
+        rows += [
+            row("wres_group", code, label, n, d, **proportion, reference_group="White")
+            for code, (label, n, d) in groups.items()
+        ]
+    return table(rows)
+
+
+def test_the_wres_groups_are_sets_a_partner_can_subtract():
+    """Mixed, Black and Other hide among 5 groups, but BME (20) less Asian (20) leaves them
+    at most 4 between them (and at least 1 each: a withheld count is not 0)."""
+    assert not any(
+        "mixed" in cell for cell in problems(attack(_with_wres_groups(False), MULTIPLIERS))
+    )
+    found = problems(attack(_with_wres_groups(True), MULTIPLIERS))
+    for code in ("mixed", "black", "other"):
+        assert "confined to 1–4" in found[f"ethnicity_5={code} numerator"]
+    # and Not stated is Unknown (20) less Not known (0): the only withheld count of its set
+    assert "the only withheld count of its set" in found["ethnicity_5=not_stated numerator"]

@@ -26,7 +26,7 @@ Measure = Literal["proportion", "crude_rate", "dsr"]
 PeriodKind = Literal[
     "month", "rolling_12m", "campaign_covid_autumn", "season_flu", "season_staff_flu"
 ]
-Breakdown = Literal["all", "ethnicity_5", "ethnicity_16", "source_organisation"]
+Breakdown = Literal["all", "ethnicity_5", "ethnicity_16", "wres_group", "source_organisation"]
 PERIOD_COUNTS = ("persons", "staff")
 """Counts taken over a whole period: distinct people, or staff in a snapshot, cannot be added
 up month by month."""
@@ -110,6 +110,10 @@ class Indicator(BaseModel):
             problems.append("of_denominator needs a denominator with snapshot: campaign_start")
         if (self.numerator.count == "staff") != (self.denominator.count == "staff"):
             problems.append("a staff count needs a staff numerator and denominator")
+        if "wres_group" in self.breakdowns and not {"all", "ethnicity_5"} <= set(self.breakdowns):
+            problems.append(
+                "the wres_group breakdown needs the all and ethnicity_5 rows it adds up to"
+            )
         if problems:
             raise ValueError(f"{self.id}: " + "; ".join(problems))
         return self

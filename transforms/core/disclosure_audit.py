@@ -640,6 +640,7 @@ class _Layout:
     member_of: np.ndarray  # label id of the parent set, -1 for none
     total_of: np.ndarray  # label id of the set it totals, -1 for none
     has_five: np.ndarray  # its family has 5-group rows
+    wres_of: np.ndarray  # WRES group index of a 5-group or WRES-group row, -1 for any other
 
     @cached_property
     def sets(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -674,10 +675,30 @@ class _Layout:
         total_of = np.where(np.isin(ids[1], none), -1, ids[1])
         five = np.zeros(family.max(initial=-1) + 1, dtype=bool)
         five[family[breakdown == 1]] = True
-        return _Layout(family, programme_family, breakdown, member_of, total_of, five[family])
+        wres_label = np.where(
+            breakdown == BREAKDOWNS.index("wres_group"),
+            label,
+            np.where(breakdown == 1, pd.Series(label).map(WRES_OF_5).to_numpy(dtype=object), None),
+        )
+        wres_of = np.array([WRES_GROUPS.index(w) if w in WRES_GROUPS else -1 for w in wres_label])
+        return _Layout(
+            family, programme_family, breakdown, member_of, total_of, five[family], wres_of
+        )
 
 
-BREAKDOWNS = ["all", "ethnicity_5", "ethnicity_16", "source_organisation"]
+BREAKDOWNS = ["all", "ethnicity_5", "ethnicity_16", "source_organisation", "wres_group"]
+WRES_GROUPS = ("White", "BME", "Unknown")
+WRES_OF_5 = {
+    "White": "White",
+    "Mixed": "BME",
+    "Asian or Asian British": "BME",
+    "Black or Black British": "BME",
+    "Other ethnic group": "BME",
+    NOT_STATED_LABEL: "Unknown",
+    NOT_KNOWN_LABEL: "Unknown",
+}
+"""Published rule, restated: the WRES groups add up the 5 groups (White is the 5-group
+White; BME the other four; Unknown not stated and not known), and all persons = Σ them."""
 
 
 def _parent_labels() -> dict[str, str]:
@@ -690,10 +711,31 @@ def _sets(layout: _Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
     All persons is the total of the 5 groups (or of the 16 where there are no 5); each 5
     group is the total of its 16 (by the ethnicity reference); ``<source>:all`` is the total
-    of ``<source>:<organisation>``. A set without exactly one total, or without members, is
-    left out: nothing a partner could use.
+    of ``<source>:<organisation>``; where WRES groups are published, all persons is also the
+    total of the three, and each the total of its 5 groups. A set without exactly one total,
+    or without members, is left out: nothing a partner could use.
     """
+    levels = [_ethnic_and_organisation_keys(layout), *_wres_keys(layout)]
     rows = np.arange(len(layout.family))
+    keys, role, row = [], [], []
+    for level, (key_total, key_member) in enumerate(levels):
+        for key, sign in ((key_total, 1.0), (key_member, -1.0)):
+            present = key >= 0
+            keys.append(key[present] * len(levels) + level)
+            role.append(np.full(int(present.sum()), sign))
+            row.append(rows[present])
+    keys_, role_, row_ = np.concatenate(keys), np.concatenate(role), np.concatenate(row)
+    unique, ids = np.unique(keys_, return_inverse=True)
+    totals = np.bincount(ids, weights=role_ > 0, minlength=len(unique))
+    members = np.bincount(ids, weights=role_ < 0, minlength=len(unique))
+    whole = (totals == 1) & (members >= 1)
+    keep = whole[ids]
+    return np.unique(ids[keep], return_inverse=True)[1], row_[keep], role_[keep]
+
+
+def _ethnic_and_organisation_keys(layout: _Layout) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's set as a total and as a member (−1: none): all persons over the 5 (or 16)
+    groups, each 5 group over its 16, each source over its organisations."""
     b = layout.breakdown
     everyone = -2  # the label id of a family's All-persons set
     member = np.where((b == 1) | ((b == 2) & ~layout.has_five), everyone, layout.member_of)
@@ -701,17 +743,18 @@ def _sets(layout: _Layout) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     total = np.where(b == 0, everyone, layout.total_of)
     key_member = np.where(member == -1, -1, layout.family * 4096 + member + 2)
     key_total = np.where(total == -1, -1, layout.family * 4096 + total + 2)
-    keys = np.concatenate([key_total, key_member])
-    role = np.concatenate([np.ones(len(rows)), -np.ones(len(rows))])
-    row = np.concatenate([rows, rows])
-    present = keys >= 0
-    keys, role, row = keys[present], role[present], row[present]
-    unique, ids = np.unique(keys, return_inverse=True)
-    totals = np.bincount(ids, weights=role > 0, minlength=len(unique))
-    members = np.bincount(ids, weights=role < 0, minlength=len(unique))
-    whole = (totals == 1) & (members >= 1)
-    keep = whole[ids]
-    return np.unique(ids[keep], return_inverse=True)[1], row[keep], role[keep]
+    return key_total, key_member
+
+
+def _wres_keys(layout: _Layout) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The WRES groups' two levels: all persons over the three, each over its 5 groups."""
+    b, wres = layout.breakdown, BREAKDOWNS.index("wres_group")
+    top_total = np.where(b == 0, layout.family, -1)
+    top_member = np.where(b == wres, layout.family, -1)
+    key = layout.family * len(WRES_GROUPS) + layout.wres_of
+    group_total = np.where((b == wres) & (layout.wres_of >= 0), key, -1)
+    group_member = np.where((b == 1) & (layout.wres_of >= 0), key, -1)
+    return [(top_total, top_member), (group_total, group_member)]
 
 
 def _targets(

@@ -24,6 +24,11 @@ NOT_STATED_CODE, NOT_KNOWN_CODE = "Z", "99"
 NOT_STATED_LABEL, NOT_KNOWN_LABEL = "Not stated", "Not known"
 """Their group labels, in both breakdowns (5 and 16 groups) and in ``core.dim_ethnicity``."""
 STATUSES = ("known", "not_stated", "not_known", "invalid")
+WRES_GROUPS = ("White", "BME", "Unknown")
+WHITE_CODES = ("A", "B", "C")
+"""The WRES groups (NHS England's Workforce Race Equality Standard): White is White British,
+White Irish and any other White background (the 5-group White); BME every other known code;
+Unknown not stated, not known, blank and invalid codes."""
 GROUP_5_LABELS = {
     "White": "White",
     "Mixed": "Mixed",
@@ -49,6 +54,12 @@ def snomed_to_code() -> dict[str, str]:
     }
 
 
+def wres_group_of(code: str | None) -> str:
+    """White, BME or Unknown for one NHS ethnic code."""
+    white, bme, unknown = WRES_GROUPS
+    return white if code in WHITE_CODES else bme if code in KNOWN_CODES else unknown
+
+
 def dimension_rows() -> list[dict[str, object]]:
     """Rows of ``core.dim_ethnicity``: each code with its 16- and 5-group labels."""
     rows = []
@@ -66,6 +77,7 @@ def dimension_rows() -> list[dict[str, object]]:
                 if known
                 else (17 if row["code"] == NOT_STATED_CODE else 18),
                 "is_known": known,
+                "wres_group": wres_group_of(row["code"]),
             }
         )
     return rows

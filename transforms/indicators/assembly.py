@@ -39,6 +39,21 @@ UNKNOWN_GROUPS = (NOT_STATED_LABEL, NOT_KNOWN_LABEL)
 PERIOD_KEYS = ["period_type", "period_start", "period_end"]
 GROUP_KEYS = ["breakdown", "group_code", "group_label", "group_order"]
 SET_KEYS = ["indicator_id", "measure", *PERIOD_KEYS]
+WRES_GROUP_CODES = {"White": "white", "BME": "bme", "Unknown": "unknown"}
+"""The ``wres_group`` breakdown's groups: White = the 5-group White, BME = Mixed + Asian +
+Black + Other, Unknown = Not stated + Not known (``transforms.core.ethnicity``)."""
+WRES_OF_5 = {
+    "White": "White",
+    "Mixed": "BME",
+    "Asian or Asian British": "BME",
+    "Black or Black British": "BME",
+    "Other ethnic group": "BME",
+    NOT_STATED_LABEL: "Unknown",
+    NOT_KNOWN_LABEL: "Unknown",
+}
+"""The WRES group each 5-group row adds up to."""
+NOT_COMPARED_GROUPS = (*UNKNOWN_GROUPS, "Unknown")
+"""Labels that are not ethnic groups, so are never compared."""
 GROUP_5_CODES = {
     "White": "white",
     "Mixed": "mixed",
@@ -56,10 +71,12 @@ def ethnic_groups() -> pd.DataFrame:
     for dim in dimension_rows():
         code, order = str(dim["ethnic_code"]), int(dim["group_16_order"])
         group_5 = str(dim["group_5"])
+        wres = str(dim["wres_group"])
         rows += [
             ("all", code, "all", ALL_PERSONS, 0, None),
             ("ethnicity_5", code, GROUP_5_CODES[group_5], group_5, _order_5(group_5), None),
             ("ethnicity_16", code, code, str(dim["group_16"]), order, group_5),
+            ("wres_group", code, WRES_GROUP_CODES[wres], wres, _order_wres(wres), None),
         ]
     return pd.DataFrame(
         rows,
@@ -76,6 +93,10 @@ def ethnic_groups() -> pd.DataFrame:
 
 def _order_5(label: str) -> int:
     return list(GROUP_5_CODES).index(label) + 1
+
+
+def _order_wres(label: str) -> int:
+    return list(WRES_GROUP_CODES).index(label) + 1
 
 
 # --- periods -------------------------------------------------------------------------------
@@ -184,8 +205,8 @@ def compare(values: pd.DataFrame, indicator: Indicator, measure: str) -> pd.Data
     """Ratio to the reference group (95% CI, log scale) and significance flags at 95% and
     99.8% against the reference group and against all persons.
 
-    Not stated / Not known are not ethnic groups, so they are not compared; neither is the
-    reference group with itself (ratio 1) nor all persons with itself.
+    Not stated / Not known (and the WRES group Unknown) are not ethnic groups, so they are not
+    compared; neither is the reference group with itself (ratio 1) nor all persons with itself.
     """
     polarity = None if indicator.polarity == "none" else indicator.polarity
     out = values.reset_index(drop=True)
@@ -197,7 +218,7 @@ def compare(values: pd.DataFrame, indicator: Indicator, measure: str) -> pd.Data
     out = out.join(_lookup(out, per_breakdown, reference, columns).add_prefix("ref_"))
     everyone = out["breakdown"].eq("all").to_numpy()
     out = out.join(_lookup(out, period, everyone, columns).add_prefix("all_"))
-    compared = (out["breakdown"] != "all") & ~out["group_label"].isin(UNKNOWN_GROUPS)
+    compared = (out["breakdown"] != "all") & ~out["group_label"].isin(NOT_COMPARED_GROUPS)
     is_reference = out["group_label"] == out["reference_group"]
     ratios = _ratios(out, measure, compared & ~is_reference & out["reference_group"].notna())
     out = out.join(ratios)
@@ -324,15 +345,37 @@ def with_reference_flag(values: pd.DataFrame) -> pd.DataFrame:
 
 
 def protect_ethnic_groups(values: pd.DataFrame, withhold: Withhold) -> pd.DataFrame:
-    """Sets: all persons = Σ 5 groups; each 5 group = Σ its 16 groups."""
+    """Sets: all persons = Σ 5 groups; each 5 group = Σ its 16 groups; and, where the WRES
+    groups are published, all persons = White + BME + Unknown, each the total of its 5
+    groups (White's only member is the 5-group White, the same people)."""
     sixteen = values["breakdown"] == "ethnicity_16"
     five = values["breakdown"] == "ethnicity_5"
-    top = pd.Series("top", index=values.index).where(~sixteen, "own:" + values["group_code"])
+    wres = values["breakdown"] == "wres_group"
+    everyone = values["breakdown"] == "all"
+    top = pd.Series("top", index=values.index).where(
+        ~(sixteen | wres), "own:" + values["group_code"]
+    )
     parent = values["parent_5"].where(sixteen, values["group_label"].where(five))
-    table = values.assign(sdc_parent=parent, sdc_parent_total=five)
+    table = values.assign(
+        sdc_parent=parent,
+        sdc_parent_total=five,
+        sdc_wres_top=pd.Series("wres", index=values.index).where(wres | everyone),
+        sdc_wres_parent=values["group_label"]
+        .map(WRES_OF_5)
+        .where(five)
+        .fillna(values["group_label"].where(wres)),
+        sdc_wres_total=wres,
+        sdc_is_all=everyone,
+    )
     nested = [Partition((*SET_KEYS, "sdc_parent"), "sdc_parent_total")]
+    if wres.any():
+        nested += [
+            Partition((*SET_KEYS, "sdc_wres_top"), "sdc_is_all"),
+            Partition((*SET_KEYS, "sdc_wres_parent"), "sdc_wres_total"),
+        ]
     protected = protect(table, top, nested, ALL_PERSONS, withhold)
-    return with_reference_flag(protected.drop(columns=["sdc_parent", "sdc_parent_total"]))
+    helpers = [c for c in protected.columns if c.startswith("sdc_")]
+    return with_reference_flag(protected.drop(columns=helpers))
 
 
 def protect_organisations(values: pd.DataFrame, withhold: Withhold) -> pd.DataFrame:
@@ -560,6 +603,8 @@ def _beside(protected: pd.DataFrame, row: int, column: str) -> int:
     elif this["breakdown"] == "ethnicity_16":
         members = (breakdown == "ethnicity_16") & (protected["parent_5"] == this["parent_5"])
         total = (breakdown == "ethnicity_5") & (protected["group_label"] == this["parent_5"])
+    elif this["breakdown"] == "wres_group":
+        members, total = breakdown == "wres_group", breakdown == "all"
     else:
         members, total = breakdown == "ethnicity_5", breakdown == "all"
     published = protected[f"published_{column}"].astype(float)

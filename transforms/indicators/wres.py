@@ -29,16 +29,13 @@ import pandas as pd
 from transforms.core import statistics as st
 from transforms.core.disclosure import Partition, apply_sdc
 from transforms.core.disclosure_audit import COMPLEMENT, Finding
-from transforms.core.ethnicity import KNOWN_CODES
+from transforms.core.ethnicity import KNOWN_CODES, WHITE_CODES, WRES_GROUPS
 from transforms.core.periods import Period, periods
 from transforms.core.wres_audit import attack_wres
 from transforms.indicators.assembly import MAX_AUDIT_ROUNDS, WITHHELD, DisclosureRefused
 
-WHITE, BME, UNKNOWN = "White", "BME", "Unknown"
-GROUPS = (WHITE, BME, UNKNOWN)
-WHITE_CODES = ("A", "B", "C")
-"""White British, White Irish, any other White background; BME is every other known code.
-Z (not stated), 99 (not known), blank and invalid codes are Unknown."""
+GROUPS = WRES_GROUPS
+WHITE, BME, UNKNOWN = GROUPS
 PARTNERSHIP = "ALL"
 ALL = "All"
 """``band`` and ``staff_group`` of WRES1's totals over bands or staff groups."""

@@ -83,6 +83,7 @@ CATEGORY_TYPES = {
     "all": "",
     "ethnicity_5": "Ethnic groups (5)",
     "ethnicity_16": "Ethnic groups (16)",
+    "wres_group": "WRES ethnic groups",
     "source_organisation": "Organisation",
 }
 """Fingertips leaves Category Type and Category empty on an area's total (All persons)."""

@@ -36,7 +36,7 @@ import pandas as pd
 
 from transforms.config.catalogue import QUALITY_SOURCE, catalogue
 from transforms.core.disclosure_audit import DERIVED as AUDITED_STATISTICS
-from transforms.core.disclosure_audit import attack
+from transforms.core.disclosure_audit import WRES_OF_5, attack
 from transforms.core.identifiers import holds_nhs_number, mask_nhs_numbers
 from transforms.core.wres_audit import attack_wres
 from transforms.publish.tables import RELEASE_KEY, RELEASE_TABLES, ReleaseTable
@@ -558,7 +558,34 @@ def _value_sets(frame: pd.DataFrame, parents: dict[str, str]) -> pd.DataFrame:
     members[(breakdown == "ethnicity_5") | (sixteen & ~has_five)] = "all"
     members[sixteen & has_five] = "5:" + code.map(parents)
     members[organisation] = source
-    return _memberships(family, totals.to_numpy(), members.to_numpy())
+    return _combined(
+        _memberships(family, totals.to_numpy(), members.to_numpy()), *_wres_group_sets(frame)
+    )
+
+
+def _wres_group_sets(frame: pd.DataFrame) -> list[pd.DataFrame]:
+    """Where the WRES groups are published: All persons = White + BME + Unknown, and each of
+    them = Σ its 5-groups (White is the 5-group White)."""
+    family = frame.groupby(FAMILY, sort=False, dropna=False).ngroup().to_numpy()
+    breakdown = frame["breakdown"].astype(object).to_numpy()
+    label = frame["group_label"].astype(object)
+    wres = breakdown == "wres_group"
+    five = breakdown == "ethnicity_5"
+    top = _memberships(
+        family, np.where(breakdown == "all", "wres", None), np.where(wres, "wres", None)
+    )
+    parent = label.map(WRES_OF_5).to_numpy(dtype=object)
+    groups = _memberships(family, np.where(wres, label, None), np.where(five, parent, None))
+    return [top, groups]
+
+
+def _combined(*sets: pd.DataFrame) -> pd.DataFrame:
+    """Several families of sets as one, their set numbers kept apart."""
+    offset, parts = 0, []
+    for part in sets:
+        parts.append(part.assign(set=part["set"] + offset))
+        offset += int(part["set"].max()) + 1 if len(part) else 0
+    return pd.concat(parts, ignore_index=True)
 
 
 def _completeness_sets(frame: pd.DataFrame) -> pd.DataFrame:

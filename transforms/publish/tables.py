@@ -141,7 +141,8 @@ _GROUP_COLUMNS = (
         "breakdown",
         "string",
         "How the population is divided: all (everyone), ethnicity_5 (5 ethnic groups), "
-        "ethnicity_16 (16 groups), source_organisation (by providing organisation)",
+        "ethnicity_16 (16 groups), wres_group (White, BME, Unknown: staff indicators), "
+        "source_organisation (by providing organisation)",
         required=True,
         categories=BREAKDOWNS,
     ),
@@ -333,9 +334,10 @@ ETHNIC_GROUPS = ReleaseTable(
         Column(
             "breakdown",
             "string",
-            "ethnicity_5 or ethnicity_16",
+            "all, ethnicity_5, ethnicity_16 or wres_group (White = the 5-group White; BME = "
+            "Mixed, Asian, Black and Other; Unknown = Not stated and Not known)",
             required=True,
-            categories=("all", "ethnicity_5", "ethnicity_16"),
+            categories=("all", "ethnicity_5", "ethnicity_16", "wres_group"),
         ),
         Column("group_code", "string", "Group code, as in indicator_values", required=True),
         Column("group_label", "string", "Group name", required=True),

@@ -176,9 +176,11 @@ core_dim_ethnicity = sa.Table(
     _col("group_5", _String, null=False),
     _col("group_16_order", sa.Integer(), null=False),
     _col("is_known", sa.Boolean(), null=False),
+    _col("wres_group", _String),
     schema="core",
     comment="NHS ETHNIC CATEGORY codes with their 16- and 5-group labels (NHS Data Dictionary "
-    "2001 headings: Chinese R is in 'Other ethnic group'). Grain: ethnic_code. Refreshed from "
+    "2001 headings: Chinese R is in 'Other ethnic group') and WRES group (White, BME, Unknown). "
+    "Grain: ethnic_code. Refreshed from "
     "transforms/core/reference/ethnic_category_codes.csv whenever the DDL is applied.",
 )
 
