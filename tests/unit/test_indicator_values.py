@@ -16,6 +16,7 @@ from transforms.core.disclosure_audit import attack
 from transforms.core.periods import Period, periods
 from transforms.indicators import assembly as indicators
 from transforms.indicators import counts as aggregation
+from transforms.indicators.assembly import DisclosureRefused
 from transforms.warehouse.engine import make_engine
 
 
@@ -97,8 +98,8 @@ def test_completeness_shows_each_organisation_and_the_source_total():
         ("ae_attendances", "ALL", 85, 110),
         ("deaths", "ALL", 30, 32),  # no organisation column: its total is its only row
     ]
-    counts = pd.DataFrame(rows, columns=["source", "organisation", "known", "records"])
-    table, _ = indicators.completeness_values(catalogue()["DQ01"], counts.assign(**MONTH))
+    counts = pd.DataFrame(rows, columns=["source", "organisation", "numerator", "denominator"])
+    table, _ = indicators.organisation_values(catalogue()["DQ01"], counts.assign(**MONTH))
     table = table.set_index("group_label")
     assert sorted(table.index) == [
         "ae_attendances: R0A",
@@ -184,8 +185,8 @@ def test_small_organisations_beside_a_large_one_cannot_be_pinned():
     rows = [("ae_attendances", "RRF", 8, 8)]
     rows += [("ae_attendances", org, 1, 1) for org in ("R0A", "RBN", "RM3", "RW6")]
     rows += [("ae_attendances", "ALL", 12, 12)]
-    frame = pd.DataFrame(rows, columns=["source", "organisation", "known", "records"])
-    _, partners = indicators.completeness_values(catalogue()["DQ01"], frame.assign(**MONTH))
+    frame = pd.DataFrame(rows, columns=["source", "organisation", "numerator", "denominator"])
+    _, partners = indicators.organisation_values(catalogue()["DQ01"], frame.assign(**MONTH))
     assert attack(partners, {"DQ01": 100}) == []
 
 
@@ -231,3 +232,23 @@ def test_person_years_rounded_group_by_group_do_not_contradict_their_total():
     acc01 = catalogue()["ACC01"].model_copy(update={"measures": ["crude_rate"]})
     _, partners = indicators.indicator_values(acc01, frame(20), frame(7.5), [period])
     assert attack(partners, {"ACC01": 1000}) == []
+
+
+def test_totals_by_group_and_by_organisation_are_withheld_alike_or_refused():
+    """All persons and ``workforce:all`` count the same staff: one shown beside the other
+    withheld would give the withheld one away."""
+    keys = dict(indicator_id="VAC03", measure="proportion", **MONTH)
+
+    def partners(breakdown: str, code: str, numerator: float | None) -> pd.DataFrame:
+        row = dict(keys, breakdown=breakdown, group_code=code, numerator=numerator)
+        return pd.DataFrame([row | {"denominator": 5135}])
+
+    by_group = (pd.DataFrame(), partners("all", "all", 3530))
+    shown = indicators.with_organisations(
+        by_group, (pd.DataFrame(), partners("source_organisation", "workforce:all", 3530))
+    )
+    assert len(shown[1]) == 2
+    with pytest.raises(DisclosureRefused, match="count the same staff"):
+        indicators.with_organisations(
+            by_group, (pd.DataFrame(), partners("source_organisation", "workforce:all", None))
+        )

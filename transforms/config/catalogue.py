@@ -110,6 +110,11 @@ class Indicator(BaseModel):
             problems.append("of_denominator needs a denominator with snapshot: campaign_start")
         if (self.numerator.count == "staff") != (self.denominator.count == "staff"):
             problems.append("a staff count needs a staff numerator and denominator")
+        by_organisation = self.numerator.source == QUALITY_SOURCE or self.numerator.count == "staff"
+        if "source_organisation" in self.breakdowns and not by_organisation:
+            problems.append(
+                "only staff and completeness indicators are broken down by organisation"
+            )
         if "wres_group" in self.breakdowns and not {"all", "ethnicity_5"} <= set(self.breakdowns):
             problems.append(
                 "the wres_group breakdown needs the all and ethnicity_5 rows it adds up to"

@@ -667,12 +667,14 @@ def _collapse_bands(frame: pd.DataFrame) -> pd.DataFrame:
     return summed.reset_index().assign(age_band="all")
 
 
-def completeness_values(
+def organisation_values(
     indicator: Indicator, counts: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """DQ01 from recorded completeness (period keys, source, organisation, known, records):
-    one row per source x organisation and the source's ``ALL`` row as its total (the only row
-    of a source without organisations, such as deaths)."""
+    """Values by organisation (``source_organisation``) from counts per period key, source,
+    organisation, numerator and denominator: one row per source x organisation and the
+    source's ``ALL`` row as its total (the only row of a source without organisations, such
+    as deaths). Organisations are not compared with one another here (the report's funnel
+    plots do that)."""
     is_total = counts["organisation"] == ALL_ORGANISATIONS
     rows = counts.assign(
         breakdown="source_organisation",
@@ -682,8 +684,6 @@ def completeness_values(
         + counts["organisation"].where(~is_total, "all organisations"),
         group_order=0,
         parent_5=None,
-        numerator=counts["known"],
-        denominator=counts["records"],
     )
     values = estimate(rows, indicator, "proportion").assign(
         indicator_id=indicator.id,
@@ -695,3 +695,28 @@ def completeness_values(
         **{c: st.NOT_COMPARED for c in DERIVED_COLUMNS if c.startswith("significance")},
     )
     return disclose(values, indicator, protect_organisations)
+
+
+def with_organisations(
+    by_group: tuple[pd.DataFrame, pd.DataFrame], by_organisation: tuple[pd.DataFrame, pd.DataFrame]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """An indicator's rows by ethnic group and by organisation, protected apart: their totals
+    (All persons; ``<source>:all``) count the same people, so one shown beside the other
+    withheld would give it away. Refused rather than published so (a total of a whole
+    partnership's staff is never small in practice)."""
+    team = pd.concat([by_group[0], by_organisation[0]], ignore_index=True)
+    partners = pd.concat([by_group[1], by_organisation[1]], ignore_index=True)
+    totals = partners[
+        partners["breakdown"].eq("all") | partners["group_code"].astype(str).str.endswith(":all")
+    ]
+    shown = totals.assign(
+        numerator_shown=totals["numerator"].notna(), denominator_shown=totals["denominator"].notna()
+    )
+    mixed = shown.groupby(SET_KEYS)[["numerator_shown", "denominator_shown"]].nunique().gt(1)
+    if mixed.any(axis=None):
+        first = mixed[mixed.any(axis=1)].index[0]
+        raise DisclosureRefused(
+            f"{first}: All persons and the organisations' total count the same staff, and one "
+            "is withheld while the other is shown"
+        )
+    return team, partners

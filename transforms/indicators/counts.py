@@ -214,18 +214,28 @@ def _uptake_query(
     )
 
 
-def _staff_query(count: Count, months: Sequence[str]) -> Select:
+def _staff_query(
+    count: Count, months: Sequence[str], by: ColumnElement[Any] | None = None
+) -> Select:
     """Staff in the snapshot of the last of ``months`` (as ``where`` filters them) by their own
-    ethnic code, those with ``date_in_period`` only if it falls in the months (a null does not:
-    the compute leaves out periods whose snapshot delivery lacked the column)."""
+    ethnic code (or ``by``), those with ``date_in_period`` only if it falls in the months (a
+    null does not: the compute leaves out periods whose snapshot delivery lacked the column)."""
     staff = _table(count.source)
     conditions = [staff.c.period == months[-1]]
     conditions += [_condition(staff, n, w, sa.null()) for n, w in count.where.items()]
     if count.date_in_period is not None:
         dated = staff.c[count.date_in_period]
         conditions.append(dated.between(month_bounds(months[0])[0], month_bounds(months[-1])[1]))
-    code = sa.func.coalesce(staff.c.ethnic_code, NOT_KNOWN_CODE)
+    code = sa.func.coalesce(staff.c.ethnic_code, NOT_KNOWN_CODE) if by is None else by
     return _grouped(staff, None, code, None, [sa.func.count()], conditions)
+
+
+def staff_by_organisation(conn: Connection, count: Count, months: Sequence[str]) -> pd.DataFrame:
+    """A staff count over a period (see ``_staff_query``) per organisation: organisation, n."""
+    by = _table(count.source).c.organisation_code
+    frame = fetch_frame(conn, _staff_query(count, months, by=by))
+    frame = frame.rename(columns={"ethnic_code": "organisation", "n0": "n"})
+    return frame.astype({"organisation": "string", "n": "int64"})
 
 
 def _fetch(conn: Connection, query: Select, month: str | None = None) -> list[pd.DataFrame]:

@@ -33,6 +33,7 @@ from transforms.core.periods import Period, periods, utcnow
 from transforms.core.reference_data import reference_file
 from transforms.indicators import assembly
 from transforms.indicators import counts as aggregation
+from transforms.quality.completeness import ALL_ORGANISATIONS
 from transforms.warehouse.bulk import append_arrow, arrow_types
 from transforms.warehouse.engine import fetch_frame
 from transforms.warehouse.tables import (
@@ -159,14 +160,51 @@ def values_for(
     months = sorted({m for p in todo for m in p.months})
     if indicator.numerator.source == QUALITY_SOURCE:
         counts = aggregation.completeness_by_month(conn, months)
+        counts = counts.rename(columns={"known": "numerator", "records": "denominator"})
         keyed = [_keyed(counts[counts["month"] == p.months[0]], p) for p in todo]
-        return assembly.completeness_values(indicator, pd.concat(keyed, ignore_index=True))
+        return assembly.organisation_values(indicator, pd.concat(keyed, ignore_index=True))
     with_age = "dsr" in indicator.measures
     numerator, denominator = (
         _counts(conn, indicator, which, todo, with_age, monthly)
         for which in ("numerator", "denominator")
     )
-    return assembly.indicator_values(indicator, numerator, denominator, todo)
+    by_group = assembly.indicator_values(indicator, numerator, denominator, todo)
+    if "source_organisation" not in indicator.breakdowns:
+        return by_group
+    by_organisation = assembly.organisation_values(
+        indicator, _staff_by_organisation(conn, indicator, todo)
+    )
+    return assembly.with_organisations(by_group, by_organisation)
+
+
+def _staff_by_organisation(
+    conn: Connection, indicator: Indicator, todo: list[Period]
+) -> pd.DataFrame:
+    """Numerator and denominator of a staff indicator per period and organisation, with each
+    period's ``ALL`` row (the partnership's total)."""
+    frames = []
+    for period in todo:
+        counts = [
+            aggregation.staff_by_organisation(conn, count, period.months).set_index("organisation")[
+                "n"
+            ]
+            for count in (indicator.numerator, indicator.denominator)
+        ]
+        both = (
+            pd.concat(counts, axis=1, keys=["numerator", "denominator"]).fillna(0).astype("int64")
+        )
+        both.loc[ALL_ORGANISATIONS] = both.sum()
+        frames.append(
+            both.rename_axis("organisation")
+            .reset_index()
+            .assign(
+                source=indicator.denominator.source,
+                period_type=period.kind,
+                period_start=period.start,
+                period_end=period.end,
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
 
 
 def _counts(
