@@ -187,6 +187,7 @@ def test_an_engineer_reads_every_schema_and_changes_nothing(admin_url, runs):
         assert refused(engineer, f"create table {schema}.mine (n integer)"), schema
     assert refused(engineer, "create temporary table mine (n integer)")
     assert refused(engineer, "create schema mine")
+    ddl.apply_ddl(sa.create_engine(engineer, poolclass=sa.pool.NullPool))  # as hei status does
 
 
 def first_column(url: str, relation: str) -> str:
@@ -233,3 +234,46 @@ def test_the_loader_adds_a_new_column_itself_and_warns_the_views_wait_for_the_ad
 def test_setting_up_the_roles_is_refused_to_the_loader(admin_url, runs):
     with pytest.raises(logins.LoginError, match="set up by an administrator"):
         logins.set_up_roles(roles.loader_url(admin_url))
+
+
+def test_a_database_owner_who_is_not_a_superuser_administers_the_roles():
+    """As on a managed PostgreSQL (Azure, RDS), where no one is a superuser: the owner of the
+    warehouse's database, with CREATEROLE, sets the roles up, and the loader writes."""
+    server = sa.make_url(postgres.server_url())
+    name = f"hei_roles_{uuid.uuid4().hex[:10]}"
+    superuser = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with superuser.connect() as conn:
+        conn.execute(sa.text(f"create role {name}_owner login createrole"))
+        conn.execute(sa.text(f"create database {name} owner {name}_owner"))
+    owner_url = server.set(database=name, username=f"{name}_owner")
+    owner_url = owner_url.render_as_string(hide_password=False)
+    try:
+        logins.set_up_roles(owner_url)
+        loader = sa.create_engine(roles.loader_url(owner_url), poolclass=sa.pool.NullPool)
+        ddl.apply_ddl(loader)
+        with loader.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "insert into audit.file_loads (load_id, source, file_name, sha256, status, "
+                    "rows_read, rows_loaded, rows_quarantined, started_at, finished_at) values "
+                    "('L1', 'deaths', 'deaths_2025-01.csv', 'x', 'loaded', 1, 1, 0, now(), now())"
+                )
+            )
+            conn.execute(sa.text("analyze core.dim_ethnicity"))
+            assert conn.execute(sa.text("select count(*) from mart.indicator_values")).scalar() == 0
+        assert refused(roles.loader_url(owner_url), "drop view mart.wres")
+        inside = sa.create_engine(server.set(database=name), poolclass=sa.pool.NullPool)
+        with inside.connect() as conn:
+            owners = conn.execute(
+                sa.text(
+                    "select distinct c.relname = 'wres', c.relowner::regrole::text from pg_class c "
+                    "where c.oid in ('mart.wres'::regclass, 'audit.file_loads'::regclass)"
+                )
+            ).all()
+        assert sorted(owners) == [(False, "hei_loader"), (True, f"{name}_owner")]
+    finally:
+        with superuser.connect() as conn:
+            conn.execute(sa.text(f"drop database if exists {name} with (force)"))
+            roles.drop_logins(server.set(database=name).render_as_string(hide_password=False))
+            conn.execute(sa.text(f"drop role if exists {name}_owner"))
+        superuser.dispose()

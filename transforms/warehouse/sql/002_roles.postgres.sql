@@ -6,10 +6,11 @@
 --   hei_analyst   reads the mart views, nothing else (900_analyst_role.postgres.sql)
 -- None of them can log in: logins are members of one (`hei grant-login KIND NAME`). The
 -- administrator who applies this file (`hei warehouse-roles`: a superuser, or the database's
--- owner once the roles exist) owns the schemas and the mart views; the loader owns the tables.
+-- owner with CREATEROLE) owns the schemas and the mart views; the loader owns the tables.
 
 -- Roles belong to the whole server: another database on it may have made them already. Only
--- a missing role is created, so that a database owner without CREATEROLE can apply the rest.
+-- a missing role is created, so applying this again needs no CREATEROLE (nor does the grant
+-- below, once made).
 do $$
 declare
     name text;
