@@ -45,6 +45,13 @@ RUN_OPTIONS = {
     "reports": "reports_dir",
 }
 
+# the kinds of warehouse login (transforms.warehouse.logins.ROLES), and what each may do
+LOGIN_RIGHTS = {
+    "loader": "writes the pipeline's schemas",
+    "engineer": "reads every schema",
+    "analyst": "reads the mart views",
+}
+
 
 def month(text: str) -> str:
     """A ``YYYY-MM`` option, checked before anything runs."""
@@ -120,7 +127,11 @@ def _parser() -> argparse.ArgumentParser:
     login = commands.add_parser(
         "grant-login", help="create a loader's, engineer's or analyst's login (PostgreSQL)"
     )
-    login.add_argument("kind", choices=["loader", "engineer", "analyst"])
+    login.add_argument(
+        "kind",
+        choices=list(LOGIN_RIGHTS),
+        help="loader (the DAGs), engineer (reads everything) or analyst (reads mart)",
+    )
     _login_arguments(login)
     analyst = commands.add_parser(
         "grant-analyst", help="create a partner analyst's login (as grant-login analyst)"
@@ -505,12 +516,6 @@ def cmd_grant_login(args: argparse.Namespace) -> int:
         print(f"password: {password}")
     return 0
 
-
-LOGIN_RIGHTS = {
-    "loader": "writes the pipeline's schemas",
-    "engineer": "reads every schema",
-    "analyst": "reads the mart views",
-}
 
 STATUS_COLUMNS = [
     "source",

@@ -5,6 +5,7 @@ reads only mart."""
 
 from __future__ import annotations
 
+import argparse
 import logging
 import subprocess
 import uuid
@@ -15,6 +16,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
+from hei import cli
 from synth import generate
 from tests.support import postgres, roles
 from tests.support.cli import hei, user_env
@@ -231,6 +233,36 @@ def test_the_loader_adds_a_new_column_itself_and_warns_the_views_wait_for_the_ad
     assert applied["fingerprint"] == ddl.ddl_fingerprint(loader.dialect)
 
 
+@pytest.mark.parametrize("kind", ["loader", "engineer"])
+def test_grant_login_makes_a_login_in_its_kinds_role_only(admin_url, kind, capsys):
+    name = f"{sa.make_url(admin_url).database}_cli_{kind}"
+    other = "engineer" if kind == "loader" else "loader"
+    try:
+        assert cli.cmd_grant_login(grant(kind, name, admin_url)) == 0
+        printed = capsys.readouterr()
+        rights = cli.LOGIN_RIGHTS[kind]
+        assert f"created login {name} in role hei_{kind} ({rights})" in printed.err
+        password = printed.out.removeprefix("password: ").strip()
+        login = sa.make_url(admin_url).set(username=name, password=password)
+        with sa.create_engine(login, poolclass=sa.pool.NullPool).connect() as conn:
+            member_of = conn.execute(
+                sa.text(
+                    "select array(select g.rolname from pg_auth_members m join pg_roles g "
+                    "on g.oid = m.roleid where m.member = session_user::regrole)"
+                )
+            ).scalar()
+        assert member_of == [f"hei_{kind}"]
+        assert cli.cmd_grant_login(grant(other, name, admin_url)) == 2
+        assert f"is not only a member of hei_{other}" in capsys.readouterr().err
+    finally:
+        with sa.create_engine(admin_url, poolclass=sa.pool.NullPool).begin() as conn:
+            conn.execute(sa.text(f"drop role if exists {name}"))
+
+
+def grant(kind: str, name: str, url: str) -> argparse.Namespace:
+    return cli._parser().parse_args(["grant-login", kind, name, "--warehouse", url])
+
+
 def test_setting_up_the_roles_is_refused_to_the_loader(admin_url, runs):
     with pytest.raises(logins.LoginError, match="set up by an administrator"):
         logins.set_up_roles(roles.loader_url(admin_url))
@@ -276,4 +308,22 @@ def test_a_database_owner_who_is_not_a_superuser_administers_the_roles():
             conn.execute(sa.text(f"drop database if exists {name} with (force)"))
             roles.drop_logins(server.set(database=name).render_as_string(hide_password=False))
             conn.execute(sa.text(f"drop role if exists {name}_owner"))
+        superuser.dispose()
+
+
+def test_the_loader_on_a_warehouse_no_administrator_set_up_is_told_to_run_warehouse_roles():
+    server = sa.make_url(postgres.server_url())
+    name = f"hei_roles_{uuid.uuid4().hex[:10]}"
+    superuser = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with superuser.connect() as conn:
+        conn.execute(sa.text(f"create database {name}"))
+        conn.execute(sa.text(f"create role {name}_loader login in role hei_loader"))
+    loader = server.set(database=name, username=f"{name}_loader")
+    try:
+        with pytest.raises(ddl.NotSetUp, match="must run `hei warehouse-roles`"):
+            ddl.apply_ddl(sa.create_engine(loader, poolclass=sa.pool.NullPool))
+    finally:
+        with superuser.connect() as conn:
+            conn.execute(sa.text(f"drop database if exists {name} with (force)"))
+            conn.execute(sa.text(f"drop role if exists {name}_loader"))
         superuser.dispose()

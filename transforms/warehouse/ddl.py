@@ -164,9 +164,20 @@ def apply_ddl(engine: Engine, *, force: bool = False) -> None:
             _apply_all(conn)
             _record(conn, fingerprints)
         else:
+            applied = _applied(conn)
+            if not applied:
+                raise NotSetUp(
+                    "the warehouse has not been set up: an administrator must run "
+                    "`hei warehouse-roles` with the database owner's URL before the pipeline "
+                    "runs as the loader"
+                )
             conn.execute(sa.text(f"set local role {LOADER_ROLE}"))
             _apply_tables(conn)
-            _record(conn, {FULL: _applied(conn).get(FULL) or "", TABLES: fingerprints[TABLES]})
+            _record(conn, {FULL: applied.get(FULL) or "", TABLES: fingerprints[TABLES]})
+
+
+class NotSetUp(Exception):
+    """The loader (or an engineer) met a PostgreSQL warehouse no administrator set up."""
 
 
 def administers(conn: Connection) -> bool:
