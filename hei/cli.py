@@ -7,7 +7,9 @@
     hei releases             list the releases at the publish target
     hei report               build the monthly assurance report from the latest release
     hei wres --year YYYY     each organisation's WRES return for the year ending March YYYY
-    hei grant-analyst NAME   a partner analyst's login on the PostgreSQL warehouse
+    hei warehouse-roles      set up the PostgreSQL warehouse's roles (an administrator)
+    hei grant-login KIND NAME  a loader's, engineer's or analyst's login (PostgreSQL)
+    hei grant-analyst NAME   the same as grant-login analyst NAME
 
 Options default from the settings (``HEI_*`` environment variables or ``.env``); command-line
 options override them for this invocation and are passed to the DAG tasks the same way.
@@ -41,6 +43,13 @@ RUN_OPTIONS = {
     "warehouse": "warehouse_url",
     "publish": "publish_url",
     "reports": "reports_dir",
+}
+
+# the kinds of warehouse login (transforms.warehouse.logins.ROLES), and what each may do
+LOGIN_RIGHTS = {
+    "loader": "writes the pipeline's schemas",
+    "engineer": "reads every schema",
+    "analyst": "reads the mart views",
 }
 
 
@@ -110,17 +119,36 @@ def _parser() -> argparse.ArgumentParser:
     wres.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse")
     wres.add_argument("--out", type=Path, help="folder for the files (default: var/wres/YYYY)")
 
-    grant = commands.add_parser(
-        "grant-analyst", help="create a partner analyst's login (PostgreSQL warehouse only)"
+    roles = commands.add_parser(
+        "warehouse-roles",
+        help="set up the loader, engineer and analyst roles (PostgreSQL; an administrator)",
     )
-    grant.add_argument("name", help="the login name (lower-case letters, digits and _)")
-    grant.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse (HEI_WAREHOUSE_URL)")
-    grant.add_argument(
+    roles.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse, as an administrator")
+    login = commands.add_parser(
+        "grant-login", help="create a loader's, engineer's or analyst's login (PostgreSQL)"
+    )
+    login.add_argument(
+        "kind",
+        choices=list(LOGIN_RIGHTS),
+        help="loader (the DAGs), engineer (reads everything) or analyst (reads mart)",
+    )
+    _login_arguments(login)
+    analyst = commands.add_parser(
+        "grant-analyst", help="create a partner analyst's login (as grant-login analyst)"
+    )
+    analyst.set_defaults(kind="analyst")
+    _login_arguments(analyst)
+    return parser
+
+
+def _login_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", help="the login name (lower-case letters, digits and _)")
+    parser.add_argument("--warehouse", help="SQLAlchemy URL of the warehouse, as an administrator")
+    parser.add_argument(
         "--password-stdin",
         action="store_true",
         help="read the password from the first line of stdin instead of generating one",
     )
-    return parser
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, str]:
@@ -472,21 +500,36 @@ def cmd_wres(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_grant_analyst(args: argparse.Namespace) -> int:
-    from transforms.warehouse import analysts
+def cmd_warehouse_roles(args: argparse.Namespace) -> int:
+    from transforms.warehouse import logins
+
+    settings = Settings(**_overrides(args))
+    try:
+        with warehouse_errors_reported(settings):
+            logins.set_up_roles(settings.warehouse_url)
+    except logins.LoginError as error:
+        print(f"hei warehouse-roles: {error}", file=sys.stderr)
+        return 2
+    roles = ", ".join(logins.ROLES.values())
+    print(f"roles {roles} set up on {display_url(settings.warehouse_url)}", file=sys.stderr)
+    return 0
+
+
+def cmd_grant_login(args: argparse.Namespace) -> int:
+    from transforms.warehouse import logins
 
     settings = Settings(**_overrides(args))
     typed = args.password_stdin
-    password = sys.stdin.readline().rstrip("\n") if typed else analysts.new_password()
+    password = sys.stdin.readline().rstrip("\n") if typed else logins.new_password()
     try:
         with warehouse_errors_reported(settings):
-            done = analysts.grant_analyst(settings.warehouse_url, args.name, password)
-    except analysts.AnalystError as error:
-        print(f"hei grant-analyst: {error}", file=sys.stderr)
+            done = logins.grant_login(settings.warehouse_url, args.kind, args.name, password)
+    except logins.LoginError as error:
+        print(f"hei {args.command}: {error}", file=sys.stderr)
         return 2
     print(
-        f"{done} login {args.name} in role {analysts.ANALYST_ROLE} (reads the mart views) on "
-        f"{display_url(settings.warehouse_url)}",
+        f"{done} login {args.name} in role {logins.ROLES[args.kind]} ({LOGIN_RIGHTS[args.kind]}) "
+        f"on {display_url(settings.warehouse_url)}",
         file=sys.stderr,
     )
     if not typed:  # the only time it is shown: the server keeps a hash of it
@@ -534,7 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         "releases": cmd_releases,
         "report": cmd_report,
         "wres": cmd_wres,
-        "grant-analyst": cmd_grant_analyst,
+        "warehouse-roles": cmd_warehouse_roles,
+        "grant-login": cmd_grant_login,
+        "grant-analyst": cmd_grant_login,
     }[args.command]
     return handler(args)
 

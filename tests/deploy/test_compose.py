@@ -146,7 +146,11 @@ def test_each_airflow_3_component_runs_once_after_the_database_is_migrated(servi
 
 
 def test_database_urls_reach_their_database_with_its_credentials(services):
+    """Airflow's own database as its owner; the warehouse as the loader login airflow-init
+    makes with the administrator's URL (the database's owner)."""
     databases = database_services(services)
+    [init] = [s for s in airflow_services(services).values() if one_shot(s)]
+    command = "\n".join(init["command"])
     for name, service in airflow_services(services).items():
         env = service["environment"]
         urls = {
@@ -161,8 +165,13 @@ def test_database_urls_reach_their_database_with_its_credentials(services):
         for key, url in urls.items():
             parts = urlsplit("//" + url.partition("://")[2])
             database = databases[parts.hostname]["environment"]
-            assert parts.username == database["POSTGRES_USER"], (name, key)
-            assert parts.password == database["POSTGRES_PASSWORD"], (name, key)
+            owner = database["POSTGRES_USER"], database["POSTGRES_PASSWORD"]
+            if key == "HEI_WAREHOUSE_URL":
+                login = parts.username, init["environment"]["_HEI_LOADER_PASSWORD"]
+                assert f"hei grant-login loader {parts.username} " in command, name
+                assert (parts.username, parts.password) == login != owner, name
+            else:
+                assert (parts.username, parts.password) == owner, (name, key)
             assert parts.path == "/" + database["POSTGRES_DB"], (name, key)
             if key.startswith("AIRFLOW__") or not one_shot(service):  # init: migration only
                 wait = service["depends_on"][parts.hostname]
@@ -173,6 +182,15 @@ def test_database_urls_reach_their_database_with_its_credentials(services):
             hosts["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"]
             == (hosts["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
         )
+    admin = urlsplit("//" + init["environment"]["_HEI_WAREHOUSE_ADMIN_URL"].partition("://")[2])
+    warehouse = databases[admin.hostname]["environment"]
+    assert (admin.username, admin.password) == (
+        warehouse["POSTGRES_USER"],
+        warehouse["POSTGRES_PASSWORD"],
+    )
+    assert admin.path == "/" + warehouse["POSTGRES_DB"]
+    assert 'hei warehouse-roles --warehouse "${_HEI_WAREHOUSE_ADMIN_URL}"' in command
+    assert init["depends_on"][admin.hostname] == {"condition": "service_healthy"}
 
 
 def test_database_drivers_are_in_the_lock_file(services):

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from transforms.warehouse import analysts, ddl
+from transforms.warehouse import ddl, logins
 from transforms.warehouse import engine as warehouse
 
 ON_POSTGRES = pytest.mark.parametrize(
@@ -93,7 +93,7 @@ def test_grant_analyst_makes_a_login_whose_password_is_the_one_printed(warehouse
             sa.text("select rolpassword from pg_authid where rolname = :name"), {"name": name}
         ).scalar_one()
     assert scram_matches(verifier, "a-new-password-of-some-length")
-    analysts.grant_analyst(warehouse_url, name, password)  # as the other tests know it
+    logins.grant_login(warehouse_url, "analyst", name, password)  # as the other tests know it
 
 
 @ON_POSTGRES
@@ -162,8 +162,8 @@ def test_mart_views_run_with_their_owners_rights(warehouse_url):
 
 
 def test_grant_analyst_refuses_duckdb(tmp_path):
-    with pytest.raises(analysts.AnalystError, match="DuckDB has no roles or logins"):
-        analysts.grant_analyst(f"duckdb:///{tmp_path / 'w.duckdb'}", "alice", "x" * 20)
+    with pytest.raises(logins.LoginError, match="DuckDB has no roles or logins"):
+        logins.grant_login(f"duckdb:///{tmp_path / 'w.duckdb'}", "analyst", "alice", "x" * 20)
     assert not (tmp_path / "w.duckdb").exists()
 
 
@@ -174,9 +174,10 @@ def test_grant_analyst_refuses_duckdb(tmp_path):
         ("Robert'; drop table x; --", "cannot be a login name"),
         ("pg_monitor", "cannot be a login name"),
         ("hei_analyst", "cannot be a login name"),
-        ("postgres", "is not a partner analyst"),  # the server's superuser
+        ("hei_loader", "cannot be a login name"),
+        ("postgres", "is not only a member of hei_analyst"),  # the server's superuser
     ],
 )
 def test_grant_analyst_refuses_names_that_are_not_new_or_analysts(warehouse_url, name, why):
-    with pytest.raises(analysts.AnalystError, match=why):
-        analysts.grant_analyst(warehouse_url, name, "a-password-long-enough")
+    with pytest.raises(logins.LoginError, match=why):
+        logins.grant_login(warehouse_url, "analyst", name, "a-password-long-enough")

@@ -46,6 +46,15 @@ def load_everything(settings: Settings) -> None:
     pipeline.link_ethnicity(settings)
 
 
+def run_every_task(settings: Settings, run_id: str) -> None:
+    """The DAGs' tasks that touch the warehouse, in the order the chain runs them, without
+    Airflow: load every delivery, link ethnicity, compute, publish and report."""
+    load_everything(settings)
+    pipeline.compute_indicators(settings, run_id)
+    pipeline.publish_release(settings, run_id)
+    pipeline.build_report(settings)
+
+
 def small_wigan(root: Path, name: str = "loaded.duckdb") -> str:
     """A DuckDB warehouse under ``root`` with 14 months of every source loaded (scale 0.03);
     the landing zone stays in ``root / "landing"``. Returns its URL."""

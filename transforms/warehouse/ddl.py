@@ -9,6 +9,7 @@ added to their declarations since (additive schema evolution); views are replace
 from __future__ import annotations
 
 import hashlib
+import logging
 from importlib.resources import files
 from pathlib import Path
 
@@ -27,6 +28,11 @@ from transforms.warehouse.tables import (
 )
 from transforms.warehouse.views import view_statements
 
+log = logging.getLogger(__name__)
+
+LOADER_ROLE = "hei_loader"
+"""The role the pipeline writes as on PostgreSQL; made by ``sql/002_roles.postgres.sql``."""
+FULL, TABLES = "fingerprint", "tables_fingerprint"  # columns of audit.ddl_applied
 SQL_DIR = Path(str(files("transforms.warehouse") / "sql"))  # package data
 POSTGRES_ONLY_SQL = ".postgres.sql"
 INFORMATION_SCHEMA = "information_schema"
@@ -109,8 +115,17 @@ def ddl_statements(dialect: Dialect) -> list[str]:
 
 def ddl_fingerprint(dialect: Dialect) -> str:
     """A digest of all the DDL ``apply_ddl`` would run for a dialect, and the rows it writes."""
+    return _digest(ddl_statements(dialect))
+
+
+def tables_fingerprint(dialect: Dialect) -> str:
+    """A digest of the tables part of the DDL: what the loader applies by itself."""
+    return _digest([*table_statements(dialect), *index_statements(dialect)])
+
+
+def _digest(statements: list[str]) -> str:
     digest = hashlib.sha256()
-    for statement in ddl_statements(dialect):
+    for statement in statements:
         digest.update(f"{statement}\n;\n".encode())
     digest.update(repr(dimension_rows()).encode())
     return digest.hexdigest()
@@ -126,37 +141,102 @@ def apply_ddl(engine: Engine, *, force: bool = False) -> None:
     the DDL: neither can hold a table the other is waiting for. (Beside a load, DDL deadlocked:
     ``create index if not exists`` locks its table even when the index exists.) ``force``
     applies it all again, e.g. to restore a role dropped by hand.
+
+    On PostgreSQL only an administrator (who may create schemas in the database) applies it
+    all: schemas, roles, views and grants. Anyone else, the loader, applies the tables part
+    alone, as ``hei_loader`` so that the role owns what it creates, and says when the rest is
+    out of date (the views and grants wait for ``hei warehouse-roles``).
     """
-    on_duckdb = is_duckdb(engine)
-    fingerprint = ddl_fingerprint(engine.dialect)
+    fingerprints = {
+        FULL: ddl_fingerprint(engine.dialect),
+        TABLES: tables_fingerprint(engine.dialect),
+    }
     if not force:
         with engine.connect() as conn:
-            if _applied_fingerprint(conn) == fingerprint:
+            if _up_to_date(conn, fingerprints):
                 return
     with engine.begin() as conn:
-        if not on_duckdb:
+        if not is_duckdb(conn):
             conn.execute(sa.text("select pg_advisory_xact_lock(hashtext(:n))"), {"n": DDL_LOCK})
-        if not force and _applied_fingerprint(conn) == fingerprint:
+        if not force and _up_to_date(conn, fingerprints):
             return  # another process applied it while this one waited
-        for statement in _file_statements(on_duckdb, before_tables=True):
-            conn.execute(sa.text(statement))
-        for statement in table_statements(engine.dialect):
-            conn.execute(sa.text(statement))
-        _add_missing_columns(conn)
-        for statement in index_statements(engine.dialect):
-            conn.execute(sa.text(statement))
-        for statement in view_statements(engine.dialect):
-            conn.execute(sa.text(statement))
-        for statement in _file_statements(on_duckdb, before_tables=False):
-            conn.execute(sa.text(statement))
-        _refresh_dim_ethnicity(conn)
-        conn.execute(sa.delete(audit_ddl_applied))
-        conn.execute(
-            sa.insert(audit_ddl_applied).values(fingerprint=fingerprint, applied_at=utcnow())
-        )
+        if administers(conn):
+            _apply_all(conn)
+            _record(conn, fingerprints)
+        else:
+            applied = _applied(conn)
+            if not applied:
+                raise NotSetUp(
+                    "the warehouse has not been set up: an administrator must run "
+                    "`hei warehouse-roles` with the database owner's URL before the pipeline "
+                    "runs as the loader"
+                )
+            conn.execute(sa.text(f"set local role {LOADER_ROLE}"))
+            _apply_tables(conn)
+            _record(conn, {FULL: applied.get(FULL) or "", TABLES: fingerprints[TABLES]})
 
 
-def _applied_fingerprint(conn: Connection) -> str | None:
+class NotSetUp(Exception):
+    """The loader (or an engineer) met a PostgreSQL warehouse no administrator set up."""
+
+
+def administers(conn: Connection) -> bool:
+    """Whether this user applies all the DDL: always on DuckDB; on PostgreSQL, a user who may
+    create schemas in the database (a superuser or the database's owner), unlike the loader."""
+    return (
+        is_duckdb(conn)
+        or conn.execute(
+            sa.text("select has_database_privilege(current_database(), 'CREATE')")
+        ).scalar_one()
+    )
+
+
+def _apply_all(conn: Connection) -> None:
+    on_duckdb = is_duckdb(conn)
+    for statement in _file_statements(on_duckdb, before_tables=True):
+        conn.execute(sa.text(statement))
+    if not on_duckdb:  # the loader owns the tables, whoever makes them
+        conn.execute(sa.text(f"set local role {LOADER_ROLE}"))
+    _apply_tables(conn)
+    if not on_duckdb:
+        conn.execute(sa.text("reset role"))
+    for statement in view_statements(conn.dialect):
+        conn.execute(sa.text(statement))
+    for statement in _file_statements(on_duckdb, before_tables=False):
+        conn.execute(sa.text(statement))
+
+
+def _apply_tables(conn: Connection) -> None:
+    for statement in table_statements(conn.dialect):
+        conn.execute(sa.text(statement))
+    _add_missing_columns(conn)
+    for statement in index_statements(conn.dialect):
+        conn.execute(sa.text(statement))
+    _refresh_dim_ethnicity(conn)
+
+
+def _up_to_date(conn: Connection, fingerprints: dict[str, str]) -> bool:
+    """Whether this user has nothing to apply: all of it matches, or the tables part does
+    and the rest is the administrator's to apply (which is then logged)."""
+    applied = _applied(conn)
+    if applied.get(FULL) == fingerprints[FULL]:
+        return True
+    if applied.get(TABLES) != fingerprints[TABLES] or administers(conn):
+        return False
+    log.warning(
+        "the warehouse's schemas, mart views or grants are older than this code: an "
+        "administrator should run `hei warehouse-roles` (the tables are up to date)"
+    )
+    return True
+
+
+def _record(conn: Connection, fingerprints: dict[str, str]) -> None:
+    conn.execute(sa.delete(audit_ddl_applied))
+    conn.execute(sa.insert(audit_ddl_applied).values(**fingerprints, applied_at=utcnow()))
+
+
+def _applied(conn: Connection) -> dict[str, str | None]:
+    """The fingerprints recorded (none in a new warehouse; an older one has only ``FULL``)."""
     exists = conn.execute(
         sa.select(sa.func.count())
         .select_from(_tables)
@@ -166,8 +246,9 @@ def _applied_fingerprint(conn: Connection) -> str | None:
         )
     ).scalar_one()
     if not exists:
-        return None
-    return conn.execute(sa.select(sa.func.max(audit_ddl_applied.c.fingerprint))).scalar_one()
+        return {}
+    row = conn.execute(sa.text(f"select * from {audit_ddl_applied.fullname}")).mappings().first()
+    return dict(row) if row else {}
 
 
 def _refresh_dim_ethnicity(conn: Connection) -> None:

@@ -67,10 +67,12 @@ audit_ddl_applied = sa.Table(
     metadata,
     _col("fingerprint", _String, null=False),
     _col("applied_at", _Timestamp, null=False),
+    _col("tables_fingerprint", _String),
     schema="audit",
-    comment="The fingerprint of the DDL last applied (transforms.warehouse.ddl). While it "
-    "matches the code's, tasks skip the DDL and its locks. Delete the row to have the next run "
-    "apply it all again. Grain: one row.",
+    comment="The fingerprint of the DDL last applied in full (transforms.warehouse.ddl), and "
+    "of its tables part (what the loader role applies by itself on PostgreSQL). While the "
+    "first matches the code's, tasks skip the DDL and its locks. Delete the row to have the "
+    "next run apply it all again. Grain: one row.",
 )
 
 audit_delivery_alerts = sa.Table(

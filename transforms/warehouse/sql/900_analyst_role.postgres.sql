@@ -1,21 +1,12 @@
--- hei_analyst: the partner analysts' role. It reads the disclosure-controlled views in `mart`
--- and nothing else. PostgreSQL only (DuckDB has no roles): files named *.postgres.sql are
--- skipped on DuckDB. Applied after the tables and views (transforms/warehouse/ddl.py), so the
--- grants cover every view.
--- `hei grant-analyst NAME` makes a login in this role (transforms/warehouse/analysts.py).
+-- hei_analyst: the partner analysts' role (made by 002_roles.postgres.sql). It reads the
+-- disclosure-controlled views in `mart` and nothing else. PostgreSQL only (DuckDB has no
+-- roles): files named *.postgres.sql are skipped on DuckDB. Applied after the tables and views
+-- (transforms/warehouse/ddl.py), so the grants cover every view.
+-- `hei grant-login analyst NAME` makes a login in this role (transforms/warehouse/logins.py).
 --
 -- The views run with their owner's rights (PostgreSQL's default; never set security_invoker
--- on them): the pipeline's user reads the tables behind them, so the analyst needs no right
--- on those tables and sees only what the views show.
-
--- Roles belong to the whole server: another database on it may have made this one already.
-do $$
-begin
-    create role hei_analyst nologin;
-exception
-    when duplicate_object or unique_violation then null;
-end
-$$;
+-- on them): their owner, the administrator, reads the tables behind them, so the analyst
+-- needs no right on those tables and sees only what the views show.
 
 -- Every view in mart, now and later: whatever a view there is called, and however it is
 -- rewritten, the grant is on the schema's contents, not on named views.
