@@ -26,6 +26,7 @@ from transforms.warehouse.tables import indicators_values
 pytestmark = pytest.mark.e2e
 START, END, SCALE = "2024-09", "2025-12", "0.1"
 GROUPS = ["Mixed", "Asian or Asian British", "Black or Black British", "Other ethnic group"]
+GROUPS_5 = ["White", *GROUPS]
 RATE_TRUTH = {
     "ACC01": "gp_appointments_attended",
     "ACC03": "ae_attendances",
@@ -43,6 +44,8 @@ PROPORTION_TRUTH = {
     "VAC01": "covid_uptake_adults",
     "VAC02": "flu_uptake_65plus",
 }
+STAFF_TRUTH = {"VAC03": "covid_vaccination_date", "VAC04": "flu_vaccination_date"}
+BME = GROUPS
 COVERAGE = 0.90  # share of cells whose 99.8% interval must contain the injected value
 
 
@@ -125,6 +128,66 @@ def test_injected_proportions_are_recovered(run):
     assert inside.mean() >= COVERAGE, cells[~inside][["indicator_id", "group_label", "value"]]
     for key, indicator in (("covid_uptake_adults", "VAC01"), ("flu_uptake_65plus", "VAC02")):
         assert (cells["indicator_id"] == indicator).any(), f"no {key} cells"
+
+
+def _staff_expected(period: pd.DataFrame, uptake: dict[str, dict[str, float]]) -> pd.Series:
+    """Each row's injected uptake (%): the generator's clinical uptake by organisation and
+    group, averaged with the period's own mix (groups' shares within an organisation taken as
+    the partnership's, organisations' within a group likewise)."""
+    rows = period.set_index("group_label")
+    groups = rows[rows["breakdown"] == "ethnicity_5"]["denominator"].reindex(GROUPS_5)
+    group_share = groups / groups.sum()
+    organisations = rows[rows["breakdown"] == "source_organisation"]["denominator"]
+    organisations = organisations.drop("workforce: all organisations")
+    org_share = organisations / organisations.sum()
+    org_of = {f"workforce: {o}": o for o in uptake}
+    expected = {}
+    for label, breakdown in zip(period["group_label"], period["breakdown"], strict=True):
+        if breakdown == "source_organisation" and label in org_of:
+            by_group = uptake[org_of[label]]
+            expected[label] = sum(group_share[g] * by_group[g] for g in GROUPS_5)
+        elif label in GROUPS_5 or label == "BME":
+            members = BME if label == "BME" else [label]
+            weights = group_share[members] / group_share[members].sum()
+            expected[label] = sum(
+                org_share[f"workforce: {o}"] * sum(weights[g] * uptake[o][g] for g in members)
+                for o in uptake
+            )
+    return 100 * period["group_label"].map(expected)
+
+
+def test_injected_staff_uptake_is_recovered_by_group_and_organisation(run):
+    values = run["values"]
+    staff = values[
+        values["indicator_id"].isin(list(STAFF_TRUTH))
+        & values["breakdown"].isin(["ethnicity_5", "wres_group", "source_organisation"])
+    ]
+    checked = []
+    for (indicator, _), period in staff.groupby(["indicator_id", "period_start"]):
+        uptake = run["truth"]["staff_vaccination"][STAFF_TRUTH[indicator]]["uptake"]["Clinical"]
+        expected = _staff_expected(period, uptake)
+        overall = values.loc[
+            (values["indicator_id"] == indicator)
+            & (values["period_start"] == period["period_start"].iloc[0])
+            & (values["breakdown"] == "all"),
+            "value",
+        ]
+        checked.append(
+            period.assign(expected=expected, overall=float(overall.iloc[0])).dropna(
+                subset=["expected", "lower_998"]
+            )
+        )
+    cells = pd.concat(checked)
+    inside = cells["lower_998"].le(cells["expected"]) & cells["upper_998"].ge(cells["expected"])
+    assert len(cells) >= 20 and set(cells["breakdown"]) == {
+        "ethnicity_5",
+        "wres_group",
+        "source_organisation",
+    }
+    assert inside.mean() >= COVERAGE, cells[~inside][["indicator_id", "group_label", "value"]]
+    # the groups and organisations differ as injected, not just "about the overall value"
+    off_truth = (cells["value"] - cells["expected"]).abs().mean()
+    assert off_truth < (cells["value"] - cells["overall"]).abs().mean()
 
 
 def test_register_person_years_equal_the_generated_population(run):
