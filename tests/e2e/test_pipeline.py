@@ -293,7 +293,8 @@ def test_no_warehouse_password_is_printed_or_logged(failed_run):
     assert status.returncode == 1 and f"hei: the warehouse at {shown} failed" in status.stderr
     task_logs = "".join(log.read_text(errors="replace") for log in failed_run["logs"])
     assert f"warehouse {shown}" in task_logs  # prepare_warehouse says where it writes
-    for text in (run.stdout, run.stderr, status.stdout, status.stderr, task_logs):
+    events = (pipeline_run["root"] / "var" / "lineage" / "openlineage.jsonl").read_text()
+    for text in (run.stdout, run.stderr, status.stdout, status.stderr, task_logs, events):
         assert PASSWORD not in text
 
 
