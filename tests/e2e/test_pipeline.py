@@ -285,7 +285,7 @@ def test_run_exits_non_zero_and_fast_when_a_dag_run_fails(failed_run):
     assert "ingest_gp_register: failed" in failed_run["run"].stderr
 
 
-def test_no_warehouse_password_is_printed_or_logged(failed_run):
+def test_no_warehouse_password_is_printed_or_logged(failed_run, pipeline_run):
     shown = "postgresql+psycopg://nobody:***@127.0.0.1:1/nowhere?sslpassword=***"
     run, status = failed_run["run"], failed_run["status"]
     assert "hei run: landing" in run.stderr and shown in run.stderr  # the banner
