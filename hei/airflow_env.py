@@ -8,6 +8,7 @@ command works against a deployment's own metadata database.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import subprocess
 import sys
@@ -20,6 +21,21 @@ from typing import TextIO
 
 DAGS_FOLDER = Path(str(files("dags")))  # the DAG files ship in the package `dags`
 PRIVATE_UMASK = 0o077  # new files rw------- and folders rwx------: the user's alone
+LINEAGE_EVENTS = Path("lineage") / "openlineage.jsonl"  # under var/: one JSON event a line
+LINEAGE_NAMESPACE = "health-equity-indicators"  # the OpenLineage namespace of the DAGs' jobs
+# Variables that tell the OpenLineage provider where events go (the standard OpenLineage
+# ones and Airflow's [openlineage] options); with none of them set, they go to the file.
+LINEAGE_TARGETS = (
+    "OPENLINEAGE_URL",
+    "OPENLINEAGE_CONFIG",
+    "OPENLINEAGE__TRANSPORT",
+    "AIRFLOW__OPENLINEAGE__TRANSPORT",
+    "AIRFLOW__OPENLINEAGE__CONFIG_PATH",
+    "AIRFLOW__OPENLINEAGE__CONFIG_CONN_ID",
+)
+# Run-configuration keys whose values Airflow hides (logs, the DAG runs' OpenLineage events):
+# a second line of defence, as no run's configuration may hold a secret (factory._settings).
+SENSITIVE_SETTINGS = ("warehouse_url", "pseudonym_key", "publish_url")
 
 
 def keep_files_private() -> None:
@@ -41,7 +57,48 @@ def configure(var_dir: Path) -> Path:
     os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
     os.environ.setdefault("AIRFLOW__CORE__UNIT_TEST_MODE", "False")
     os.environ.setdefault("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO")
+    hide_sensitive_settings()
+    default_lineage(var_dir)
     return home
+
+
+def hide_sensitive_settings() -> None:
+    """Add the settings that may hold a secret to Airflow's sensitive names, so their values
+    are masked where Airflow masks by name (logs, the DAG runs' lineage events; not the
+    tasks' events, whose copy of the configuration the provider's redactor misses)."""
+    named = os.environ.get("AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES", "")
+    names = [n for n in named.split(",") if n.strip()]
+    missing = [n for n in SENSITIVE_SETTINGS if n not in names]
+    os.environ["AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES"] = ",".join([*names, *missing])
+
+
+def default_lineage(var_dir: Path) -> None:
+    """OpenLineage events to ``var/lineage/openlineage.jsonl`` unless the environment sends
+    them elsewhere (deploy/DEPLOY.md): a local file needs no server and works offline."""
+    os.environ.setdefault("AIRFLOW__OPENLINEAGE__NAMESPACE", LINEAGE_NAMESPACE)
+    # In a thread of the task's process, not a fork of it per event (the provider's default):
+    # a forked child imports the OpenLineage client anew for every event and throws it away,
+    # seconds per task when dag.test() runs every task in one process.
+    os.environ.setdefault("AIRFLOW__OPENLINEAGE__EXECUTE_IN_THREAD", "True")
+    if any(key.startswith(LINEAGE_TARGETS) and value for key, value in os.environ.items()):
+        return
+    events = (var_dir / LINEAGE_EVENTS).resolve()
+    events.parent.mkdir(parents=True, exist_ok=True)
+    transport = {"type": "file", "log_file_path": str(events), "append": True}
+    os.environ["AIRFLOW__OPENLINEAGE__TRANSPORT"] = json.dumps(transport)
+
+
+def lineage_destination() -> str:
+    """Where this process's OpenLineage events go, for people to read."""
+    flags = (
+        os.environ.get(k, "") for k in ("AIRFLOW__OPENLINEAGE__DISABLED", "OPENLINEAGE_DISABLED")
+    )
+    if any(flag.lower() in ("true", "1", "t") for flag in flags):
+        return "off (OpenLineage disabled)"
+    transport = json.loads(os.environ.get("AIRFLOW__OPENLINEAGE__TRANSPORT") or "{}")
+    if transport.get("type") == "file":
+        return f"{transport['log_file_path']} (OpenLineage events)"
+    return "OpenLineage events as configured (deploy/DEPLOY.md)"
 
 
 @contextmanager

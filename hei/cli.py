@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from transforms.config.settings import Settings
+from transforms.config.settings import Settings, secret_settings
 from transforms.core.periods import last_complete_month, month_after
 from transforms.core.redaction import display_url, display_webhook, scrub
 
@@ -183,8 +183,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings(**overrides)
     until = args.until or last_complete_month()
     home = airflow_env.configure(settings.var_dir)
+    conf = {"settings": _keep_secrets_out(overrides), "until": until}
     with airflow_env.one_run_at_a_time(home, sys.stderr):
-        return _run(settings, home, {"settings": overrides, "until": until})
+        return _run(settings, home, conf)
+
+
+def _keep_secrets_out(overrides: dict[str, str]) -> dict[str, str]:
+    """The options a run's configuration may carry.
+
+    Airflow stores a run's configuration and OpenLineage copies it into every event of the
+    run, so an option holding a secret (a warehouse URL with its password) is put in this
+    process's environment instead, where the tasks ``dag.test()`` runs here read it.
+    """
+    secret = secret_settings(overrides)
+    for name in secret:
+        os.environ[f"HEI_{name.upper()}"] = overrides[name]
+    return {name: value for name, value in overrides.items() if name not in secret}
 
 
 def _run(settings: Settings, home: Path, conf: dict) -> int:
@@ -241,6 +255,7 @@ def warehouse_errors_reported(settings: Settings) -> Iterator[None]:
 
 
 def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Path) -> None:
+    from hei import airflow_env
     from transforms.ops import status
     from transforms.warehouse import engine as warehouse
 
@@ -276,6 +291,7 @@ def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Pat
         f"data docs:  {settings.var_dir / 'data_docs' / 'index.html'}\n"
         f"release:    {_latest_release(settings)}\n"
         f"report:     {_latest_report(settings)}\n"
+        f"lineage:    {airflow_env.lineage_destination()}\n"
         f"airflow:    {home} (run `make airflow` for the UI)\nlog:        {log_path}\n"
         "status:     hei status"
     )

@@ -14,7 +14,8 @@ imports only from its own layer and those below it:
 4. ``quality``: completeness, linkage and Great Expectations validation.
 5. ``ingest`` and ``indicators`` (independent of each other) and ``ops``.
 6. ``publish``: the partner release, built from what the indicators wrote.
-7. ``report``: the monthly assurance report, built from a published release.
+7. ``report``: the monthly assurance report, built from a published release; and
+   ``lineage``: the OpenLineage datasets each task read and wrote, at every stage.
 8. ``tasks``: the steps the DAG tasks call; nothing imports it but the DAGs and the CLI.
 
 Nothing here imports Airflow, ``dags``, ``hei`` or the synthetic data generator ``synth``.

@@ -8,6 +8,7 @@ never opens a connection.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from datetime import timedelta
 from functools import reduce
 from typing import TYPE_CHECKING, Any
@@ -29,9 +30,12 @@ from dags.common.assets import (
 from transforms.config.sources import SOURCES
 
 if TYPE_CHECKING:
+    from types import ModuleType
+
     from airflow.sdk import Context
 
     from transforms.config.settings import Settings
+    from transforms.lineage.datasets import Lineage
 
 OWNER = "hei-data-engineering"
 WAREHOUSE_POOL = "warehouse"
@@ -50,10 +54,45 @@ def _conf(context: Context | None = None) -> dict[str, Any]:
 
 
 def _settings(context: Context | None = None) -> Settings:
-    """The deployment's settings, with any overrides the run was given by ``hei run``."""
-    from transforms.config.settings import Settings  # pydantic-settings: kept out of parsing
+    """The deployment's settings, with any overrides the run was given by ``hei run``.
 
-    return Settings(**_conf(context).get("settings", {}))
+    Overrides holding a secret are refused (``transforms.config.settings.secret_settings``):
+    the run's configuration is kept in Airflow's metadata and in every lineage event.
+    """
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from transforms.config.settings import Settings, secret_settings  # kept out of parsing
+
+    given = _conf(context).get("settings", {})
+    secret = secret_settings(given)
+    if secret:
+        raise AirflowFailException(
+            f"the run's configuration holds {', '.join(secret)}: secrets must come from the "
+            "deployment's environment (HEI_*), never from a run's configuration, which Airflow "
+            "stores and copies into every lineage event. Trigger the run again without them."
+        )
+    return Settings(**given)
+
+
+def emit_lineage(describe: Callable[[ModuleType], Lineage]) -> None:
+    """Tell OpenLineage which datasets the running task read and wrote.
+
+    The provider emits every task's start and end by itself, but cannot see inside a Python
+    task; ``describe`` names the datasets (``transforms.lineage.datasets``, from what the
+    task returns), sent as an extra event of the task's run. Nothing is imported or built
+    when OpenLineage is disabled.
+    """
+    from airflow.providers.openlineage import conf
+
+    if conf.is_disabled():
+        return
+    from airflow.providers.openlineage.api import emit_dataset_lineage
+
+    from transforms.lineage import datasets
+
+    lineage = describe(datasets)
+    if lineage:
+        emit_dataset_lineage(inputs=lineage.inputs, outputs=lineage.outputs)
 
 
 def alert_on_failure(context: dict[str, Any]) -> None:
@@ -137,7 +176,10 @@ def ingest_dag(source_name: str) -> DAG:
         def load_month(group: dict) -> list[dict]:
             from transforms.tasks import load_month
 
-            return load_month(_settings(), group, get_current_context()["run_id"])
+            settings = _settings()
+            records = load_month(settings, group, get_current_context()["run_id"])
+            emit_lineage(lambda d: d.of_load(settings.warehouse_url, group, records))
+            return records
 
         @task(outlets=[staging_asset])
         def announce(records: list[list[dict]], *, outlet_events=None) -> list[str]:
@@ -193,7 +235,10 @@ def assess_dag() -> DAG:
         def link_ethnicity() -> dict[str, int]:
             from transforms import tasks
 
-            return tasks.link_ethnicity(_settings())
+            settings = _settings()
+            linked = tasks.link_ethnicity(settings)
+            emit_lineage(lambda d: d.of_linkage(settings.warehouse_url))
+            return linked
 
         link_ethnicity()
 
@@ -221,9 +266,11 @@ def indicators_dag() -> DAG:
         def compute() -> dict[str, int]:
             from transforms.tasks import compute_indicators
 
-            recomputed = compute_indicators(_settings(), get_current_context()["run_id"])
+            settings = _settings()
+            recomputed = compute_indicators(settings, get_current_context()["run_id"])
             if not any(recomputed.values()):
                 raise AirflowSkipException("no indicator period had new inputs")
+            emit_lineage(lambda d: d.of_compute(settings.warehouse_url))
             return recomputed
 
         compute()
@@ -252,13 +299,17 @@ def publish_dag() -> DAG:
             from transforms.publish.store import TargetUnusable
             from transforms.tasks import publish_release
 
+            settings = _settings()
             try:
-                outcome = publish_release(_settings(), get_current_context()["run_id"])
+                outcome = publish_release(settings, get_current_context()["run_id"])
             except (GateFailure, TargetUnusable) as failure:  # a retry would fail the same way
                 raise AirflowFailException(str(failure)) from failure
             if outcome["status"] != "published":  # no new release: nothing downstream reruns
                 raise AirflowSkipException(outcome["status"].replace("_", " "))
             outlet_events[RELEASE_ASSET].extra = {"release": outcome["release"]}
+            emit_lineage(
+                lambda d: d.of_publish(settings.warehouse_url, settings.publish_url, outcome)
+            )
             return outcome
 
         publish()
@@ -284,10 +335,13 @@ def report_dag() -> DAG:
             from transforms.report.inputs import NoRelease
             from transforms.tasks import build_report
 
+            settings = _settings()
             try:
-                return build_report(_settings())
+                built = build_report(settings)
             except NoRelease as missing:  # nothing published yet: nothing to report on
                 raise AirflowSkipException(str(missing)) from missing
+            emit_lineage(lambda d: d.of_report(settings.warehouse_url, settings.publish_url, built))
+            return built
 
         build_report()
 

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pendulum
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 
 from dags.common import factory
 from transforms.core.periods import last_complete_month
@@ -54,3 +55,18 @@ def test_settings_are_the_deployments_with_the_runs_overrides(run) -> None:
     assert settings.warehouse_url == "duckdb:///given.duckdb"
     assert str(settings.landing_dir) == "/from/the/deployment"
     assert not hasattr(settings, "until")
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        {"pseudonym_key": "a-key-given-at-trigger-time"},
+        {"alert_webhook_url": "https://hooks.example/T0/B0/token"},
+        {"warehouse_url": "postgresql+psycopg://loader:hunter2@db/warehouse"},
+    ],
+)
+def test_a_run_whose_configuration_holds_a_secret_is_refused(run, secret) -> None:
+    """Airflow keeps a run's configuration and copies it into every lineage event."""
+    run(context("manual", {"settings": secret}, None))
+    with pytest.raises(AirflowFailException, match=f"holds {next(iter(secret))}"):
+        factory._settings()

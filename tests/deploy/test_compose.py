@@ -5,6 +5,7 @@ the Dockerfile, the lock file and the DAGs. No Docker engine is needed."""
 from __future__ import annotations
 
 import ast
+import json
 import re
 import shlex
 from pathlib import Path
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 import jsonschema
 import pytest
 
+from hei.airflow_env import LINEAGE_NAMESPACE, SENSITIVE_SETTINGS
 from tests.support.deploy import (
     LOCK_FILE,
     ROOT,
@@ -317,3 +319,14 @@ def test_airflow_init_creates_the_pool_the_dags_use():
     assert argv[3] == pool
     assert argv[4] == "${HEI_WAREHOUSE_POOL_SLOTS}"  # the container's variable, set by compose
     assert "HEI_WAREHOUSE_POOL_SLOTS" in init["environment"]
+
+
+def test_lineage_is_emitted_and_the_settings_that_may_hold_secrets_are_masked(services):
+    """As under ``hei run``: a run's configuration may carry the warehouse URL (with its
+    password) or the key, and OpenLineage events and logs must show neither."""
+    for name, service in airflow_services(services).items():
+        env = service["environment"]
+        masked = env["AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES"].split(",")
+        assert set(SENSITIVE_SETTINGS) <= set(masked), name
+        assert json.loads(env["AIRFLOW__OPENLINEAGE__TRANSPORT"])["type"], name
+        assert env["AIRFLOW__OPENLINEAGE__NAMESPACE"] == LINEAGE_NAMESPACE, name

@@ -285,7 +285,7 @@ def test_run_exits_non_zero_and_fast_when_a_dag_run_fails(failed_run):
     assert "ingest_gp_register: failed" in failed_run["run"].stderr
 
 
-def test_no_warehouse_password_is_printed_or_logged(failed_run):
+def test_no_warehouse_password_is_printed_or_logged(failed_run, pipeline_run):
     shown = "postgresql+psycopg://nobody:***@127.0.0.1:1/nowhere?sslpassword=***"
     run, status = failed_run["run"], failed_run["status"]
     assert "hei run: landing" in run.stderr and shown in run.stderr  # the banner
@@ -293,7 +293,8 @@ def test_no_warehouse_password_is_printed_or_logged(failed_run):
     assert status.returncode == 1 and f"hei: the warehouse at {shown} failed" in status.stderr
     task_logs = "".join(log.read_text(errors="replace") for log in failed_run["logs"])
     assert f"warehouse {shown}" in task_logs  # prepare_warehouse says where it writes
-    for text in (run.stdout, run.stderr, status.stdout, status.stderr, task_logs):
+    events = (pipeline_run["root"] / "var" / "lineage" / "openlineage.jsonl").read_text()
+    for text in (run.stdout, run.stderr, status.stdout, status.stderr, task_logs, events):
         assert PASSWORD not in text
 
 

@@ -22,6 +22,7 @@ LAYERS = {
     "ops": 5,
     "publish": 6,
     "report": 7,
+    "lineage": 7,
     "tasks": 8,
 }
 # what would make core do I/O or tie it to a scheduler or the network. Core may parse URLs

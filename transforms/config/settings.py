@@ -130,6 +130,22 @@ class Settings(BaseSettings):
         return [*url_secrets(self.warehouse_url), *key, *webhook]
 
 
+SECRET_SETTINGS = ("pseudonym_key", "alert_webhook_url")
+"""Settings whose value is a secret whole; a warehouse URL is one when it holds a password."""
+
+
+def secret_settings(given: dict[str, object]) -> list[str]:
+    """Which of the ``given`` settings hold a secret.
+
+    A run's configuration (where ``hei run`` passes its options) is stored in Airflow's
+    metadata database and copied into every OpenLineage event of the run, so it must hold
+    none: secrets come from the deployment's environment.
+    """
+    named = [name for name in SECRET_SETTINGS if given.get(name)]
+    url = given.get("warehouse_url")
+    return [*named, *(["warehouse_url"] if url and url_secrets(str(url)) else [])]
+
+
 def key_weakness(key: str) -> str | None:
     """Why ``key`` cannot hold 32 random bytes, or None if it can.
 

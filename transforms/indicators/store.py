@@ -245,6 +245,13 @@ def _keyed(frame: pd.DataFrame, period: Period) -> pd.DataFrame:
 # --- what each period was computed from ----------------------------------------------------
 
 
+def sources_counted() -> set[str]:
+    """The sources whose staging rows the catalogue counts: every numerator's and
+    denominator's, and the register (ages and persons)."""
+    counted = {c.source for i in catalogue().values() for c in (i.numerator, i.denominator)}
+    return (counted - {QUALITY_SOURCE}) | {aggregation.REGISTER}
+
+
 def _sources(indicator: Indicator) -> list[str]:
     """The sources a period reads: the register too (for ages and persons) unless it counts
     staff, who are not on it."""

@@ -30,6 +30,10 @@ from transforms.warehouse.tables import (
 
 log = logging.getLogger(__name__)
 
+STAFF, APPLICANTS = "workforce", "recruitment"
+SOURCES_READ = (STAFF, APPLICANTS)
+"""The sources WRES is computed from: staff snapshots and shortlisting."""
+
 STAFF_COLUMNS = (
     "organisation_code",
     "pay_band",
@@ -47,7 +51,7 @@ APPLICANT_COLUMNS = ("organisation_code", "shortlisted_date", "ethnic_code", "ap
 
 def compute(conn: Connection) -> list[date]:
     """Recompute every reportable financial year; returns their ends (31 March)."""
-    years = standard.financial_years(_loaded(conn, "workforce"), _loaded(conn, "recruitment"))
+    years = standard.financial_years(_loaded(conn, STAFF), _loaded(conn, APPLICANTS))
     conn.execute(sa.delete(indicators_wres))
     conn.execute(sa.delete(indicators_wres_published))
     now = utcnow()
@@ -74,7 +78,7 @@ def _loaded(conn: Connection, source: str) -> list[str]:
 
 def _staff(conn: Connection, year: Period) -> pd.DataFrame:
     """The year's March snapshot and the previous March's (WRES3 is a two-year figure)."""
-    table = STAGING["workforce"]
+    table = STAGING[STAFF]
     march = year.months[-1]
     previous = f"{int(march[:4]) - 1}-03"
     query = sa.select(*(table.c[name] for name in STAFF_COLUMNS)).where(
@@ -84,7 +88,7 @@ def _staff(conn: Connection, year: Period) -> pd.DataFrame:
 
 
 def _applicants(conn: Connection, year: Period) -> pd.DataFrame:
-    table = STAGING["recruitment"]
+    table = STAGING[APPLICANTS]
     query = sa.select(*(table.c[name] for name in APPLICANT_COLUMNS)).where(
         table.c.period.in_(list(year.months))
     )

@@ -58,6 +58,7 @@ class Outcome:
     path: str | None = None
     supersedes: str | None = None
     removed_incomplete: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()  # the files of the release published, in its folder ``path``
 
     def to_xcom(self) -> dict:
         return asdict(self)
@@ -109,7 +110,13 @@ def publish(
         path=store.release_path(release_id),
         supersedes=manifest["supersedes"],
         removed_incomplete=removed,
+        files=release_files(manifest),
     )
+
+
+def release_files(manifest: dict) -> tuple[str, ...]:
+    """Every file of a release: those its manifest lists, the manifest and ``SHA256SUMS``."""
+    return (*(f["path"] for f in manifest["files"]), MANIFEST, SUMS)
 
 
 def content_fingerprint(tables: dict[str, pa.Table], csv: bytes) -> str:
@@ -154,6 +161,7 @@ def _point_at(store: ReleaseStore, entry: Entry, removed: tuple[str, ...]) -> Ou
         path=entry.path,
         supersedes=entry.manifest["supersedes"],
         removed_incomplete=removed,
+        files=release_files(entry.manifest),
     )
 
 

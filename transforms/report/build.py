@@ -47,6 +47,7 @@ class Built:
     release: str
     html: Path
     pdf: Path
+    release_files: tuple[str, ...] = ()  # the release's files it was built from
 
     def to_xcom(self) -> dict:
         return {
@@ -54,6 +55,7 @@ class Built:
             "release": self.release,
             "html": str(self.html),
             "pdf": str(self.pdf),
+            "release_files": list(self.release_files),
         }
 
 
@@ -110,7 +112,7 @@ def build(engine: Engine, target: str, reports_dir: Path, month: str | None = No
     log.info(
         "assurance report for %s (release %s): %s", release.month, release.release_id, html_path
     )
-    return Built(release.month, release.release_id, html_path, pdf_path)
+    return Built(release.month, release.release_id, html_path, pdf_path, release.files)
 
 
 def _replace(path: Path, data: bytes) -> None:

@@ -39,6 +39,7 @@ class Release:
     manifest: dict
     manifest_sha256: str
     tables: dict[str, pd.DataFrame]
+    files: tuple[str, ...] = ()  # what was read, as paths at the publish target
 
     @property
     def month(self) -> str:
@@ -62,13 +63,16 @@ def load_release(target: str, month: str | None = None) -> Release:
     manifest_bytes = store.read(folder, MANIFEST)
     manifest = store.read_json(f"{folder}/{MANIFEST}")
     tables = {}
+    files = [f"{folder}/{MANIFEST}"]
     released = {entry["path"] for entry in manifest["files"]}
     for name, spec in RELEASE_TABLES.items():
         if spec.file_name not in released:  # a release made before the table existed
             continue
-        with store.fs.open(f"{folder}/{spec.file_name}", "rb") as handle:
+        files.append(f"{folder}/{spec.file_name}")
+        with store.fs.open(files[-1], "rb") as handle:
             tables[name] = pq.read_table(handle).to_pandas()
-    return Release(release_id, manifest, hashlib.sha256(manifest_bytes).hexdigest(), tables)
+    digest = hashlib.sha256(manifest_bytes).hexdigest()
+    return Release(release_id, manifest, digest, tables, tuple(files))
 
 
 @dataclass(frozen=True)
