@@ -122,11 +122,15 @@ class AirflowCluster:
                 start_new_session=True,
             )
 
-    def kill(self, name: str, sig: signal.Signals = signal.SIGKILL) -> None:
-        """Send ``sig`` to a component and every process under it, as a machine going down
-        would: Airflow runs each task in a process group of its own, so its group alone
-        would leave the tasks running."""
+    def kill(self, name: str) -> None:
+        """SIGKILL a component and every process under it, as when its machine goes down;
+        the checks that every component is still running leave it out from then on."""
         self.killed += (name,)
+        self._signal(name, signal.SIGKILL)
+
+    def _signal(self, name: str, sig: signal.Signals) -> None:
+        """Send ``sig`` to a component and every process under it: Airflow runs each task in
+        a process group of its own, so the component's group alone would miss the tasks."""
         try:
             leader = psutil.Process(self.processes[name].pid)
             tree = [leader, *leader.children(recursive=True)]
@@ -147,7 +151,7 @@ class AirflowCluster:
                 trees += [psutil.Process(process.pid), *psutil.Process(process.pid).children(True)]
             except psutil.NoSuchProcess:
                 pass
-            self.kill(name, signal.SIGTERM)
+            self._signal(name, signal.SIGTERM)
         psutil.wait_procs(trees, timeout=20)
         for process in trees:
             try:
@@ -221,7 +225,8 @@ class AirflowCluster:
     def wait_for_chain(self, dag_ids: list[str], timeout: float, settle: float = 15) -> list[dict]:
         """Wait until every DAG of ``dag_ids`` has run and nothing is running, queued, or
         waiting on an Asset event for ``settle`` seconds; returns every DAG run. A failed run,
-        or a chain still busy after ``timeout`` seconds, fails with the cluster's logs."""
+        a component that exited, or a chain still busy after ``timeout`` seconds fails the test
+        (``tests/scheduler/conftest.py`` shows the logs beside it)."""
         deadline, quiet_since = time.monotonic() + timeout, None
         while True:
             self.check_running(self.killed)
