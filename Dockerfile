@@ -50,7 +50,8 @@ RUN pip install --no-deps /tmp/hei-src \
     && pip check \
     && rm -rf /tmp/hei-src \
     && cd / && python -c "import transforms.warehouse.ddl as d; assert d.SQL_DIR.is_dir()" \
-    && test -f /opt/venv/lib/python3.11/site-packages/dags/ingest_sources.py
+    && test -f /opt/venv/lib/python3.11/site-packages/dags/ingest_sources.py \
+    && python -c "from pathlib import Path; from hei.airflow_env import write_local_settings as w; w(Path('/opt/airflow'))"
 WORKDIR /opt/airflow
 
 # Cap glibc malloc arenas: loading threads otherwise keep freed memory (see hei.cli).

@@ -10,13 +10,15 @@ WAREHOUSE := duckdb:///var/warehouse.duckdb
 NODE_TOOLS := tools/node_modules/.installed
 
 .PHONY: help install node-tools system-libs run test test-fast test-unit test-dags test-integration test-e2e test-deploy \
-	lint airflow bench clean
+	test-scheduler test-celery lint airflow bench clean
 
 help:
 	@echo "make run      set up .venv, generate synthetic data, run the pipeline into DuckDB"
 	@echo "make test     the whole test suite (PostgreSQL tests need HEI_TEST_POSTGRES_URL)"
 	@echo "make test-fast  unit and DAG tests, for the edit-test loop"
 	@echo "make test-unit | test-dags | test-integration | test-e2e | test-deploy  one category"
+	@echo "make test-scheduler  the chain under Airflow's scheduler, DAG processor and API server"
+	@echo "make test-celery  the chain on two Celery workers (Redis), one killed mid-load"
 	@echo "make node-tools  Azurite and axe-core (npm) for the publication and report tests"
 	@echo "make airflow  Airflow standalone with the project's DAGs (UI on localhost:8080)"
 	@echo "make bench    benchmarks (figures go in the README)"
@@ -73,6 +75,15 @@ test-e2e: $(STAMP)
 
 test-deploy: $(STAMP)
 	$(BIN)/python -m pytest -q tests/deploy
+
+# Airflow's own components as processes on PostgreSQL (HEI_TEST_POSTGRES_URL): a few minutes.
+test-scheduler: $(STAMP) system-libs
+	$(BIN)/python -m pytest -q tests/scheduler -m scheduler
+
+# The same chain under the CeleryExecutor (Redis on 127.0.0.1:6379, database 5, or
+# HEI_TEST_REDIS_URL), compared with the LocalExecutor's, which it runs first.
+test-celery: $(STAMP) system-libs
+	$(BIN)/python -m pytest -q tests/scheduler -m celery
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

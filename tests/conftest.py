@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,17 +29,10 @@ os.environ.setdefault("AIRFLOW__CORE__DAGS_FOLDER", str(DAGS_FOLDER))  # for dag
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session."""
-    server = postgres.server_url()
     prefix = os.environ.get("HEI_TEST_DB_PREFIX", "hei_test_")  # helpers sharing a server
-    name = f"{prefix}{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"create database {name}"))
-    url = sa.make_url(server).set(database=name).render_as_string(hide_password=False)
-    yield url
-    sa.create_engine(url).dispose()
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"drop database if exists {name} with (force)"))
+    with postgres.scratch_database(prefix) as url:
+        yield url
+        sa.create_engine(url).dispose()
 
 
 @pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
-from datetime import timedelta
 from functools import reduce
 from typing import TYPE_CHECKING, Any
 
@@ -113,14 +112,20 @@ def alert_on_failure(context: dict[str, Any]) -> None:
     )
 
 
-DEFAULT_ARGS = {
-    "owner": OWNER,
-    "retries": 2,
-    "retry_delay": timedelta(minutes=5),
-    "on_failure_callback": alert_on_failure,
+# The delay between retries is Airflow's ``[core] default_task_retry_delay`` (300 s unless a
+# deployment changes it), so a test of retries can shorten it without touching the DAGs.
+DEFAULT_ARGS = {"owner": OWNER, "retries": 2, "on_failure_callback": alert_on_failure}
+# Every DAG: monthly history is not back-filled, and one run at a time per DAG. The DAGs start
+# unpaused: they form one chain (ingest -> assess -> compute -> publish -> report) linked by
+# Assets, and a link left paused on a fresh deployment silently stops everything after it. A
+# pause set later in the UI is kept (this applies only when Airflow first sees a DAG).
+POLICY = {
+    "start_date": START,
+    "catchup": False,
+    "max_active_runs": 1,
+    "is_paused_upon_creation": False,
+    "default_args": DEFAULT_ARGS,
 }
-# Every DAG: monthly history is not back-filled, and one run at a time per DAG.
-POLICY = {"start_date": START, "catchup": False, "max_active_runs": 1, "default_args": DEFAULT_ARGS}
 
 
 def _until() -> str:

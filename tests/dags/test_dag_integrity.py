@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from unittest import mock
@@ -72,10 +73,28 @@ def test_dag_policy(dagbag, dag_id):
     dag = dagbag.dags[dag_id]
     assert dag.tags
     assert dag.max_active_runs == 1 and dag.catchup is False
+    assert dag.is_paused_upon_creation is False  # a paused link would stop the chain
     for task in dag.tasks:
         assert task.owner == "hei-data-engineering"
         assert task.retries >= 2
         assert task.on_failure_callback
+
+
+def test_retries_wait_five_minutes_unless_airflow_is_configured_otherwise(dagbag):
+    probe = (
+        "import sys; from airflow.dag_processing.dagbag import DagBag;"
+        "bag = DagBag(sys.argv[1]);"
+        "print({t.retry_delay.total_seconds() for d in bag.dags.values() for t in d.tasks})"
+    )
+    shortened = subprocess.run(
+        [sys.executable, "-c", probe, str(DAGS_FOLDER)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ | {"AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY": "7"},
+    )
+    by_default = {t.retry_delay.total_seconds() for d in dagbag.dags.values() for t in d.tasks}
+    assert (by_default, shortened.stdout.strip().splitlines()[-1]) == ({300.0}, "{7.0}")
 
 
 @pytest.mark.parametrize("dag_id", sorted(INGEST_DAG_IDS))

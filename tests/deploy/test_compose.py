@@ -42,6 +42,13 @@ def airflow_services(services: dict) -> dict[str, dict]:
     return {name: s for name, s in services.items() if "build" in s}
 
 
+def in_profile(services: dict, profile: str | None) -> dict[str, dict]:
+    """The services ``docker compose`` starts with ``--profile profile`` (None: no profile)."""
+    return {
+        name: s for name, s in services.items() if not s.get("profiles") or profile in s["profiles"]
+    }
+
+
 def one_shot(service: dict) -> bool:
     return service.get("restart", "no") == "no"
 
@@ -124,7 +131,7 @@ def test_secrets_are_required_variables_never_literals_or_defaults():
 
 def test_airflow_components_share_one_configuration(services):
     """Fernet key, JWT secret, database, executor...: a component configured differently
-    cannot read what another wrote. LocalExecutor, as no broker or worker is defined."""
+    cannot read what another wrote. LocalExecutor unless .env asks for Celery."""
     configs = {
         name: {k: v for k, v in s["environment"].items() if not k.startswith("_")}
         for name, s in airflow_services(services).items()
@@ -135,9 +142,15 @@ def test_airflow_components_share_one_configuration(services):
     assert first["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
 
 
-def test_each_airflow_3_component_runs_once_after_the_database_is_migrated(services):
-    commands = [s.get("command") for s in airflow_services(services).values() if not one_shot(s)]
-    assert sorted(commands) == ["api-server", "dag-processor", "scheduler", "triggerer"]
+@pytest.mark.parametrize(
+    ("profile", "workers"), [(None, []), ("celery", ["celery worker"])], ids=["local", "celery"]
+)
+def test_each_airflow_3_component_runs_once_after_the_database_is_migrated(
+    services, profile, workers
+):
+    started = airflow_services(in_profile(services, profile))
+    commands = [s.get("command") for s in started.values() if not one_shot(s)]
+    assert sorted(commands) == ["api-server", *workers, "dag-processor", "scheduler", "triggerer"]
     [init] = [s for s in airflow_services(services).values() if one_shot(s)]
     assert "airflow db migrate" in "\n".join(init["command"])
     for name, service in airflow_services(services).items():
@@ -289,7 +302,7 @@ def test_every_long_running_service_has_a_healthcheck_that_can_pass(services):
         argv = healthcheck_argv(service)
         assert argv[0] in ("CMD", "CMD-SHELL"), f"{name}: {argv}"
         program = argv[1] if argv[0] == "CMD" else shlex.split(argv[1])[0]
-        if "build" in service and program != "airflow":
+        if "build" in service and program not in ("airflow", "celery"):  # in the lock file
             assert re.search(rf"apt-get install[^&]*\b{program}\b", image_packages), (
                 f"{name}'s healthcheck runs {program}, which the image does not install"
             )
@@ -302,6 +315,35 @@ def test_every_long_running_service_has_a_healthcheck_that_can_pass(services):
             env = service["environment"]
             assert argv[argv.index("-U") + 1] == env["POSTGRES_USER"], name
             assert argv[argv.index("-d") + 1] == env["POSTGRES_DB"], name
+
+
+def test_the_celery_variant_reaches_its_broker_and_result_backend():
+    """``AIRFLOW_EXECUTOR=CeleryExecutor`` with ``--profile celery``: every component runs
+    the CeleryExecutor; the workers wait for a healthy Redis, which the broker URL names; the
+    result backend is Airflow's metadata database, with its credentials."""
+    services = in_profile(resolved_services(AIRFLOW_EXECUTOR="CeleryExecutor"), "celery")
+    airflow = airflow_services(services)
+    assert {s["environment"]["AIRFLOW__CORE__EXECUTOR"] for s in airflow.values()} == {
+        "CeleryExecutor"
+    }
+    worker = airflow["airflow-worker"]
+    env = worker["environment"]
+    broker = urlsplit(env["AIRFLOW__CELERY__BROKER_URL"])
+    assert broker.scheme == "redis"
+    assert services[broker.hostname]["image"].startswith("redis")
+    assert worker["depends_on"][broker.hostname] == {"condition": "service_healthy"}
+    backend = env["AIRFLOW__CELERY__RESULT_BACKEND"]
+    assert backend == "db+" + env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    assert not in_profile(resolved_services(), None).keys() & {"redis", "airflow-worker"}
+
+
+def test_every_task_runner_shares_the_great_expectations_store():
+    """Loads write validation results to HEI_VAR_DIR and render_data_docs reads them, on
+    whichever container runs each: one volume for the scheduler and every worker."""
+    services = resolved_services(AIRFLOW_EXECUTOR="CeleryExecutor")
+    runners = [services["airflow-scheduler"], services["airflow-worker"]]
+    sources = {volume_targets(s).get(s["environment"]["HEI_VAR_DIR"]) for s in runners}
+    assert len(sources) == 1 and None not in sources, sources
 
 
 def test_airflow_init_creates_the_pool_the_dags_use():

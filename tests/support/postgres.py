@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -35,3 +38,20 @@ def reset(url: str) -> None:
         for schema in WAREHOUSE_SCHEMAS:
             conn.execute(sa.text(f"drop schema if exists {schema} cascade"))
     engine.dispose()
+
+
+@contextmanager
+def scratch_database(prefix: str) -> Iterator[str]:
+    """A new database ``<prefix><random>`` on the test server, dropped afterwards (with any
+    session still connected to it); yields its URL."""
+    server = server_url()
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"create database {name}"))
+    try:
+        yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"drop database if exists {name} with (force)"))
+        admin.dispose()

@@ -67,6 +67,12 @@ def gx_context(var_dir: Path):  # no return type: GX's context types are interna
     pandas_execution_engine.HASH_THRESHOLD = 0
 
     var_dir.mkdir(parents=True, exist_ok=True)
+    with _config_lock(var_dir):
+        return _configured_context(gx, ProgressBarsConfig, var_dir)
+
+
+def _configured_context(gx: Any, progress_bars: Any, var_dir: Path):
+    """The file context with the project's Data Docs site (held under the config lock)."""
     context = gx.get_context(mode="file", project_root_dir=str(var_dir.resolve()))
     site = {
         "class_name": "SiteBuilder",
@@ -91,7 +97,7 @@ def gx_context(var_dir: Path):  # no return type: GX's context types are interna
         context.add_data_docs_site(site_name=SITE, site_config=site)
     elif dict(sites[SITE]) != site:  # a store made by an earlier version
         context.update_data_docs_site(site_name=SITE, site_config=site)
-    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    context.variables.progress_bars = progress_bars(globally=False)
     return context
 
 
@@ -275,8 +281,22 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextmanager
+def _config_lock(var_dir: Path) -> Iterator[None]:
+    """GX rewrites ``great_expectations.yml`` in place when a datasource or site is added:
+    parallel tasks on one machine read and write it in turn, or one reads it half-written
+    ("duplicate key found in project YAML file", seen under the scheduler)."""
+    with _file_lock(var_dir / ".gx-config.lock"):
+        yield
+
+
 def _dataframe_asset(context: Any, name: str) -> Any:
     """The whole-dataframe batch definition for a source (created on first use)."""
+    with _config_lock(Path(context.root_directory).parent):  # the context's var_dir
+        return _batch_definition(context, name)
+
+
+def _batch_definition(context: Any, name: str) -> Any:
     sources = context.data_sources
     try:
         datasource = sources.get("deliveries")
