@@ -33,10 +33,11 @@ def run_on(day: int, conf: dict) -> str:
 
 
 def test_the_daily_check_alerts_the_webhook_once_a_month_is_late(
-    airflow_db, late_deaths, webhook, tmp_path
+    airflow_db, late_deaths, webhook, tmp_path, monkeypatch
 ):
     url, received = webhook
-    settings = {"warehouse_url": late_deaths, "alert_webhook_url": url, "var_dir": str(tmp_path)}
+    monkeypatch.setenv("HEI_ALERT_WEBHOOK_URL", url)  # a secret: from the deployment, not a run
+    settings = {"warehouse_url": late_deaths, "var_dir": str(tmp_path)}
     assert run_on(16, {"settings": settings}) == "success"
     assert run_on(17, {"settings": settings}) == "success"  # alerted yesterday: not again
     assert received == [
