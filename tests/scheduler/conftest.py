@@ -5,23 +5,32 @@ the components' logs beside any failure."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, contextmanager
 
 import pytest
 
-from tests.support import airflow_cluster, postgres
+from tests.support import airflow_cluster, postgres, roles
 from tests.support.scheduled_chain import ChainRun, scheduled_chain
+
+
+@contextmanager
+def loader_warehouse() -> Iterator[str]:
+    """A new PostgreSQL database set up by its administrator (``hei warehouse-roles``), as
+    the loader login the DAGs write with in production; database and login dropped after."""
+    admin = None
+    try:
+        with postgres.scratch_database("hei_sched_wh_") as admin:
+            yield roles.loader_url(admin)
+    finally:
+        if admin is not None:
+            roles.drop_logins(admin)
 
 
 @pytest.fixture(scope="session")
 def new_warehouse() -> Callable[[], AbstractContextManager[str]]:
-    """Makes the warehouse a chain loads (``HEI_WAREHOUSE_URL``): a new PostgreSQL database,
-    dropped afterwards.
-
-    The one place to change to run the pipeline as another role (e.g. a loader role with
-    rights on the warehouse schemas only): yield that role's URL on the new database.
-    """
-    return lambda: postgres.scratch_database("hei_sched_wh_")
+    """Makes the warehouse a chain loads (``HEI_WAREHOUSE_URL``): the loader's URL on a new
+    database, so both chains run as deployed, not as the server's superuser."""
+    return loader_warehouse
 
 
 @pytest.fixture(scope="session")

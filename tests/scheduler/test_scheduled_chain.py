@@ -3,19 +3,21 @@ separate processes, PostgreSQL for Airflow's metadata and for the warehouse, Loc
 
 Deliveries of the last complete month are in the landing zone before Airflow starts, as on a
 fresh deployment's first day. Nobody unpauses or triggers anything: the DAGs start unpaused,
-the scheduler makes each ingest DAG's run for the last complete monthly interval, and the
-Assets drive the rest of the chain. The test only watches, through the REST API.
+the scheduler makes each (daily) ingest DAG's latest run, which loads up to the last
+complete month, and the Assets drive the rest of the chain. The test only watches, through
+the REST API.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
 from hei.runner import PIPELINE_ORDER
-from tests.support.scheduled_chain import MONTH, fetch
+from tests.support.scheduled_chain import DAILY, MONTH, fetch
 from transforms.config.sources import SOURCES
 
 pytestmark = [pytest.mark.scheduler, pytest.mark.postgres]
@@ -23,14 +25,15 @@ pytestmark = [pytest.mark.scheduler, pytest.mark.postgres]
 
 def test_a_fresh_deployment_has_every_dag_unpaused(local_chain):
     paused = {d["dag_id"]: d["is_paused"] for d in local_chain.dags}
-    assert paused == dict.fromkeys(PIPELINE_ORDER, False)
+    assert paused == dict.fromkeys((*PIPELINE_ORDER, *DAILY), False)
 
 
 def test_the_scheduler_runs_every_dag_of_the_chain_to_success(local_chain):
     outcomes = {(r["dag_id"], r["run_type"], r["state"]) for r in local_chain.runs}
     ingest = {(f"ingest_{name}", "scheduled", "success") for name in SOURCES}
     downstream = {(d, "asset_triggered", "success") for d in PIPELINE_ORDER[len(SOURCES) :]}
-    assert outcomes == ingest | downstream
+    daily = {(d, "scheduled", "success") for d in DAILY}
+    assert outcomes == ingest | downstream | daily
 
 
 def test_every_task_succeeds_at_its_first_try(local_chain):
@@ -39,13 +42,15 @@ def test_every_task_succeeds_at_its_first_try(local_chain):
     assert outcomes <= {("success", 1), ("skipped", 1)}
 
 
-def test_each_ingest_run_loads_its_monthly_interval(local_chain):
-    intervals = {
-        r["dag_id"]: r["data_interval_start"][:7]
+def test_each_daily_ingest_run_loads_the_month_complete_when_its_interval_ends(local_chain):
+    ends = {
+        r["dag_id"]: date.fromisoformat(r["data_interval_end"][:10])
         for r in local_chain.runs
-        if r["run_type"] == "scheduled"
+        if r["run_type"] == "scheduled" and r["dag_id"] not in DAILY
     }
-    assert intervals == {f"ingest_{name}": MONTH for name in SOURCES}
+    assert set(ends) == {f"ingest_{name}" for name in SOURCES}
+    loaded = {(end.replace(day=1) - timedelta(days=1)).strftime("%Y-%m") for end in ends.values()}
+    assert loaded == {MONTH}
 
 
 def test_the_last_report_is_built_from_the_last_release(local_chain):
