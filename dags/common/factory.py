@@ -98,11 +98,14 @@ def alert_on_failure(context: dict[str, Any]) -> None:
     """Task failure callback: send the failure to the configured alert webhook.
 
     The error goes to a chat channel, so any secret it happens to quote is taken out first.
+    The webhook and secrets are the deployment's, never the run's: a run refused for carrying
+    a secret in its configuration is still reported.
     """
+    from transforms.config.settings import Settings
     from transforms.core.redaction import scrub
     from transforms.ops.alerts import send_alert
 
-    settings = _settings(context)
+    settings = Settings()
     ti = context["ti"]
     error = scrub(str(context.get("exception")), settings.secret_values())
     send_alert(

@@ -104,3 +104,24 @@ def test_one_quantity_shown_differently_in_two_places_is_found() -> None:
     assert any(
         f.column == "denominator" and "shown as 25.0 here and 20.0" in f.problem for f in findings
     )
+
+
+def test_wres3_headcount_less_last_march_gives_this_march_away() -> None:
+    """WRES3 counts a group's staff in both March snapshots: 10 (shown) less last March's 10
+    (shown, WRES1 a year before) leaves this March's withheld BME count at most 4."""
+    last_year = _headcounts({("RAA", "All"): 50, ("RAA", "BME"): 10, ("RAA", "White"): 40})
+    last_year["period_end"] = date(2024, 3, 31)
+    this_year = _headcounts({("RAA", "All"): 45, ("RAA", "BME"): None, ("RAA", "White"): None})
+    two_years = this_year.iloc[[0]].assign(
+        indicator_id="WRES3",
+        population="staff in the two March snapshots",
+        band=None,
+        staff_group=None,
+        group_label="BME",
+        numerator=0,
+        denominator=10,
+    )
+    table = pd.concat([last_year, this_year, two_years], ignore_index=True)
+    findings = attack_wres(table)
+    confined = [f for f in findings if "2025-03-31" in f.cell and "BME" in f.cell]
+    assert [f.problem for f in confined] == ["withheld, but can be at most 4"]

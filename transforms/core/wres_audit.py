@@ -17,15 +17,17 @@ From those bounds and sets the attack solves linear programmes (SciPy's HiGHS) f
 tightest interval of each count, and fails a table where a withheld count can be at most
 :data:`WITHHELD_UP_TO`, a shown count other than 0 is pinned to one number, or the complement
 (denominator − numerator: the staff not appointed, not disciplined, not trained) is confined
-to 1–7. Most intervals are settled by a few programmes over the whole year (any feasible
-solution is a witness that a count can reach a value); only the rest get programmes of their
-own.
+to 1–7. Every year is in one programme: WRES3's headcount of a group is this March's plus
+last March's. Most intervals are settled by a few programmes over the whole table (any
+feasible solution is a witness that a count can reach a value); only the rest get programmes
+of their own.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import date
 
 import highspy
 import numpy as np
@@ -35,12 +37,13 @@ from scipy import sparse
 from transforms.core.disclosure_audit import COMPLEMENT, ROUNDED_TO, WITHHELD_UP_TO, Finding
 
 SMALLEST_SHOWN = WITHHELD_UP_TO + 1
+TWO_YEARS = "staff, two years"
 ALL_ORGANISATIONS = "ALL"
 ALL = "All"
 COUNTED = {
     ("WRES1", "staff"): ("staff", "staff"),
     ("WRES2", "shortlisted applicants"): ("appointed", "shortlisted"),
-    ("WRES3", "staff in the two March snapshots"): ("disciplined", "staff, two years"),
+    ("WRES3", "staff in the two March snapshots"): ("disciplined", TWO_YEARS),
     ("WRES4", "staff"): ("trained", "staff"),
     ("WRES9", "staff"): ("staff", "staff"),
     ("WRES9", "voting board members"): ("voting board", "voting board"),
@@ -60,15 +63,14 @@ def attack_wres(table: pd.DataFrame) -> list[Finding]:
     """Every count a partner could narrow down in ``table`` (``mart.wres`` columns); [] if
     none. ``Finding.row`` is the index label of the group row the count was read from."""
     rows = table[table["measure"] == "percentage"]
-    findings: list[Finding] = []
-    for _, year in rows.groupby("period_end", sort=True):
-        numerator, denominator = quantities(year)
-        findings += _consistency(year, numerator, denominator)
-        counts = _programme(year, numerator, denominator)
-        findings += _withheld_confined(year, counts)
-        findings += _shown_pinned(year, counts)
-        findings += _complements_confined(year, counts)
-    return findings
+    if rows.empty:
+        return []
+    numerator, denominator = quantities(rows)
+    findings = _consistency(rows, numerator, denominator)
+    counts = _programme(rows, numerator, denominator)
+    findings += _withheld_confined(rows, counts)
+    findings += _shown_pinned(rows, counts)
+    return findings + _complements_confined(rows, counts)
 
 
 def quantities(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -77,6 +79,8 @@ def quantities(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     what = [COUNTED[k] for k in zip(rows["indicator_id"], rows["population"], strict=True)]
     place = (
         "|"
+        + pd.to_datetime(rows["period_end"]).dt.strftime("%Y-%m-%d")
+        + "|"
         + rows["organisation_code"]
         + "|"
         + rows["staff_group"].fillna(ALL)
@@ -225,21 +229,26 @@ def _differences(plus: np.ndarray, minus: np.ndarray, n: int) -> sparse.csr_matr
 
 def _sets(keys: list[str], position: dict[str, int]) -> sparse.csr_matrix:
     """One row per additive set among ``keys``: +1 on the total, −1 on each member. A member
-    missing from the table counts nothing (an organisation without such staff has no row)."""
+    missing from the table counts nothing (an organisation without such staff has no row).
+    Across years: WRES3's headcount of a group is the sum of the two March headcounts, this
+    year's and last year's (WRES1), where both are published."""
     members: dict[tuple[str, str], list[int]] = {}
     for i, key in enumerate(keys):
-        what, organisation, staff_group, band, group = key.split("|")
+        what, year, organisation, staff_group, band, group = key.split("|")
         totals = []
         if organisation != ALL_ORGANISATIONS:
-            totals.append(("organisations", (what, ALL_ORGANISATIONS, staff_group, band, group)))
+            totals.append(
+                ("organisations", (what, year, ALL_ORGANISATIONS, staff_group, band, group))
+            )
         if group != ALL and what in HEADCOUNT_QUANTITIES:
-            totals.append(("groups", (what, organisation, staff_group, band, ALL)))
+            totals.append(("groups", (what, year, organisation, staff_group, band, ALL)))
         if band != ALL:
-            totals.append(("bands", (what, organisation, staff_group, ALL, group)))
+            totals.append(("bands", (what, year, organisation, staff_group, ALL, group)))
         if staff_group != ALL:
-            totals.append(("staff groups", (what, organisation, ALL, band, group)))
+            totals.append(("staff groups", (what, year, organisation, ALL, band, group)))
         for over, total in totals:
             members.setdefault(("|".join(total), over), []).append(i)
+    members.update(_two_year_sets(keys, position))
     entries = [(position[t], inside) for (t, _), inside in members.items() if t in position]
     rows = np.concatenate([[s] * (1 + len(m)) for s, (_, m) in enumerate(entries)] or [[]])
     columns = np.concatenate([[t, *m] for t, m in entries] or [[]])
@@ -247,6 +256,21 @@ def _sets(keys: list[str], position: dict[str, int]) -> sparse.csr_matrix:
     return sparse.csr_matrix(
         (values, (rows.astype(int), columns.astype(int))), shape=(len(entries), len(keys))
     )
+
+
+def _two_year_sets(keys: list[str], position: dict[str, int]) -> dict[tuple[str, str], list[int]]:
+    """WRES3's denominator of a group = its headcount this March + last March, where both
+    March headcounts are in the table."""
+    sets = {}
+    for key in keys:
+        what, year, organisation, staff_group, band, group = key.split("|")
+        if what != TWO_YEARS:
+            continue
+        last = (date.fromisoformat(year).replace(year=int(year[:4]) - 1)).isoformat()
+        pair = [f"staff|{y}|{organisation}|{staff_group}|{band}|{group}" for y in (year, last)]
+        if all(p in position for p in pair):
+            sets[(key, "two years")] = [position[p] for p in pair]
+    return sets
 
 
 # --- the checks --------------------------------------------------------------------------------

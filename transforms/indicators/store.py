@@ -318,8 +318,8 @@ def _note_not_computed(
     absent: dict[tuple[str, str], set[str]],
 ) -> None:
     """Rewrite ``indicators.not_computed``: every complete period left out because its
-    snapshot delivery lacked a column it counts, so that analysts, ``hei status`` and the
-    report can say the campaign is absent rather than show nothing."""
+    snapshot delivery lacked a column it counts, so that ``hei status`` (and the data team)
+    can say the campaign is absent rather than show nothing."""
     now = utcnow()
     rows = []
     for indicator in entries.values():

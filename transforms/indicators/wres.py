@@ -385,6 +385,8 @@ def _quantities(rows: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     what = [COUNTED[k] for k in zip(rows["indicator_id"], rows["population"], strict=True)]
     place = (
         "|"
+        + pd.to_datetime(rows["period_end"]).dt.strftime("%Y-%m-%d")
+        + "|"
         + rows["organisation_code"]
         + "|"
         + rows["staff_group"].fillna(ALL)
@@ -478,6 +480,7 @@ def _protect_counts(groups: pd.DataFrame, withhold: dict[str, pd.Series]) -> pd.
         )
         hidden = set(numerator_key[shown["numerator"].isna()])
         hidden |= set(denominator_key[shown["denominator"].isna()])
+        hidden |= _two_years_hidden(denominator_key, hidden)
         more = {
             "numerator": numerator_key.isin(hidden) & shown["numerator"].notna(),
             "denominator": denominator_key.isin(hidden) & shown["denominator"].notna(),
@@ -485,6 +488,22 @@ def _protect_counts(groups: pd.DataFrame, withhold: dict[str, pd.Series]) -> pd.
         if not any(m.any() for m in more.values()):
             return shown
         withhold = {c: withhold[c] | more[c] for c in withhold}
+
+
+def _two_years_hidden(denominator_key: pd.Series, hidden: set[str]) -> set[str]:
+    """WRES3's headcount of a group is this March's plus last March's (WRES1's whole-workforce
+    count, a year apart): with either of those withheld, it is withheld too, or it and the
+    other would give the withheld one away."""
+    two_years = denominator_key[
+        denominator_key.str.startswith(COUNTED[("WRES3", STAFF_TWO_YEARS)][1])
+    ]
+    found = set()
+    for key in two_years.unique():
+        _, year, place = key.split("|", 2)
+        last = date.fromisoformat(year).replace(year=int(year[:4]) - 1).isoformat()
+        if {f"{STAFF}|{y}|{place}" for y in (year, last)} & hidden:
+            found.add(key)
+    return found
 
 
 def _remedied(

@@ -175,6 +175,7 @@ def of_compute(warehouse_url: str) -> Lineage:
         tables.indicators_published,
         tables.indicators_catalogue,
         tables.indicators_inputs,
+        tables.indicators_not_computed,
         tables.indicators_wres,
         tables.indicators_wres_published,
     ]
