@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import sqlalchemy as sa
 
 from tests.support.cli import hei, user_env
+from tests.support.deliveries import fetch
 from transforms.config.sources import SOURCES
 
 pytestmark = pytest.mark.e2e
@@ -116,14 +116,6 @@ def run_killed_mid_load(root: Path, env: dict[str, str], url: str, landing: Path
     os.killpg(run.pid, signal.SIGKILL)
     run.wait()
     return big.name
-
-
-def fetch(url: str, sql: str) -> list[tuple]:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        rows = [tuple(r) for r in conn.execute(sa.text(sql))]
-    engine.dispose()
-    return rows
 
 
 def ingested_files(truth: dict) -> dict[str, dict]:

@@ -19,7 +19,8 @@ import pytest
 
 from hei.runner import PIPELINE_ORDER
 from tests.support.airflow_cluster import AirflowCluster, ChainFailed, empty_redis_db
-from tests.support.scheduled_chain import DAILY, ChainRun, fetch, scheduled_chain
+from tests.support.deliveries import fetch
+from tests.support.scheduled_chain import DAILY, ChainRun, scheduled_chain
 from transforms.config.sources import SOURCES
 
 pytestmark = [pytest.mark.celery, pytest.mark.postgres]

@@ -17,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from hei.runner import PIPELINE_ORDER
-from tests.support.scheduled_chain import DAILY, MONTH, fetch
+from tests.support.deliveries import fetch
+from tests.support.scheduled_chain import DAILY, MONTH
 from transforms.config.sources import SOURCES
 
 pytestmark = [pytest.mark.scheduler, pytest.mark.postgres]

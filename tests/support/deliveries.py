@@ -117,6 +117,16 @@ def reason(record: dict) -> str:
     return record["error"].split("]")[0].removeprefix("[")
 
 
+def fetch(url: str, sql: str) -> list[tuple]:
+    """Rows of ``sql`` on the warehouse at ``url``, the engine disposed after (a DuckDB file
+    is then free for the pipeline's own processes)."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        rows = [tuple(r) for r in conn.execute(sa.text(sql))]
+    engine.dispose()
+    return rows
+
+
 def query(settings: Settings, sql: str) -> list[tuple]:
     with make_engine(settings.warehouse_url).connect() as conn:
         return [tuple(r) for r in conn.execute(sa.text(sql))]

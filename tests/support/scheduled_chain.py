@@ -10,8 +10,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import sqlalchemy as sa
-
 from hei.runner import PIPELINE_ORDER
 from synth import generate
 from tests.support import postgres
@@ -81,11 +79,3 @@ def scheduled_chain(
         task_instances = cluster.task_instances()
     print(f"{cluster_options or 'LocalExecutor'}: the chain settled in {seconds:.0f} s")
     yield ChainRun(root, runs, dags, task_instances, truth, warehouse_url, seconds, observed)
-
-
-def fetch(url: str, sql: str) -> list[tuple]:
-    engine = sa.create_engine(url)
-    with engine.connect() as conn:
-        rows = [tuple(r) for r in conn.execute(sa.text(sql))]
-    engine.dispose()
-    return rows

@@ -510,24 +510,33 @@ class _Programme:
                 m if everything else _within(m, keep, self.family, family)
                 for m in (self.equalities, self.inequalities)
             )
-            matrix = sparse.vstack([equalities, inequalities]).tocsc()
-            lp = highspy.HighsLp()
-            lp.num_col_, lp.num_row_ = len(keep), matrix.shape[0]
-            lp.col_cost_ = np.zeros(len(keep))
-            lp.col_lower_, lp.col_upper_ = self.low[keep], self.high[keep]
-            lp.row_lower_ = np.concatenate(
-                [np.zeros(equalities.shape[0]), np.full(inequalities.shape[0], -highspy.kHighsInf)]
-            )
-            lp.row_upper_ = np.zeros(matrix.shape[0])
-            lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-            lp.a_matrix_.start_ = matrix.indptr
-            lp.a_matrix_.index_ = matrix.indices
-            lp.a_matrix_.value_ = matrix.data
-            model = highspy.Highs()
-            model.setOptionValue("output_flag", False)
-            model.passModel(lp)
+            model = highs_model(self.low[keep], self.high[keep], equalities, inequalities)
             self._models[family] = (keep, model)
         return self._models[family]
+
+
+def highs_model(
+    low: np.ndarray, high: np.ndarray, equal: sparse.spmatrix, at_most: sparse.spmatrix
+) -> highspy.Highs:
+    """A silent HiGHS model of counts within their bounds: ``equal`` rows = 0 (the sets),
+    ``at_most`` rows ≤ 0 (a numerator within its denominator), no objective yet."""
+    matrix = sparse.vstack([equal, at_most]).tocsc()
+    lp = highspy.HighsLp()
+    lp.num_col_, lp.num_row_ = len(low), matrix.shape[0]
+    lp.col_cost_ = np.zeros(len(low))
+    lp.col_lower_, lp.col_upper_ = low, high
+    lp.row_lower_ = np.concatenate(
+        [np.zeros(equal.shape[0]), np.full(at_most.shape[0], -highspy.kHighsInf)]
+    )
+    lp.row_upper_ = np.zeros(matrix.shape[0])
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = matrix.indptr
+    lp.a_matrix_.index_ = matrix.indices
+    lp.a_matrix_.value_ = matrix.data
+    model = highspy.Highs()
+    model.setOptionValue("output_flag", False)
+    model.passModel(lp)
+    return model
 
 
 def _within(

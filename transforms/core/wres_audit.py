@@ -34,7 +34,13 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from transforms.core.disclosure_audit import COMPLEMENT, ROUNDED_TO, WITHHELD_UP_TO, Finding
+from transforms.core.disclosure_audit import (
+    COMPLEMENT,
+    ROUNDED_TO,
+    WITHHELD_UP_TO,
+    Finding,
+    highs_model,
+)
 
 SMALLEST_SHOWN = WITHHELD_UP_TO + 1
 TWO_YEARS = "staff, two years"
@@ -132,7 +138,7 @@ class _Year:
         """Counts minimising ``cost`` @ counts. The model is built once and re-solved from
         its last basis, which makes a changed objective cheap."""
         if self._model is None:
-            self._model = _highs(self.low, self.high, self.sets, self.parts)
+            self._model = highs_model(self.low, self.high, self.sets, self.parts)
         n = len(self.low)
         self._model.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
         return _solution(self._model)
@@ -146,7 +152,7 @@ class _Year:
         that can reach ``cap`` together with the others does, which settles it."""
         n, t = len(self.low), targets.shape[0]
         capped = sparse.hstack([-targets, sparse.identity(t)])  # y − target ≤ 0
-        model = _highs(
+        model = highs_model(
             np.concatenate([self.low, np.zeros(t)]),
             np.concatenate([self.high, np.full(t, cap)]),
             sparse.hstack([self.sets, sparse.csr_matrix((self.sets.shape[0], t))]),
@@ -156,29 +162,6 @@ class _Year:
         )
         model.changeColsCost(t, np.arange(n, n + t, dtype=np.int32), -np.ones(t))
         return targets @ _solution(model)[:n]
-
-
-def _highs(
-    low: np.ndarray, high: np.ndarray, equal: sparse.spmatrix, at_most: sparse.spmatrix
-) -> highspy.Highs:
-    """A HiGHS model: ``equal`` rows = 0, ``at_most`` rows ≤ 0, within the bounds."""
-    matrix = sparse.vstack([equal, at_most]).tocsc()
-    lp = highspy.HighsLp()
-    lp.num_col_, lp.num_row_ = len(low), matrix.shape[0]
-    lp.col_cost_ = np.zeros(len(low))
-    lp.col_lower_, lp.col_upper_ = low, high
-    lp.row_lower_ = np.concatenate(
-        [np.zeros(equal.shape[0]), np.full(at_most.shape[0], -highspy.kHighsInf)]
-    )
-    lp.row_upper_ = np.zeros(matrix.shape[0])
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = matrix.indptr
-    lp.a_matrix_.index_ = matrix.indices
-    lp.a_matrix_.value_ = matrix.data
-    model = highspy.Highs()
-    model.setOptionValue("output_flag", False)
-    model.passModel(lp)
-    return model
 
 
 def _solution(model: highspy.Highs) -> np.ndarray:
