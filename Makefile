@@ -100,6 +100,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/indicators_speed.py
 	$(BIN)/python bench/publish_speed.py
 	$(BIN)/python bench/report_speed.py
+	$(BIN)/python bench/pipeline_scale.py --scale 1 --months 12 --warehouse postgres
 
 clean:
 	rm -rf var
