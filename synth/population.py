@@ -40,9 +40,10 @@ def nhs_check_digit(base9: np.ndarray) -> np.ndarray:
     return np.where(remainder == 0, 0, 11 - remainder)
 
 
-def nhs_numbers(rng: np.random.Generator) -> np.ndarray:
-    """All valid numbers of the 999 synthetic test range, in a seeded random order."""
-    base = np.arange(999_000_000, 1_000_000_000, dtype=np.int64)
+def nhs_numbers(rng: np.random.Generator, prefix: int = 999) -> np.ndarray:
+    """All valid numbers beginning ``prefix`` (999: the synthetic test range), in a seeded
+    random order."""
+    base = np.arange(prefix * 1_000_000, (prefix + 1) * 1_000_000, dtype=np.int64)
     check = nhs_check_digit(base)
     valid = check < 10
     return rng.permutation(base[valid] * 10 + check[valid])
@@ -117,6 +118,7 @@ class Population:
 
     def __init__(self, rng: np.random.Generator, scale: float, first: Month) -> None:
         self._pool = nhs_numbers(rng)
+        self._next_prefix = 998
         self._used = 0
         self._joint = _age_weights()
         self._lsoa_p = self._lsoa_weights(rng)
@@ -144,8 +146,16 @@ class Population:
         return cell // joint.shape[1], cell % joint.shape[1]
 
     def _take_nhs(self, n: int) -> np.ndarray:
-        if self._used + n > len(self._pool):
-            raise ValueError("scale too large: the 999 NHS number test range is exhausted")
+        """The next ``n`` unused numbers. The 999 test range holds about 909,000; a larger
+        population (Greater Manchester, ten times Wigan) goes on into 998, 997 and so on, which
+        are not issued to patients either (they begin 4 or 6, or 3). Each range has
+        its own seeded order, so smaller scales draw exactly the numbers they always did."""
+        while self._used + n > len(self._pool):
+            if self._next_prefix < 900:
+                raise ValueError("scale too large: the 900-999 NHS number ranges are exhausted")
+            more = nhs_numbers(np.random.default_rng(self._next_prefix), self._next_prefix)
+            self._pool = np.concatenate([self._pool, more])
+            self._next_prefix -= 1
         self._used += n
         return self._pool[self._used - n : self._used]
 

@@ -13,10 +13,13 @@ from collections import Counter
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from synth import generate
+from synth.dates import Month
+from synth.population import Population, nhs_check_digit
 from synth.reference import GROUPS, LETTERS, load
 from synth.sources import SOURCES
 
@@ -411,3 +414,18 @@ def test_staff_uptake_by_group_and_organisation_recovers_the_truth(staff_in_marc
         assert abs(sum(had for had, _ in outcomes) - expected) < 4 * spread, cell
     clinical = uptake["Clinical"]["RRF"]
     assert 0.6 <= clinical["White"] <= 0.75 and min(clinical.values()) < clinical["White"] - 0.1
+
+
+def test_a_population_beyond_the_999_range_goes_on_into_998_with_unique_valid_numbers() -> None:
+    rng = np.random.default_rng(3)
+    population = Population(rng, 0.01, Month("2025-01", 0))
+    first = population._take_nhs(900_000)
+    assert (first // 10_000_000 == 999).all()
+    beyond = population._take_nhs(200_000)  # the 999 range's last few thousand, then 998
+    assert set(np.unique(beyond // 10_000_000)) == {998, 999}
+    assert (beyond[-190_000:] // 10_000_000 == 998).all()
+    numbers = np.concatenate([first, beyond])
+    assert len(np.unique(numbers)) == len(numbers)
+    assert (nhs_check_digit(numbers // 10) == numbers % 10).all()
+    again = Population(np.random.default_rng(3), 0.01, Month("2025-01", 0))
+    assert (again._take_nhs(900_000) == first).all()  # smaller scales draw what they always did
