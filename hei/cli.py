@@ -209,7 +209,7 @@ def _run(settings: Settings, home: Path, conf: dict) -> int:
         return 3
     if airflow_env.migrate_if_needed(home):
         print(f"set up Airflow metadata in {home}", file=sys.stderr)
-    from hei.runner import PIPELINE_ORDER, run_dags
+    from hei.runner import NOT_RUN, PIPELINE_ORDER, run_dags, work_left
 
     log_path = settings.var_dir / "logs" / f"hei-run-{time.strftime('%Y%m%dT%H%M%S')}.log"
     print(
@@ -218,10 +218,12 @@ def _run(settings: Settings, home: Path, conf: dict) -> int:
         f"{display_webhook(settings.alert_webhook_url)})",
         file=sys.stderr,
     )
-    outcomes = run_dags(PIPELINE_ORDER, log_path, conf)
+    with warehouse_errors_reported(settings):
+        skip = work_left(settings, conf["until"])
+    outcomes = run_dags(PIPELINE_ORDER, log_path, conf, skip)
     with warehouse_errors_reported(settings):
         _print_summary(settings, outcomes, log_path, home)
-    return 0 if all(o.state == "success" for o in outcomes) else 1
+    return 0 if all(o.state in ("success", NOT_RUN) for o in outcomes) else 1
 
 
 def _warehouse_file_held(settings: Settings) -> bool:
@@ -260,11 +262,14 @@ def _print_summary(settings: Settings, outcomes: list, log_path: Path, home: Pat
     from transforms.warehouse import engine as warehouse
 
     engine = warehouse.make_engine(settings.warehouse_url)
-    run_ids = [o.run_id for o in outcomes]
+    run_ids = [o.run_id for o in outcomes if o.run_id]
     totals = status.run_totals(engine, run_ids)
     print("\nDAG runs:")
-    runs = [{"dag_id": o.dag_id, "state": o.state, "seconds": f"{o.seconds:.1f}"} for o in outcomes]
-    print(status.format_table(runs, ["dag_id", "state", "seconds"]))
+    runs = [
+        {"dag_id": o.dag_id, "state": o.state, "seconds": f"{o.seconds:.1f}", "why": o.reason}
+        for o in outcomes
+    ]
+    print(status.format_table(runs, ["dag_id", "state", "seconds", "why"]))
     print("\nFiles processed in this run:")
     print(
         status.format_table(
@@ -308,7 +313,7 @@ def _latest_release(settings: Settings) -> str:
 
 def _latest_report(settings: Settings) -> str:
     """The newest month's report under the reports folder, or where reports will go."""
-    from transforms.report.build import HTML_NAME
+    from transforms.report.inputs import HTML_NAME
 
     built = sorted(settings.reports_dir.glob(f"*/{HTML_NAME}"))
     return str(built[-1]) if built else f"none yet in {settings.reports_dir} (hei report)"

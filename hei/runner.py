@@ -10,12 +10,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from transforms.config.settings import Settings
 from transforms.config.sources import SOURCES
 
 if TYPE_CHECKING:
@@ -30,12 +31,16 @@ PIPELINE_ORDER = (
 )
 
 
+NOT_RUN = "not run"
+
+
 @dataclass
 class DagOutcome:
     dag_id: str
-    run_id: str
-    state: str
+    run_id: str  # empty for a DAG left out
+    state: str  # a DAG run's state, or NOT_RUN
     seconds: float
+    reason: str = ""  # why it was left out
 
 
 @contextmanager
@@ -103,9 +108,52 @@ def fail_abandoned_runs() -> list[str]:
         return [f"{run.dag_id} {run.run_id}" for run in runs]
 
 
-def run_dags(dag_ids: tuple[str, ...], log_path: Path, conf: dict) -> list[DagOutcome]:
-    """Test-run each DAG in order with ``conf`` as its run configuration; later DAGs run
-    even if an earlier one failed."""
+Skip = Callable[[str, list[DagOutcome]], "str | None"]
+"""Why a DAG need not run, given the runs made so far, or None to run it."""
+
+
+def work_left(settings: Settings, until: str) -> Skip:
+    """What ``hei run`` leaves out, as a scheduler would: an ingest DAG with no file to load or
+    record; ``assess_ethnicity`` when no ingest ran and the links postdate the last load; the
+    report when the latest release has one. ``compute_indicators`` and ``publish_partnership``
+    always run: each finds for itself in about a second that nothing changed, and so picks up
+    what an earlier run left undone."""
+    from transforms.ingest import audit
+    from transforms.quality import completeness
+    from transforms.report.inputs import report_of_latest_release_exists
+    from transforms.warehouse import ddl
+    from transforms.warehouse import engine as warehouse
+
+    engine = warehouse.make_engine(settings.warehouse_url)
+    ddl.apply_ddl(engine)
+    with engine.connect() as conn:
+        found = audit.sources_to_load(
+            conn, settings.landing_dir, SOURCES, until, settings.settle_seconds
+        )
+
+    def skip(dag_id: str, done: list[DagOutcome]) -> str | None:
+        source = dag_id.removeprefix("ingest_")
+        if source in SOURCES:
+            return None if source in found else "nothing new to load"
+        loaded = any(o.dag_id.startswith("ingest_") and o.state != NOT_RUN for o in done)
+        if dag_id == "assess_ethnicity" and not loaded:
+            with engine.connect() as conn:
+                if completeness.person_ethnicity_current(conn):
+                    return "ethnicity already linked after the last load"
+        if dag_id == "assurance_report" and report_of_latest_release_exists(
+            settings.publish_url, settings.reports_dir
+        ):
+            return "the latest release's report is built"
+        return None
+
+    return skip
+
+
+def run_dags(
+    dag_ids: tuple[str, ...], log_path: Path, conf: dict, skip: Skip | None = None
+) -> list[DagOutcome]:
+    """Test-run each DAG in order with ``conf`` as its run configuration, but those ``skip``
+    gives a reason to leave out; later DAGs run even if an earlier one failed."""
     from airflow.dag_processing.dagbag import DagBag
 
     from hei.airflow_env import DAGS_FOLDER
@@ -121,6 +169,11 @@ def run_dags(dag_ids: tuple[str, ...], log_path: Path, conf: dict) -> list[DagOu
         if bag.import_errors:
             raise RuntimeError(f"DAG import errors: {bag.import_errors}")
         for dag_id in dag_ids:
+            reason = skip(dag_id, outcomes) if skip else None
+            if reason:
+                print(f"  {dag_id}: {NOT_RUN}, {reason}", file=terminal, flush=True)
+                outcomes.append(DagOutcome(dag_id, "", NOT_RUN, 0.0, reason))
+                continue
             print(f"  running {dag_id} ...", file=terminal, flush=True)
             started = time.monotonic()
             run = without_retries(bag.dags[dag_id]).test(run_conf=conf)

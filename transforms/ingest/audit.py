@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from transforms.core.periods import utcnow
+from transforms.ingest import landing
 from transforms.ingest.landing import Delivery
 from transforms.warehouse.tables import audit_file_loads
 
@@ -99,6 +101,14 @@ def plan(conn: Connection, deliveries: Iterable[Delivery]) -> list[Planned]:
         )
         planned.append(Planned(delivery, "unchanged" if same_as_loaded else "load"))
     return planned
+
+
+def sources_to_load(
+    conn: Connection, landing_dir: Path, sources: Iterable[str], until: str | None, settle: float
+) -> list[str]:
+    """The sources with a file in the landing zone that a run would load or record (see
+    :func:`plan`): ``hei run`` starts only their ingest DAG runs."""
+    return [s for s in sources if plan(conn, landing.scan(landing_dir, s, until, settle))]
 
 
 def record(conn: Connection, entry: LoadRecord) -> LoadRecord:

@@ -21,6 +21,7 @@ from transforms.core.ethnicity import NOT_KNOWN_CODE, NOT_STATED_CODE, STATUSES
 from transforms.core.periods import utcnow
 from transforms.warehouse.tables import (
     STAGING,
+    audit_file_loads,
     core_person_ethnicity,
     quality_ethnicity_completeness,
 )
@@ -163,6 +164,18 @@ def _snapshot_day(period: sa.ColumnElement[str]) -> sa.ColumnElement[date]:
 
 def _latest(partition: list[sa.ColumnElement], *order: sa.ColumnElement) -> sa.Label[int]:
     return sa.func.row_number().over(partition_by=partition, order_by=order).label("latest")
+
+
+def person_ethnicity_current(conn: Connection) -> bool:
+    """Whether best-known ethnicity was rebuilt after the last delivery was applied, so
+    linking again would change nothing (``hei run`` then leaves ``assess_ethnicity`` out)."""
+    applied = sa.select(sa.func.max(audit_file_loads.c.finished_at)).where(
+        audit_file_loads.c.status.in_(["loaded", "superseded"])
+    )
+    rebuilt = sa.select(sa.func.max(core_person_ethnicity.c.computed_at))
+    both = sa.select(applied.scalar_subquery(), rebuilt.scalar_subquery())
+    last_load, last_rebuild = conn.execute(both).one()
+    return last_load is None or (last_rebuild is not None and last_rebuild >= last_load)
 
 
 def rebuild_person_ethnicity(conn: Connection) -> None:

@@ -19,14 +19,19 @@ from sqlalchemy.engine import Engine
 
 from transforms.core.periods import month_bounds
 from transforms.report import content
-from transforms.report.inputs import DUE_DAY, Release, deliveries, load_release
+from transforms.report.inputs import (
+    DUE_DAY,
+    HTML_NAME,
+    PDF_NAME,
+    Release,
+    deliveries,
+    load_release,
+)
 from transforms.report.spc import MINIMUM_POINTS
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = files("transforms.report") / "templates"  # package data
-HTML_NAME = "assurance_report.html"
-PDF_NAME = "assurance_report.pdf"
 RUG_GROUPS = (
     "White",
     "Mixed",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -23,6 +24,8 @@ from transforms.publish.store import MANIFEST, ReleaseStore, release_order
 from transforms.publish.tables import RELEASE_TABLES
 
 DUE_DAY = 15
+HTML_NAME = "assurance_report.html"  # in <reports_dir>/<month>/, beside its PDF
+PDF_NAME = "assurance_report.pdf"
 """A month's delivery is due by this day of the following month (after SUS's flex date)."""
 TOP_REASONS = 3
 
@@ -44,6 +47,20 @@ class Release:
     @property
     def month(self) -> str:
         return self.manifest["covers"]["last_month"]
+
+
+def report_of_latest_release_exists(target: str, reports_dir: Path) -> bool:
+    """Whether the report in ``reports_dir`` was built from the release ``latest.json`` points
+    at (its HTML names the release), as the ``assurance_report`` DAG builds it once per release;
+    ``hei run`` then leaves that DAG out."""
+    store = ReleaseStore(target)
+    pointer = store.latest()
+    if pointer is None:
+        return True  # nothing published: there is nothing to report on
+    folder = store.release_path(pointer["release"])
+    month = store.read_json(f"{folder}/{MANIFEST}")["covers"]["last_month"]
+    html, pdf = reports_dir / month / HTML_NAME, reports_dir / month / PDF_NAME
+    return pdf.exists() and html.exists() and f">{pointer['release']}<" in html.read_text()
 
 
 def load_release(target: str, month: str | None = None) -> Release:
