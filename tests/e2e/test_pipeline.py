@@ -270,12 +270,38 @@ def failed_run(pipeline_run: dict) -> dict:
     logs_before = set(logs_of(root))
     run = hei("run", "--landing", str(pipeline_run["landing"]), "--warehouse", UNREACHABLE, env=env)
     status = hei("status", "--warehouse", UNREACHABLE, env=env)
-    return {"run": run, "status": status, "logs": set(logs_of(root)) - logs_before}
+    unwritable = root / "a file, not a folder"
+    unwritable.write_text("")
+    failing_dag = hei(
+        "run",
+        "--landing",
+        str(pipeline_run["landing"]),
+        "--warehouse",
+        pipeline_run["url"],
+        "--publish",
+        str(unwritable / "publish"),
+        "--reports",
+        str(root / "failed-reports"),
+        env=env,
+    )
+    return {
+        "run": run,
+        "status": status,
+        "failing_dag": failing_dag,
+        "logs": set(logs_of(root)) - logs_before,
+    }
 
 
 def logs_of(root: Path) -> list[Path]:
     logs = root / "var" / "logs"
     return [*(logs.iterdir() if logs.exists() else ()), *(root / "airflow").rglob("*.log")]
+
+
+def test_run_exits_non_zero_naming_the_dag_run_that_failed(failed_run):
+    failing = failed_run["failing_dag"]
+    assert failing.returncode == 1
+    assert "publish_partnership: failed" in failing.stderr
+    assert re.search(r"^publish_partnership +failed", failing.stdout, re.M)
 
 
 def test_run_exits_non_zero_before_any_dag_run_when_the_warehouse_cannot_be_reached(failed_run):

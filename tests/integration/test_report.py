@@ -18,7 +18,7 @@ from tests.support.cli import hei, user_env
 from transforms.publish import release
 from transforms.report import build
 from transforms.report.content import number
-from transforms.report.inputs import load_release
+from transforms.report.inputs import load_release, report_of_latest_release_exists
 from transforms.warehouse import engine as warehouse
 
 MONTH = "2025-10"
@@ -160,3 +160,21 @@ def test_hei_report_says_when_there_is_no_release(tmp_path):
     )
     assert missing.returncode == 1
     assert "no release has been published" in missing.stderr
+
+
+def test_hei_run_knows_the_latest_releases_report_is_built_only_from_its_html_and_pdf(
+    built, tmp_path
+):
+    publish, reports = str(built["root"] / "publish"), built["root"] / "reports"
+    assert report_of_latest_release_exists(publish, reports)
+    assert report_of_latest_release_exists(str(tmp_path / "nothing published"), tmp_path)
+    assert not report_of_latest_release_exists(publish, tmp_path / "no reports")
+    copy = tmp_path / "reports"
+    shutil.copytree(reports, copy)
+    html = copy / MONTH / "assurance_report.html"
+    release_id = built["release"].release_id
+    html.write_text(html.read_text().replace(f">{release_id}<", ">2025-09<"))
+    assert not report_of_latest_release_exists(publish, copy)  # built from an older release
+    shutil.copytree(reports, copy, dirs_exist_ok=True)
+    (copy / MONTH / "assurance_report.pdf").unlink()
+    assert not report_of_latest_release_exists(publish, copy)  # its PDF was never written

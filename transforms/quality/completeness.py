@@ -168,7 +168,12 @@ def _latest(partition: list[sa.ColumnElement], *order: sa.ColumnElement) -> sa.L
 
 def person_ethnicity_current(conn: Connection) -> bool:
     """Whether best-known ethnicity was rebuilt after the last delivery was applied, so
-    linking again would change nothing (``hei run`` then leaves ``assess_ethnicity`` out)."""
+    linking again would change nothing (``hei run`` then leaves ``assess_ethnicity`` out).
+
+    Judged by time stamps, which is exact for ``hei run``'s own sequence of DAG runs. A load
+    committing during a rebuild in another process (a scheduler) can look older than the
+    links; the scheduler's own Asset event for that load relinks it.
+    """
     applied = sa.select(sa.func.max(audit_file_loads.c.finished_at)).where(
         audit_file_loads.c.status.in_(["loaded", "superseded"])
     )

@@ -24,9 +24,9 @@ from transforms.publish.store import MANIFEST, ReleaseStore, release_order
 from transforms.publish.tables import RELEASE_TABLES
 
 DUE_DAY = 15
+"""A month's delivery is due by this day of the following month (after SUS's flex date)."""
 HTML_NAME = "assurance_report.html"  # in <reports_dir>/<month>/, beside its PDF
 PDF_NAME = "assurance_report.pdf"
-"""A month's delivery is due by this day of the following month (after SUS's flex date)."""
 TOP_REASONS = 3
 
 
