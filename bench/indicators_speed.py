@@ -42,11 +42,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from common import machine, peak_rss_mb
+from common import machine, peak_rss_mb, postgres_database
 
 from transforms.core.periods import month_after
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_DATABASE = "hei_bench_indicators"
 PSEUDONYM_KEY = "bench"
 ACTIVITY_TABLES = (
@@ -432,23 +431,6 @@ def load(landing: Path, url: str, work: Path, until: str | None) -> float:
     return time.perf_counter() - started
 
 
-def server_url() -> str:
-    return os.environ.get("HEI_TEST_POSTGRES_URL", DEFAULT_PG)
-
-
-def postgres_database(create: bool) -> str:
-    """Drop the bench database, and create it afresh when ``create``; returns its URL."""
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(server_url(), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text(f"drop database if exists {PG_DATABASE} with (force)"))
-        if create:
-            conn.execute(sa.text(f"create database {PG_DATABASE}"))
-    engine.dispose()
-    return sa.make_url(server_url()).set(database=PG_DATABASE).render_as_string(False)
-
-
 def repeated(kind: str, url: str, repeat: int) -> dict:
     runs = [child(kind, url) for _ in range(repeat)]
     for run in runs:
@@ -511,7 +493,7 @@ def run(args: argparse.Namespace, work: Path) -> list[dict]:
         synthesise(landing, args.months, args.end, args.scale)
     urls = {
         "duckdb": f"duckdb:///{work}/warehouse.duckdb",
-        "postgres": postgres_database(create=True) if "postgres" in args.warehouse else "",
+        "postgres": postgres_database(PG_DATABASE) if "postgres" in args.warehouse else "",
     }
     for kind in args.warehouse:
         seconds = load(landing, urls[kind], work, None if args.data else args.end)
@@ -550,7 +532,7 @@ def main() -> None:
         else:
             shutil.rmtree(work, ignore_errors=True)
             if "postgres" in args.warehouse:
-                postgres_database(create=False)
+                postgres_database(PG_DATABASE, create=False)
     from transforms.ops.status import format_table
 
     print(format_table(results, COLUMNS))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -28,11 +27,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
-from common import machine, peak_rss_mb
+from common import machine, peak_rss_mb, postgres_database
 
 from synth.population import nhs_numbers
-
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
 def write_delivery(folder: Path, rows: int) -> Path:
@@ -97,17 +94,6 @@ def sa_dialect(url: str) -> str:
     return url.split(":")[0].split("+")[0]
 
 
-def fresh_postgres() -> str:
-    import sqlalchemy as sa
-
-    server = os.environ.get("HEI_TEST_POSTGRES_URL", DEFAULT_PG)
-    engine = sa.create_engine(server, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(sa.text("drop database if exists hei_bench with (force)"))
-        conn.execute(sa.text("create database hei_bench"))
-    return sa.make_url(server).set(database="hei_bench").render_as_string(hide_password=False)
-
-
 def bare_load(path: Path, url: str) -> float:
     """Seconds for the warehouse's own bulk load of the file, with no check at all."""
     if url.startswith("duckdb:///"):
@@ -142,7 +128,7 @@ def load_once(landing: Path, kind: str, tmp: str, attempt: int) -> tuple[float, 
         bare = bare_load(next(landing.rglob("*.csv")), f"duckdb:///{tmp}/bare{attempt}.duckdb")
         url = f"duckdb:///{tmp}/bench{attempt}.duckdb"
     else:
-        url = fresh_postgres()
+        url = postgres_database("hei_bench")
         bare = bare_load(next(landing.rglob("*.csv")), url)
     out = subprocess.run(
         [sys.executable, __file__, "--child", str(landing), url],

@@ -35,9 +35,15 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from common import machine, peak_rss_mb, run_child
+from common import (
+    current_rss_mb,
+    machine,
+    peak_rss_mb,
+    postgres_database,
+    postgres_server,
+    run_child,
+)
 
-DEFAULT_PG = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DATABASE = "hei_bench_pipeline"
 DOWNSTREAM = ("link_ethnicity", "compute_indicators", "publish_release", "build_report")
 
@@ -47,14 +53,6 @@ sys.path.insert(0, "bench")
 from pipeline_scale import run_month
 print(json.dumps(run_month(json.loads(sys.argv[1]))))
 """
-
-
-def current_rss_mb() -> int:
-    """The RSS every forked task starts from."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return round(int(line.split()[1]) / 1024)
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 def in_fork(call: Callable[[], Any]) -> tuple[Any, float, int]:
@@ -148,17 +146,6 @@ def generate(landing: Path, months: list[str], scale: float) -> dict:
     return run_child(code, str(landing), months[0], months[-1], str(scale))
 
 
-def postgres_database(admin_url: str, create: bool) -> str:
-    """Create (or drop) the bench's own database on the server; returns its URL."""
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        if create:
-            conn.exec_driver_sql(f"CREATE DATABASE {DATABASE}")
-    admin.dispose()
-    return sa.make_url(admin_url).set(database=DATABASE).render_as_string(hide_password=False)
-
-
 def warehouse_size(url: str) -> dict[str, int]:
     """Bytes per schema (tables with their indexes and TOAST), or the DuckDB file's size."""
     if url.startswith("duckdb:///"):
@@ -230,7 +217,7 @@ def main() -> None:
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--end", default="2026-03", help="last month (a March completes WRES)")
     parser.add_argument("--warehouse", choices=["postgres", "duckdb"], default="postgres")
-    parser.add_argument("--postgres-url", default=DEFAULT_PG, help="a server to create it on")
+    parser.add_argument("--postgres-url", default=postgres_server(), help="its server")
     parser.add_argument("--workdir", help="where the landing zone goes (default: a temp dir)")
     parser.add_argument("--json", help="also write every measurement to this file")
     args = parser.parse_args()
@@ -238,7 +225,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="hei-bench-pipeline-", dir=args.workdir) as tmp:
         var = Path(tmp)
         if args.warehouse == "postgres":
-            url = postgres_database(args.postgres_url, create=True)
+            url = postgres_database(DATABASE, server=args.postgres_url)
         else:
             url = f"duckdb:///{var / 'warehouse.duckdb'}"
         try:
@@ -252,7 +239,7 @@ def main() -> None:
             result["warehouse_bytes"] = warehouse_size(url)
         finally:
             if args.warehouse == "postgres":
-                postgres_database(args.postgres_url, create=False)
+                postgres_database(DATABASE, create=False, server=args.postgres_url)
     print_report(args, result)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
