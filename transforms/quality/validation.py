@@ -125,25 +125,16 @@ def validate_delivery(
     completeness is computed. The results go to ``quality.validation_runs`` (with the load)
     and to GX's store (for the Data Docs, named after the load).
     """
-    import pandas as pd
     from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.resource_identifiers import (
         ExpectationSuiteIdentifier,
         ValidationResultIdentifier,
     )
 
-    from transforms.quality.suites import BY_NAME, FRAME_COLUMNS, delivery_suites
+    from transforms.quality.suites import BY_NAME, delivery_suites, measures_frame
 
     found = metrics.profile(conn, source, period, rows)
-    frame = pd.DataFrame(
-        {
-            "check": pd.Series([m.check for m in found.measures], dtype=object),
-            "subject": pd.Series([m.subject for m in found.measures], dtype=object),
-            "value": pd.Series([m.value for m in found.measures], dtype=float),
-            "detail": pd.Series([m.detail for m in found.measures], dtype=object),
-        },
-        columns=FRAME_COLUMNS,
-    )
+    frame = measures_frame(found)
     suites = delivery_suites(found)
     with _file_lock(Path(context.root_directory) / ".suites.lock"):
         stored = [context.suites.add_or_update(suite) for suite in suites.values()]
