@@ -22,6 +22,7 @@ from transforms.core.periods import utcnow
 from transforms.warehouse.engine import DDL_LOCK, is_duckdb
 from transforms.warehouse.tables import (
     POSTGRES_ONLY,
+    RETIRED_INDEXES,
     audit_ddl_applied,
     core_dim_ethnicity,
     metadata,
@@ -90,9 +91,11 @@ def table_statements(dialect: Dialect) -> list[str]:
 
 
 def index_statements(dialect: Dialect) -> list[str]:
-    """``create index if not exists`` for every declared index the dialect gets."""
+    """``create index if not exists`` for every declared index the dialect gets, and on
+    PostgreSQL ``drop index if exists`` for those retired (``tables.RETIRED_INDEXES``)."""
     on_duckdb = dialect.name == "duckdb"
-    return [
+    retired = [] if on_duckdb else [f"drop index if exists {name}" for name in RETIRED_INDEXES]
+    return retired + [
         str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)).strip()
         for table in metadata.sorted_tables
         for index in sorted(table.indexes, key=lambda i: str(i.name))
