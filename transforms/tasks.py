@@ -146,7 +146,7 @@ def compute_indicators(settings: Settings, run_id: str | None) -> dict[str, int]
         with warehouse.locked_snapshot(engine, "hei:indicators") as conn:
             recomputed = indicator_store.compute(conn, run_id)
             years = wres_store.compute(conn)
-            log.info("WRES for %d financial year(s): %s", len(years), years)
+            log.info("WRES recomputed for %d financial year(s): %s", len(years), years)
             return recomputed
 
     return warehouse.retry_on_conflict(attempt, "compute_indicators")

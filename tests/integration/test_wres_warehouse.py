@@ -107,3 +107,39 @@ def test_hei_wres_writes_each_organisations_return(landing, tmp_path):
     assert {"WRES1", "WRES2", "WRES3", "WRES4", "WRES9"} == set(first["Indicator"])
     none = hei("wres", "--year", "2031", "--warehouse", url, "--out", str(out), env=env)
     assert none.returncode == 1 and "no WRES figures" in none.stderr
+
+
+def computed_at(url: str) -> list:
+    with warehouse.make_engine(url).connect() as conn:
+        return sorted(
+            conn.execute(sa.text("select distinct computed_at from indicators.wres")).scalars()
+        )
+
+
+def test_wres_is_recomputed_only_when_its_loads_or_its_method_change(
+    landing, tmp_path, monkeypatch
+):
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    load_workforce(tmp_path, url, landing)
+    first, before = computed_at(url), shown(url)
+    engine = warehouse.make_engine(url)
+    with engine.begin() as conn:
+        assert wres_store.compute(conn) == []  # nothing changed: nothing rewritten
+    assert computed_at(url) == first
+    with engine.begin() as conn:
+        assert wres_store.compute(conn, force=True) == [YEAR_END]
+    assert computed_at(url) != first
+    pd.testing.assert_frame_equal(shown(url), before)
+    rewritten = computed_at(url)
+    with engine.begin() as conn:  # a change to the method's code (here: one more module)
+        monkeypatch.setattr(wres_store, "METHOD_MODULES", (*wres_store.METHOD_MODULES, json))
+        assert wres_store.compute(conn) == [YEAR_END]
+    assert computed_at(url) != rewritten
+    with engine.begin() as conn:  # a month loaded again, as a resubmission would
+        conn.execute(
+            sa.text(
+                "update audit.file_loads set load_id = load_id || 'again' "
+                "where source = 'workforce' and period = '2025-03'"
+            )
+        )
+        assert wres_store.compute(conn) == [YEAR_END]

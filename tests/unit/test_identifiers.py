@@ -20,6 +20,14 @@ def test_wrong_check_digit_length_letters_and_blank_fail():
     assert valid_nhs_numbers(values).to_pylist() == [False] * 6
 
 
+def test_validity_is_read_from_each_value_of_a_slice_or_of_large_strings():
+    values = pa.array(["9434765918", *VALID, "", "94347A5919", "4010232137"])
+    expected = [True, True, True, False, False, True]
+    assert valid_nhs_numbers(values.slice(1)).to_pylist() == expected
+    assert valid_nhs_numbers(values.slice(1).cast(pa.large_string())).to_pylist() == expected
+    assert valid_nhs_numbers(values.slice(4, 0)).to_pylist() == []
+
+
 def test_remainder_of_ten_is_never_valid():
     # 1000000010: weighted sum 10*1 + 2*1 = 12 -> 12 % 11 = 1 -> check 10, which is impossible
     assert valid_nhs_numbers(pa.array(["1000000010"])).to_pylist() == [False]

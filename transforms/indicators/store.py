@@ -52,7 +52,7 @@ log = logging.getLogger(__name__)
 METHOD_VERSION = "3"
 """Part of every fingerprint: bump it when a code change alters computed values, so the next
 compute replaces every period. (The reference tables the values depend on are fingerprinted
-by content, see ``_reference_digest``.)"""
+by content, see ``reference_digest``.)"""
 REFERENCE_FILES = ("acsc_icd10_codes.csv", "ethnic_category_codes.csv", "esp2013.csv")
 
 VALUE_COLUMNS = arrow_types(indicators_values)
@@ -300,7 +300,7 @@ def _plan(
             if _lacking(indicator, period, absent):
                 continue
             inputs = {
-                "version": [METHOD_VERSION, _reference_digest()],
+                "version": [METHOD_VERSION, reference_digest()],
                 "definition": definition,
                 "period": [kind, *period.months],
                 "loads": {s: [loads.get(s, {}).get(m) for m in period.months] for s in sources},
@@ -349,7 +349,7 @@ def _note_not_computed(
 
 
 @cache
-def _reference_digest() -> str:
+def reference_digest() -> str:
     """sha256 of the reference tables behind the values (codes, groups, the standard)."""
     digest = hashlib.sha256()
     for name in REFERENCE_FILES:

@@ -2,29 +2,39 @@
 indicator catalogue, into ``indicators.wres`` (exact) and ``indicators.wres_published``
 (what ``mart.wres`` shows partners).
 
-Each compute reads the March workforce snapshots and the year's shortlisting from staging
-(a few thousand staff and applicants a year) and rewrites the years whose rows changed; the
-computation itself is ``transforms.indicators.wres``.
+Each compute rewrites every year, reading the March workforce snapshots and the year's
+shortlisting from staging (a few thousand staff and applicants a year), but only when its
+inputs changed since the last: the loads of either source, the reference codes, or the code of
+the method and its disclosure rules (``indicators.wres_inputs`` keeps their fingerprint). An
+unchanged compute costs two small queries, not seconds. The computation itself is
+``transforms.indicators.wres``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 import logging
 from datetime import date
+from types import ModuleType
 
 import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from transforms.core import disclosure, disclosure_audit, ethnicity, statistics, wres_audit
 from transforms.core.periods import Period, utcnow
+from transforms.indicators import assembly
 from transforms.indicators import wres as standard
+from transforms.indicators.store import reference_digest
 from transforms.warehouse.bulk import append_arrow, arrow_types
 from transforms.warehouse.engine import fetch_frame
 from transforms.warehouse.tables import (
     STAGING,
     audit_file_loads,
     indicators_wres,
+    indicators_wres_inputs,
     indicators_wres_published,
 )
 
@@ -49,11 +59,30 @@ STAFF_COLUMNS = (
 APPLICANT_COLUMNS = ("organisation_code", "shortlisted_date", "ethnic_code", "appointed")
 
 
-def compute(conn: Connection) -> list[date]:
-    """Recompute every reportable financial year; returns their ends (31 March)."""
-    years = standard.financial_years(_loaded(conn, STAFF), _loaded(conn, APPLICANTS))
-    conn.execute(sa.delete(indicators_wres))
-    conn.execute(sa.delete(indicators_wres_published))
+METHOD_MODULES: tuple[ModuleType, ...] = (
+    standard,
+    assembly,
+    disclosure,
+    disclosure_audit,
+    wres_audit,
+    statistics,
+    ethnicity,
+)
+"""The code the WRES values and their protection follow from: any change to it recomputes."""
+
+
+def compute(conn: Connection, *, force: bool = False) -> list[date]:
+    """Recompute every reportable financial year if the inputs changed (or ``force``);
+    returns the ends (31 March) of the years recomputed, none if nothing changed."""
+    staff, applicants = _loaded(conn, STAFF), _loaded(conn, APPLICANTS)
+    fingerprint = _fingerprint(staff, applicants)
+    stored = conn.execute(sa.select(indicators_wres_inputs.c.fingerprint)).scalars().first()
+    if stored == fingerprint and not force:
+        log.info("WRES: inputs unchanged since the last compute")
+        return []
+    years = standard.financial_years(sorted(staff), sorted(applicants))
+    for table in (indicators_wres, indicators_wres_published, indicators_wres_inputs):
+        conn.execute(sa.delete(table))
     now = utcnow()
     exact = [standard.wres(_staff(conn, year), _applicants(conn, year), year.end) for year in years]
     for year, rows in zip(years, exact, strict=True):
@@ -65,17 +94,29 @@ def compute(conn: Connection) -> list[date]:
         append_arrow(
             conn, indicators_wres_published, _as_arrow(published, indicators_wres_published, now)
         )
+    conn.execute(sa.insert(indicators_wres_inputs).values(fingerprint=fingerprint, computed_at=now))
     return [year.end for year in years]
 
 
-def _loaded(conn: Connection, source: str) -> list[str]:
+def _loaded(conn: Connection, source: str) -> dict[str, list[str]]:
+    """month -> the ids of the source's loads now in staging for it."""
     loads = audit_file_loads.c
     query = (
-        sa.select(loads.period)
+        sa.select(loads.period, loads.load_id)
         .where(loads.source == source, loads.status == "loaded", loads.period.is_not(None))
-        .distinct()
+        .order_by(loads.period, loads.load_id)
     )
-    return sorted(conn.execute(query).scalars())
+    found: dict[str, list[str]] = {}
+    for period, load_id in conn.execute(query):
+        found.setdefault(period, []).append(load_id)
+    return found
+
+
+def _fingerprint(staff: dict[str, list[str]], applicants: dict[str, list[str]]) -> str:
+    digest = hashlib.sha256(repr((staff, applicants, reference_digest())).encode())
+    for module in METHOD_MODULES:
+        digest.update(inspect.getsource(module).encode())
+    return digest.hexdigest()
 
 
 def _staff(conn: Connection, year: Period) -> pd.DataFrame:
