@@ -159,6 +159,7 @@ def preload_task_code() -> None:
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")  # as transforms.quality.validation
     import great_expectations  # noqa: F401
 
+    import transforms.report.build  # noqa: F401  (imported by its task alone)
     import transforms.tasks  # noqa: F401
 
 

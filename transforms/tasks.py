@@ -26,7 +26,6 @@ from transforms.ops import deliveries
 from transforms.ops.alerts import send_alert
 from transforms.publish import release
 from transforms.quality import completeness, metrics, validation
-from transforms.report import build as report
 from transforms.warehouse import ddl
 from transforms.warehouse import engine as warehouse
 from transforms.warehouse.tables import core_person_ethnicity
@@ -168,6 +167,8 @@ def publish_release(settings: Settings, run_id: str | None) -> dict:
 def build_report(settings: Settings, month: str | None = None) -> dict:
     """The monthly assurance report from the latest release (or ``month``'s) into
     ``settings.reports_dir`` (``transforms.report.build``)."""
+    from transforms.report import build as report  # Matplotlib and WeasyPrint: here only
+
     built = report.build(
         warehouse.make_engine(settings.warehouse_url),
         settings.publish_url,

@@ -10,17 +10,18 @@ import pytest
 
 from hei.airflow_env import write_local_settings
 
+TASK_CODE = ["great_expectations", "transforms.report.build", "transforms.tasks"]
 PROBE = (
     "import os, runpy, sys; sys.argv = ['airflow', os.environ['COMPONENT']];"
     "runpy.run_path(os.environ['SETTINGS']);"
-    "print(sorted(m for m in ('transforms.tasks', 'great_expectations') if m in sys.modules))"
+    "print(sorted(m for m in os.environ['MODULES'].split() if m in sys.modules))"
 )
 
 
 @pytest.mark.parametrize(
     ("component", "loaded"),
     [
-        ("scheduler", ["great_expectations", "transforms.tasks"]),
+        ("scheduler", TASK_CODE),
         ("api-server", []),
     ],
 )
@@ -31,6 +32,7 @@ def test_only_the_components_that_run_tasks_preload_their_code(tmp_path, compone
         capture_output=True,
         text=True,
         check=True,
-        env=os.environ | {"SETTINGS": str(settings), "COMPONENT": component},
+        env=os.environ
+        | {"SETTINGS": str(settings), "COMPONENT": component, "MODULES": " ".join(TASK_CODE)},
     )
     assert probe.stdout.strip().splitlines()[-1] == str(loaded)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import norm
+from scipy.special import ndtri  # the normal quantile, as scipy.stats' norm.ppf
 
 # one-sided probabilities of the limits: 95% (0.025 in each tail) and 99.8% (0.001)
 P_95 = 0.975
@@ -95,7 +95,7 @@ def _limits(p: float, population: np.ndarray | float, average: float) -> np.ndar
     The package's ``sigma_adjustment`` finds them as the roots of a quadratic; they reduce to
     the score-test form below, which is also free of its cancellation for large N.
     """
-    spread = norm.ppf(p) * np.sqrt(average * (1 - average) / population)
+    spread = ndtri(p) * np.sqrt(average * (1 - average) / population)
     return np.array([average - spread, average + spread])
 
 
