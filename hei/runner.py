@@ -21,6 +21,7 @@ from transforms.config.sources import SOURCES
 
 if TYPE_CHECKING:
     from airflow.sdk import DAG
+    from sqlalchemy.engine import Engine
 
 PIPELINE_ORDER = (
     *(f"ingest_{name}" for name in SOURCES),
@@ -114,11 +115,13 @@ Skip = Callable[[str, list[DagOutcome]], "str | None"]
 
 def work_left(settings: Settings, until: str) -> Skip:
     """What ``hei run`` leaves out, as a scheduler would: an ingest DAG with no file to load or
-    record; ``assess_ethnicity`` when no ingest ran and the links postdate the last load; the
-    report when the latest release has one. ``compute_indicators`` and ``publish_partnership``
-    always run: each finds for itself that nothing changed (the compute still recomputes WRES),
-    and so picks up what an earlier run left undone. A check that cannot tell (a publish target
-    it cannot read) runs the DAG, whose own error then says what is wrong."""
+    record; ``assess_ethnicity`` when no ingest ran and the links postdate the last load;
+    ``compute_indicators`` when neither the catalogue's nor WRES's inputs changed since their
+    last compute; ``publish_partnership`` when the latest release holds what the warehouse
+    does; the report when the latest release has one. Each is the same comparison the DAG's
+    own task makes, asked when the DAG's turn comes (after the DAGs before it), so a run cut
+    short is finished by the next. A check that cannot tell (a publish target it cannot read)
+    runs the DAG, whose own error then says what is wrong."""
     from transforms.ingest import audit
     from transforms.quality import completeness
     from transforms.warehouse import ddl
@@ -140,20 +143,46 @@ def work_left(settings: Settings, until: str) -> Skip:
             with engine.connect() as conn:
                 if completeness.person_ethnicity_current(conn):
                     return "ethnicity already linked after the last load"
-        if dag_id == "assurance_report" and _report_built(settings):
+        if dag_id == "compute_indicators" and _settled(lambda: not _compute_pending(engine)):
+            return "indicators and WRES already computed from what is loaded"
+        if dag_id == "publish_partnership" and _settled(
+            lambda: not _publish_pending(engine, settings.publish_url)
+        ):
+            return "the latest release holds what the warehouse does"
+        if dag_id == "assurance_report" and _settled(lambda: _report_built(settings)):
             return "the latest release's report is built"
         return None
 
     return skip
 
 
+def _settled(check: Callable[[], bool]) -> bool:
+    """Whether ``check`` says there is nothing to do; any error (a storage or warehouse
+    error) counts as work, so the DAG runs and its own error says what is wrong."""
+    try:
+        return check()
+    except Exception:
+        return False
+
+
+def _compute_pending(engine: Engine) -> bool:
+    from transforms.indicators import store as indicator_store
+    from transforms.indicators import wres_store
+
+    with engine.connect() as conn:
+        return indicator_store.pending(conn) or wres_store.pending(conn)
+
+
+def _publish_pending(engine: Engine, publish_url: str) -> bool:
+    from transforms.publish import release
+
+    return release.pending(engine, publish_url)
+
+
 def _report_built(settings: Settings) -> bool:
     from transforms.report.inputs import report_of_latest_release_exists
 
-    try:
-        return report_of_latest_release_exists(settings.publish_url, settings.reports_dir)
-    except Exception:  # any storage error: not known to be built, so the DAG runs and says why
-        return False
+    return report_of_latest_release_exists(settings.publish_url, settings.reports_dir)
 
 
 def run_dags(

@@ -48,7 +48,7 @@ FIXED = [
     "indicators.published",
     "indicators.wres",
     "indicators.wres_published",
-    "indicators.wres_inputs",
+    "indicators.compute_inputs",
 ]
 
 

@@ -6,18 +6,19 @@ ethnicity. A period whose fingerprint is unchanged is skipped; the others are re
 replaced in one transaction with their fingerprints, so a failed compute leaves the tables as
 they were and a rerun of the same data gives the same rows. Best-known ethnicity is computed
 over all data, so a change in it (most monthly loads bring some) recomputes every period: the
-same data always gives the same values, whatever order it arrived in.
+same data always gives the same values, whatever order it arrived in. A compute whose inputs
+as a whole are unchanged (``fingerprints``: no new load, no new link, the same catalogue and
+method) stops after reading them and writes nothing.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date
-from functools import cache
 
 import pandas as pd
 import pyarrow as pa
@@ -30,8 +31,7 @@ from transforms.config.sources import SOURCES
 from transforms.core.disclosure import STATISTIC_NAMES
 from transforms.core.disclosure_audit import Finding, attack
 from transforms.core.periods import Period, periods, utcnow
-from transforms.core.reference_data import reference_file
-from transforms.indicators import assembly
+from transforms.indicators import assembly, fingerprints
 from transforms.indicators import counts as aggregation
 from transforms.quality.completeness import ALL_ORGANISATIONS
 from transforms.warehouse.bulk import append_arrow, arrow_types
@@ -49,11 +49,11 @@ from transforms.warehouse.views import mart_indicator_values
 
 log = logging.getLogger(__name__)
 
+PART = "indicators"  # its row of indicators.compute_inputs
 METHOD_VERSION = "3"
 """Part of every fingerprint: bump it when a code change alters computed values, so the next
 compute replaces every period. (The reference tables the values depend on are fingerprinted
-by content, see ``reference_digest``.)"""
-REFERENCE_FILES = ("acsc_icd10_codes.csv", "ethnic_category_codes.csv", "esp2013.csv")
+by content, see ``fingerprints.reference_digest``.)"""
 
 VALUE_COLUMNS = arrow_types(indicators_values)
 PUBLISHED_COLUMNS = arrow_types(indicators_published)
@@ -78,12 +78,45 @@ def compute(conn: Connection, run_id: str | None, *, force: bool = False) -> dic
             return _compute(conn, run_id, force=force)
 
 
+def pending(conn: Connection) -> bool:
+    """Whether a compute would write anything: its inputs changed since the last one."""
+    return fingerprints.stored(conn, PART) != _inputs(conn, catalogue()).fingerprint
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """What every value of a compute follows from, and its fingerprint."""
+
+    loads: dict[str, dict[str, str]]
+    absent: dict[tuple[str, str], set[str]]
+    ethnicity: str
+    fingerprint: str
+
+
+def _inputs(conn: Connection, entries: dict[str, Indicator]) -> _Inputs:
+    """The compute's inputs: the catalogue (prose included: it is written to the catalogue
+    table), the loads of every source and month, the columns deliveries lacked, best-known
+    ethnicity, the method version and the reference tables."""
+    loads, absent = _loaded_months(conn), _absent_columns(conn)
+    ethnicity = _ethnicity_version(conn)
+    everything = {
+        "method": [METHOD_VERSION, fingerprints.reference_digest()],
+        "catalogue": {i: entry.model_dump(mode="json") for i, entry in entries.items()},
+        "loads": loads,
+        "absent": sorted([*key, sorted(names)] for key, names in absent.items()),
+        "ethnicity": ethnicity,
+    }
+    return _Inputs(loads, absent, ethnicity, fingerprints.digest(everything))
+
+
 def _compute(conn: Connection, run_id: str | None, *, force: bool) -> dict[str, int]:
     entries = catalogue()
+    found = _inputs(conn, entries)
+    if not force and fingerprints.stored(conn, PART) == found.fingerprint:
+        log.info("indicators: inputs unchanged since the last compute, nothing recomputed")
+        return dict.fromkeys(entries, 0)
     _refresh_catalogue(conn, entries)
-    loads = _loaded_months(conn)
-    absent = _absent_columns(conn)
-    ethnicity = _ethnicity_version(conn)
+    loads, absent, ethnicity = found.loads, found.absent, found.ethnicity
     stored = _stored_fingerprints(conn)
     _forget_removed(conn, entries)
     _note_not_computed(conn, entries, loads, absent)
@@ -96,16 +129,17 @@ def _compute(conn: Connection, run_id: str | None, *, force: bool) -> dict[str, 
         work[indicator.id] = (todo, [k for k in mine if k not in current], dict(planned))
     monthly = _monthly_counts(conn, [(entries[i], todo) for i, (todo, _, _) in work.items()])
     for indicator in entries.values():
-        todo, gone, fingerprints = work[indicator.id]
+        todo, gone, by_period = work[indicator.id]
         if todo or gone:
             rows = values_for(conn, indicator, todo, monthly) if todo else None
-            _replace(conn, indicator, todo, gone, rows, fingerprints, run_id)
+            _replace(conn, indicator, todo, gone, rows, by_period, run_id)
         log.info(
             "%s: %d period(s) recomputed, %d unchanged",
             indicator.id,
             len(todo),
-            len(fingerprints) - len(todo),
+            len(by_period) - len(todo),
         )
+    fingerprints.record(conn, PART, found.fingerprint)
     return {i: len(todo) for i, (todo, _, _) in work.items()}
 
 
@@ -300,14 +334,13 @@ def _plan(
             if _lacking(indicator, period, absent):
                 continue
             inputs = {
-                "version": [METHOD_VERSION, reference_digest()],
+                "version": [METHOD_VERSION, fingerprints.reference_digest()],
                 "definition": definition,
                 "period": [kind, *period.months],
                 "loads": {s: [loads.get(s, {}).get(m) for m in period.months] for s in sources},
                 "ethnicity": ethnicity,
             }
-            digest = hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
-            planned.append((period, digest))
+            planned.append((period, fingerprints.digest(inputs)))
     return planned
 
 
@@ -346,15 +379,6 @@ def _note_not_computed(
     conn.execute(sa.delete(indicators_not_computed))
     if rows:
         conn.execute(sa.insert(indicators_not_computed), rows)
-
-
-@cache
-def reference_digest() -> str:
-    """sha256 of the reference tables behind the values (codes, groups, the standard)."""
-    digest = hashlib.sha256()
-    for name in REFERENCE_FILES:
-        digest.update(reference_file(name).read_bytes())
-    return digest.hexdigest()
 
 
 def _forget_removed(conn: Connection, entries: dict[str, Indicator]) -> None:

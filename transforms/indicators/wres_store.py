@@ -5,14 +5,13 @@ indicator catalogue, into ``indicators.wres`` (exact) and ``indicators.wres_publ
 Each compute rewrites every year, reading the March workforce snapshots and the year's
 shortlisting from staging (a few thousand staff and applicants a year), but only when its
 inputs changed since the last: the loads of either source, the reference codes, or the code of
-the method and its disclosure rules (``indicators.wres_inputs`` keeps their fingerprint). An
-unchanged compute costs two small queries, not seconds. The computation itself is
+the method and its disclosure rules (``transforms.indicators.fingerprints``). An unchanged
+compute costs two small queries, not seconds. The computation itself is
 ``transforms.indicators.wres``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import logging
 from datetime import date
@@ -25,21 +24,20 @@ from sqlalchemy.engine import Connection
 
 from transforms.core import disclosure, disclosure_audit, ethnicity, statistics, wres_audit
 from transforms.core.periods import Period, utcnow
-from transforms.indicators import assembly
+from transforms.indicators import assembly, fingerprints
 from transforms.indicators import wres as standard
-from transforms.indicators.store import reference_digest
 from transforms.warehouse.bulk import append_arrow, arrow_types
 from transforms.warehouse.engine import fetch_frame
 from transforms.warehouse.tables import (
     STAGING,
     audit_file_loads,
     indicators_wres,
-    indicators_wres_inputs,
     indicators_wres_published,
 )
 
 log = logging.getLogger(__name__)
 
+PART = "wres"  # its row of indicators.compute_inputs
 STAFF, APPLICANTS = "workforce", "recruitment"
 SOURCES_READ = (STAFF, APPLICANTS)
 """The sources WRES is computed from: staff snapshots and shortlisting."""
@@ -71,17 +69,20 @@ METHOD_MODULES: tuple[ModuleType, ...] = (
 """The code the WRES values and their protection follow from: any change to it recomputes."""
 
 
+def pending(conn: Connection) -> bool:
+    """Whether a compute would rewrite the WRES tables: their inputs changed."""
+    return fingerprints.stored(conn, PART) != _fingerprint(conn)
+
+
 def compute(conn: Connection, *, force: bool = False) -> list[date]:
     """Recompute every reportable financial year if the inputs changed (or ``force``);
     returns the ends (31 March) of the years recomputed, none if nothing changed."""
-    staff, applicants = _loaded(conn, STAFF), _loaded(conn, APPLICANTS)
-    fingerprint = _fingerprint(staff, applicants)
-    stored = conn.execute(sa.select(indicators_wres_inputs.c.fingerprint)).scalars().first()
-    if stored == fingerprint and not force:
+    fingerprint = _fingerprint(conn)
+    if fingerprints.stored(conn, PART) == fingerprint and not force:
         log.info("WRES: inputs unchanged since the last compute")
         return []
-    years = standard.financial_years(sorted(staff), sorted(applicants))
-    for table in (indicators_wres, indicators_wres_published, indicators_wres_inputs):
+    years = standard.financial_years(_loaded(conn, STAFF), _loaded(conn, APPLICANTS))
+    for table in (indicators_wres, indicators_wres_published):
         conn.execute(sa.delete(table))
     now = utcnow()
     exact = [standard.wres(_staff(conn, year), _applicants(conn, year), year.end) for year in years]
@@ -94,29 +95,35 @@ def compute(conn: Connection, *, force: bool = False) -> list[date]:
         append_arrow(
             conn, indicators_wres_published, _as_arrow(published, indicators_wres_published, now)
         )
-    conn.execute(sa.insert(indicators_wres_inputs).values(fingerprint=fingerprint, computed_at=now))
+    fingerprints.record(conn, PART, fingerprint)
     return [year.end for year in years]
 
 
-def _loaded(conn: Connection, source: str) -> dict[str, list[str]]:
-    """month -> the ids of the source's loads now in staging for it."""
+def _loaded(conn: Connection, source: str) -> list[str]:
     loads = audit_file_loads.c
     query = (
-        sa.select(loads.period, loads.load_id)
+        sa.select(loads.period)
         .where(loads.source == source, loads.status == "loaded", loads.period.is_not(None))
-        .order_by(loads.period, loads.load_id)
+        .distinct()
     )
-    found: dict[str, list[str]] = {}
-    for period, load_id in conn.execute(query):
-        found.setdefault(period, []).append(load_id)
-    return found
+    return sorted(conn.execute(query).scalars())
 
 
-def _fingerprint(staff: dict[str, list[str]], applicants: dict[str, list[str]]) -> str:
-    digest = hashlib.sha256(repr((staff, applicants, reference_digest())).encode())
-    for module in METHOD_MODULES:
-        digest.update(inspect.getsource(module).encode())
-    return digest.hexdigest()
+def _fingerprint(conn: Connection) -> str:
+    """The loads of both sources, the reference tables and the method's code, as one hash."""
+    loads = audit_file_loads.c
+    query = (
+        sa.select(loads.source, loads.period, loads.load_id)
+        .where(loads.source.in_(SOURCES_READ), loads.status == "loaded")
+        .order_by(loads.source, loads.period, loads.load_id)
+    )
+    code = [inspect.getsource(module) for module in METHOD_MODULES]
+    inputs = {
+        "loads": [list(row) for row in conn.execute(query)],
+        "reference": fingerprints.reference_digest(),
+        "code": fingerprints.digest(code),
+    }
+    return fingerprints.digest(inputs)
 
 
 def _staff(conn: Connection, year: Period) -> pd.DataFrame:

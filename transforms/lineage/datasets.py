@@ -178,7 +178,7 @@ def of_compute(warehouse_url: str) -> Lineage:
         tables.indicators_not_computed,
         tables.indicators_wres,
         tables.indicators_wres_published,
-        tables.indicators_wres_inputs,
+        tables.indicators_compute_inputs,
     ]
     return Lineage(_inputs(warehouse_url, read), [table_output(warehouse_url, t) for t in written])
 

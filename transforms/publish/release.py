@@ -29,7 +29,14 @@ from transforms.publish import contents as release_contents
 from transforms.publish import documents, gate
 from transforms.publish.contents import Contents
 from transforms.publish.parquet import content_sha256, parquet_bytes, schema_fingerprint, sha256
-from transforms.publish.store import MANIFEST, SUMS, Entry, ReleaseStore, release_order
+from transforms.publish.store import (
+    INCOMPLETE,
+    MANIFEST,
+    SUMS,
+    Entry,
+    ReleaseStore,
+    release_order,
+)
 from transforms.publish.tables import INDICATOR_VALUES, INDICATORS, RELEASE_TABLES
 from transforms.warehouse.engine import locked_snapshot
 
@@ -85,14 +92,10 @@ def publish(
     removed = tuple(store.remove_incomplete())
     for release in removed:
         log.warning("removed release folder %s: its move was cut short (no manifest)", release)
-    with locked_snapshot(engine, PUBLISH_LOCK) as conn:
-        found = release_contents.read(conn)
-    if found is None:
+    current = _current(engine)
+    if current is None:
         return Outcome(NOTHING_LOADED, removed_incomplete=removed)
-    csv = documents.fingertips_csv(
-        found.tables[INDICATOR_VALUES.name], found.tables[INDICATORS.name]
-    )
-    fingerprint = content_fingerprint(found.tables, csv)
+    found, csv, fingerprint = current
     latest = _latest_entry(store)
     if latest is not None and latest.manifest["content_sha256"] == fingerprint:
         return Outcome(UNCHANGED, release=latest.release, removed_incomplete=removed)
@@ -112,6 +115,32 @@ def publish(
         removed_incomplete=removed,
         files=release_files(manifest),
     )
+
+
+def pending(engine: Engine, target: str) -> bool:
+    """Whether :func:`publish` would change anything at ``target``: a release folder to clear
+    away, or data unlike the latest release's (what ``hei run`` asks before the DAG)."""
+    store = ReleaseStore(target)
+    if any(entry.status == INCOMPLETE for entry in store.entries()):
+        return True
+    current = _current(engine)
+    if current is None:
+        return False
+    latest = _latest_entry(store)
+    return latest is None or latest.manifest["content_sha256"] != current[2]
+
+
+def _current(engine: Engine) -> tuple[Contents, bytes, str] | None:
+    """The release's tables as the warehouse holds them now (one snapshot), its CSV and their
+    fingerprint; None when nothing is loaded."""
+    with locked_snapshot(engine, PUBLISH_LOCK) as conn:
+        found = release_contents.read(conn)
+    if found is None:
+        return None
+    csv = documents.fingertips_csv(
+        found.tables[INDICATOR_VALUES.name], found.tables[INDICATORS.name]
+    )
+    return found, csv, content_fingerprint(found.tables, csv)
 
 
 def release_files(manifest: dict) -> tuple[str, ...]:

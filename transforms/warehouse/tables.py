@@ -394,16 +394,18 @@ indicators_wres_published = sa.Table(
     "and limits recomputed from the published counts. Grain: as indicators.wres.",
 )
 
-indicators_wres_inputs = sa.Table(
-    "wres_inputs",
+indicators_compute_inputs = sa.Table(
+    "compute_inputs",
     metadata,
+    _col("part", _String, key=True),
     _col("fingerprint", _String, null=False),
     _col("computed_at", _Timestamp, null=False),
     schema="indicators",
-    comment="What indicators.wres and indicators.wres_published were computed from (a "
-    "fingerprint of the workforce and recruitment loads, the reference codes and the code of "
-    "the method and its disclosure rules). The WRES years are recomputed only when it "
-    "changes. One row.",
+    comment="What the last compute of each part was computed from, as one fingerprint: part "
+    "indicators (the catalogue, every source's loads, best-known ethnicity, the method version "
+    "and reference tables) and part wres (the workforce and recruitment loads, the reference "
+    "tables, the code of the method and its disclosure rules). A compute whose fingerprint is "
+    "unchanged writes nothing. Grain: part.",
 )
 
 # --- staging ---------------------------------------------------------------------------------
