@@ -84,6 +84,7 @@ def in_fork(call: Callable[[], Any]) -> tuple[Any, float, int]:
 
 def run_month(job: dict) -> dict:
     """In a worker process: one month's tasks, each timed and with its own peak RSS."""
+    import transforms.report.build  # noqa: F401  (preloaded, as hei.airflow_env does)
     from transforms import tasks
     from transforms.config.settings import Settings
     from transforms.config.sources import SOURCES
