@@ -155,6 +155,29 @@ def test_two_runs_at_once_on_a_new_warehouse_load_each_file_once_and_neither_fai
 
 
 @pytest.mark.postgres
+def test_an_existing_warehouse_trades_its_period_b_tree_for_a_brin_index(fresh_postgres):
+    engine = sa.create_engine(fresh_postgres)
+    ddl.apply_ddl(engine)
+    with engine.begin() as conn:  # as an earlier version left it
+        conn.execute(sa.text("drop index staging.stg_deaths_period_brin"))
+        conn.execute(sa.text("create index stg_deaths_period on staging.stg_deaths (period)"))
+    ddl.apply_ddl(engine, force=True)
+    found = query(
+        fresh_postgres,
+        "select indexname, indexdef from pg_indexes where tablename = 'stg_deaths' "
+        "and indexdef like '%(period)%'",
+    )
+    assert found == [
+        (
+            "stg_deaths_period_brin",
+            "CREATE INDEX stg_deaths_period_brin ON staging.stg_deaths USING brin (period) "
+            "WITH (autosummarize='on')",
+        )
+    ]
+    engine.dispose()
+
+
+@pytest.mark.postgres
 def test_ddl_applied_by_several_processes_at_once_on_a_new_warehouse_succeeds(fresh_postgres):
     outcome: dict = {}
     threads = [

@@ -97,7 +97,7 @@ def publish(
         return Outcome(NOTHING_LOADED, removed_incomplete=removed)
     found, csv, fingerprint = current
     latest = _latest_entry(store)
-    if latest is not None and latest.manifest["content_sha256"] == fingerprint:
+    if _holds(latest, fingerprint):
         return Outcome(UNCHANGED, release=latest.release, removed_incomplete=removed)
     unpointed = _unpointed_with(store, latest, fingerprint)
     if unpointed is not None:
@@ -126,8 +126,12 @@ def pending(engine: Engine, target: str) -> bool:
     current = _current(engine)
     if current is None:
         return False
-    latest = _latest_entry(store)
-    return latest is None or latest.manifest["content_sha256"] != current[2]
+    return not _holds(_latest_entry(store), current[2])
+
+
+def _holds(latest: Entry | None, fingerprint: str) -> bool:
+    """Whether the latest release holds exactly the data with this content fingerprint."""
+    return latest is not None and latest.manifest["content_sha256"] == fingerprint
 
 
 def _current(engine: Engine) -> tuple[Contents, bytes, str] | None:
