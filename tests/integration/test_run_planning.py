@@ -80,6 +80,13 @@ def catalogue_table(settings: Settings) -> list[tuple]:
         return list(conn.execute(sa.text("select * from indicators.catalogue order by 1")))
 
 
+def computed_at(settings: Settings) -> list[tuple]:
+    """When each part of the compute last wrote (``indicators.compute_inputs``)."""
+    with warehouse.make_engine(settings.warehouse_url).connect() as conn:
+        query = "select part, computed_at from indicators.compute_inputs order by part"
+        return list(conn.execute(sa.text(query)))
+
+
 def reword_an_indicator(monkeypatch: pytest.MonkeyPatch) -> None:
     """The catalogue as it would be with the first indicator's definition reworded."""
     entries = indicator_store.catalogue()
@@ -96,9 +103,11 @@ def test_the_compute_has_work_only_when_its_inputs_changed(settings, monkeypatch
     assert not computed(settings)
     pipeline.compute_indicators(settings, "test-run")
     assert computed(settings)
-    written = catalogue_table(settings)
+    written, stamped = catalogue_table(settings), computed_at(settings)
+    assert [part for part, _ in stamped] == ["indicators", "wres"]
     pipeline.compute_indicators(settings, "test-run")  # nothing changed: nothing written
     assert catalogue_table(settings) == written
+    assert computed_at(settings) == stamped
     reword_an_indicator(monkeypatch)
     assert not computed(settings)  # prose is written to the catalogue table too
     pipeline.compute_indicators(settings, "test-run")
