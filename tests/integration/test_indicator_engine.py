@@ -165,6 +165,24 @@ def test_only_aggregated_rows_reach_python(duckdb_url, monkeypatch):
     assert fetched and max(fetched) <= months * codes * bands
 
 
+def test_counting_month_by_month_gives_the_values_of_one_query(duckdb_url, monkeypatch):
+    compute(duckdb_url)  # a small warehouse: every source's months fit in one query
+    whole = values(duckdb_url)
+    queries: list[int] = []
+    original = aggregation._scan
+
+    def scan(counts, months, with_age, label=None):
+        if label is None:
+            queries.append(len(months))
+        return original(counts, months, with_age, label)
+
+    monkeypatch.setattr(aggregation, "BATCH_ROWS", 1)  # every month a batch of its own
+    monkeypatch.setattr(aggregation, "_scan", scan)
+    compute(duckdb_url, force=True)
+    assert queries and set(queries) == {1}
+    pd.testing.assert_frame_equal(values(duckdb_url), whole)
+
+
 def test_rerun_recomputes_nothing_and_changes_nothing(duckdb_url):
     first = compute(duckdb_url)
     before = values(duckdb_url)

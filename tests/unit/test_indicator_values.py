@@ -34,6 +34,19 @@ def test_acsc_prefixes_expand_ranges_and_drop_the_filler_x():
     assert "E109" not in chronic and "L03" not in chronic  # range end; an acute condition
 
 
+@pytest.mark.parametrize(
+    ("rows", "batches"),
+    [
+        ({"2025-01": 4, "2025-02": 4, "2025-03": 4}, [["2025-01", "2025-02"], ["2025-03"]]),
+        ({"2025-02": 9, "2025-01": 1, "2025-03": 0}, [["2025-01"], ["2025-02"], ["2025-03"]]),
+        ({"2025-01": 0, "2025-02": 0}, [["2025-01", "2025-02"]]),
+        ({}, []),
+    ],
+)
+def test_months_are_counted_in_batches_within_the_row_budget(rows, batches):
+    assert aggregation.month_batches(rows, budget=8) == batches
+
+
 def test_person_years_are_the_mean_of_the_monthly_snapshots():
     months = [f"2024-{m:02d}" for m in range(1, 13)]
     monthly = pd.DataFrame(
