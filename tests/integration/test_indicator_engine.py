@@ -191,6 +191,14 @@ def test_rerun_recomputes_nothing_and_changes_nothing(duckdb_url):
     pd.testing.assert_frame_equal(values(duckdb_url), before)
 
 
+def test_a_change_to_the_methods_code_recomputes_every_period(duckdb_url, monkeypatch):
+    first = compute(duckdb_url)
+    monkeypatch.setattr(  # a code change, as an upgrade brings (here: one more module)
+        indicator_store, "METHOD_MODULES", (*indicator_store.METHOD_MODULES, json)
+    )
+    assert compute(duckdb_url) == first
+
+
 def test_resubmission_recomputes_only_its_periods_and_matches_a_full_recompute(
     duckdb_url, loaded, tmp_path
 ):

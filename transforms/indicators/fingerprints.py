@@ -9,8 +9,10 @@ transaction as its values. The same comparison tells ``hei run`` whether the
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 from functools import cache
+from types import ModuleType
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,6 +38,14 @@ def reference_digest() -> str:
     for name in REFERENCE_FILES:
         found.update(reference_file(name).read_bytes())
     return found.hexdigest()
+
+
+@cache
+def code_digest(modules: tuple[ModuleType, ...]) -> str:
+    """sha256 of the source of the modules values follow from: an upgrade that changes them
+    recomputes those values, with no version number to remember to bump. (It reads the
+    ``.py`` files, which wheels and the image carry.)"""
+    return digest([inspect.getsource(module) for module in modules])
 
 
 def stored(conn: Connection, part: str) -> str | None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 import warnings
 from collections import defaultdict
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ from sqlalchemy.engine import Connection
 
 from transforms.config.catalogue import PERIOD_COUNTS, QUALITY_SOURCE, Count, Indicator, catalogue
 from transforms.config.sources import SOURCES
+from transforms.core import disclosure, disclosure_audit, ethnicity, statistics
+from transforms.core import periods as period_module
 from transforms.core.disclosure import STATISTIC_NAMES
 from transforms.core.disclosure_audit import Finding, attack
 from transforms.core.periods import Period, periods, utcnow
@@ -50,10 +53,18 @@ from transforms.warehouse.views import mart_indicator_values
 log = logging.getLogger(__name__)
 
 PART = "indicators"  # its row of indicators.compute_inputs
-METHOD_VERSION = "3"
-"""Part of every fingerprint: bump it when a code change alters computed values, so the next
-compute replaces every period. (The reference tables the values depend on are fingerprinted
-by content, see ``fingerprints.reference_digest``.)"""
+METHOD_MODULES = (
+    sys.modules[__name__],
+    aggregation,
+    assembly,
+    disclosure,
+    disclosure_audit,
+    statistics,
+    ethnicity,
+    period_module,
+)
+"""The code the values follow from: part of every fingerprint, so that a change to it
+recomputes every period (as do the reference tables, see ``fingerprints.reference_digest``)."""
 
 VALUE_COLUMNS = arrow_types(indicators_values)
 PUBLISHED_COLUMNS = arrow_types(indicators_published)
@@ -100,7 +111,7 @@ def _inputs(conn: Connection, entries: dict[str, Indicator]) -> _Inputs:
     loads, absent = _loaded_months(conn), _absent_columns(conn)
     ethnicity = _ethnicity_version(conn)
     everything = {
-        "method": [METHOD_VERSION, fingerprints.reference_digest()],
+        "method": _method(),
         "catalogue": {i: entry.model_dump(mode="json") for i, entry in entries.items()},
         "loads": loads,
         "absent": sorted([*key, sorted(names)] for key, names in absent.items()),
@@ -318,6 +329,11 @@ def _available(indicator: Indicator, loads: dict[str, dict[str, str]]) -> list[s
     return sorted(set.union(*months) if quality else set.intersection(*months))
 
 
+def _method() -> list[str]:
+    """What every value follows from besides its data: the code and the reference tables."""
+    return [fingerprints.code_digest(METHOD_MODULES), fingerprints.reference_digest()]
+
+
 def _plan(
     indicator: Indicator,
     loads: dict[str, dict[str, str]],
@@ -334,7 +350,7 @@ def _plan(
             if _lacking(indicator, period, absent):
                 continue
             inputs = {
-                "version": [METHOD_VERSION, fingerprints.reference_digest()],
+                "version": _method(),
                 "definition": definition,
                 "period": [kind, *period.months],
                 "loads": {s: [loads.get(s, {}).get(m) for m in period.months] for s in sources},

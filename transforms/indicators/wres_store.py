@@ -12,7 +12,6 @@ compute costs two small queries, not seconds. The computation itself is
 
 from __future__ import annotations
 
-import inspect
 import logging
 from datetime import date
 from types import ModuleType
@@ -117,11 +116,10 @@ def _fingerprint(conn: Connection) -> str:
         .where(loads.source.in_(SOURCES_READ), loads.status == "loaded")
         .order_by(loads.source, loads.period, loads.load_id)
     )
-    code = [inspect.getsource(module) for module in METHOD_MODULES]
     inputs = {
         "loads": [list(row) for row in conn.execute(query)],
         "reference": fingerprints.reference_digest(),
-        "code": fingerprints.digest(code),
+        "code": fingerprints.code_digest(METHOD_MODULES),
     }
     return fingerprints.digest(inputs)
 
