@@ -30,7 +30,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Sequence
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import sqlalchemy as sa
@@ -130,7 +130,8 @@ def _scan(
     people = core_person_ethnicity.alias("pe")
     joined = source.outerjoin(people, people.c.person_id == source.c.person_id)
     age: ColumnElement[Any] = sa.null()
-    if _age_from_register(counts, with_age):  # the age in that month's register snapshot
+    age_from = _age_from(counts, with_age)
+    if age_from == "register":  # no age on the event: the age in that month's snapshot
         register = _table(REGISTER).alias("reg")
         joined = joined.outerjoin(
             register,
@@ -141,7 +142,7 @@ def _scan(
             ),
         )
         age = register.c.age
-    elif with_age or any(_needs_age(c) for c in counts):
+    elif age_from == "source":
         age = source.c.age
     filters = [[_condition(source, n, w, age) for n, w in c.where.items()] for c in counts]
     conditions = [source.c.period.in_(list(months))]
@@ -274,7 +275,7 @@ def counts_by_month(
     if len({c.source for c in counts}) != 1:
         raise ValueError("counts_by_month counts one source at a time")
     joined = [counts[0].source]
-    if _age_from_register(counts, with_age):
+    if _age_from(counts, with_age) == "register":
         joined.append(REGISTER)
     batches = month_batches(_staged_rows(conn, joined, months), BATCH_ROWS) or [[]]
     parts = [_fetch(conn, _scan(counts, batch, with_age)) for batch in batches]
@@ -312,10 +313,13 @@ def _staged_rows(conn: Connection, sources: list[str], months: Sequence[str]) ->
     return {month: found.get(month, 0) for month in months}
 
 
-def _age_from_register(counts: Sequence[Count], with_age: bool) -> bool:
-    """Whether counting these joins the register for age (their source has none)."""
-    needs_age = with_age or any(_needs_age(c) for c in counts)
-    return needs_age and "age" not in _table(counts[0].source).c
+def _age_from(counts: Sequence[Count], with_age: bool) -> Literal["source", "register"] | None:
+    """Where counting these reads age: ``source`` (their own table), ``register`` (the
+    register's snapshot of the month, when the source has no age) or None (neither age bands
+    nor an age filter are wanted)."""
+    if not (with_age or any(_needs_age(c) for c in counts)):
+        return None
+    return "source" if "age" in _table(counts[0].source).c else "register"
 
 
 def count_in_period(
