@@ -123,6 +123,7 @@ def link_ethnicity(settings: Settings) -> dict[str, int]:
     engine = warehouse.make_engine(settings.warehouse_url)
     with engine.begin() as conn:
         warehouse.lock(conn, "hei:ethnicity")  # a second at once would clash on the rows
+        warehouse.allow_grouping_memory(conn)
         completeness.rebuild_person_ethnicity(conn)
         completeness.rebuild_linked(conn)
         people = conn.execute(

@@ -36,6 +36,7 @@ SECONDARY_CARE = {  # source -> event date, in tie-break priority order (as NHS 
     "outpatient_appointments": "appointment_date",
 }
 HUNDRED = Decimal("100.0")  # pct_known is computed in exact numeric, as it always was
+PERIOD_CHARS = len("YYYY-MM")
 
 
 def _classified(source: Source, *, linked: bool) -> sa.Select:
@@ -162,10 +163,6 @@ def _snapshot_day(period: sa.ColumnElement[str]) -> sa.ColumnElement[date]:
     return sa.cast(first + month - day, sa.Date)
 
 
-def _latest(partition: list[sa.ColumnElement], *order: sa.ColumnElement) -> sa.Label[int]:
-    return sa.func.row_number().over(partition_by=partition, order_by=order).label("latest")
-
-
 def person_ethnicity_current(conn: Connection) -> bool:
     """Whether best-known ethnicity was rebuilt after the last delivery was applied, so
     linking again would change nothing (``hei run`` then leaves ``assess_ethnicity`` out).
@@ -183,67 +180,111 @@ def person_ethnicity_current(conn: Connection) -> bool:
     return last_load is None or (last_rebuild is not None and last_rebuild >= last_load)
 
 
-def rebuild_person_ethnicity(conn: Connection) -> None:
-    """Best-known ethnicity per person over everything loaded (see ``core.person_ethnicity``
-    in transforms/warehouse/tables.py)."""
+def _latest_on_register() -> sa.Subquery:
+    """Per person on the GP register: the code and day of their latest snapshot, and of
+    their latest snapshot with a known code.
+
+    A person has one row per snapshot (the register's record id is the person), so the
+    latest is the maximum of the period followed by the code: one grouped scan of the
+    register instead of sorting all its history by person (ten times faster, README).
+    """
     register = STAGING["gp_register"].c
-    known = register.ethnic_status == "known"
-    gp = sa.select(
-        register.person_id,
-        register.ethnic_code,
-        known.label("is_known"),
-        _snapshot_day(register.period).label("recorded_on"),
-        _latest([register.person_id], register.period.desc()),
-        _latest([register.person_id, known], register.period.desc()).label("latest_of_kind"),
-    ).cte("gp")
-    gp_known = (
-        sa.select(gp.c.person_id, gp.c.ethnic_code, gp.c.recorded_on)
-        .where(gp.c.is_known, gp.c.latest_of_kind == 1)
-        .cte("gp_known")
+    keyed = register.period + sa.func.coalesce(register.ethnic_code, "")
+    by_person = (
+        sa.select(
+            register.person_id,
+            sa.func.max(keyed).label("latest"),
+            sa.func.max(keyed).filter(register.ethnic_status == "known").label("known"),
+        )
+        .group_by(register.person_id)
+        .subquery("register_keys")
     )
+    return sa.select(
+        by_person.c.person_id,
+        *(
+            column
+            for name in ("latest", "known")
+            for column in (
+                sa.func.substr(by_person.c[name], PERIOD_CHARS + 1).label(f"{name}_code"),
+                _snapshot_day(sa.func.substr(by_person.c[name], 1, PERIOD_CHARS)).label(
+                    f"{name}_on"
+                ),
+            )
+        ),
+    ).subquery("register")
+
+
+def _latest_in_secondary_care() -> sa.Subquery:
+    """Per person seen in secondary care with a known code: the most recent one, ties on
+    the day broken by the sources' priority (``SECONDARY_CARE``), then by the code.
+
+    Grouped like the register's (``_latest_on_register``): the latest day per person, then
+    the least of priority followed by code among that day's codes.
+    """
     known_codes = sa.union_all(
         *(
             sa.select(
                 staged.c.person_id,
                 staged.c.ethnic_code,
-                sa.literal(name).label("source"),
                 staged.c[day].label("recorded_on"),
-                sa.literal(rank).label("priority"),
+                sa.literal(str(rank)).label("priority"),
             ).where(staged.c.ethnic_status == "known")
             for rank, (name, day) in enumerate(SECONDARY_CARE.items())
             for staged in [STAGING[name]]
         )
-    ).subquery("known_codes")
+    ).cte("known_codes")
     codes = known_codes.c
-    secondary = sa.select(
-        codes.person_id,
-        codes.ethnic_code,
-        codes.source,
-        codes.recorded_on,
-        _latest([codes.person_id], codes.recorded_on.desc(), codes.priority, codes.ethnic_code),
-    ).cte("secondary")
-    people = sa.union(sa.select(gp.c.person_id), sa.select(secondary.c.person_id)).cte("people")
-    k, s, g = gp_known.alias("k"), secondary.alias("s"), gp.alias("g")
+    latest = (
+        sa.select(codes.person_id, sa.func.max(codes.recorded_on).label("recorded_on"))
+        .group_by(codes.person_id)
+        .subquery("latest_day")
+    )
+    chosen = (
+        sa.select(
+            codes.person_id,
+            latest.c.recorded_on,
+            sa.func.min(codes.priority + codes.ethnic_code).label("choice"),
+        )
+        .join(
+            latest,
+            sa.and_(
+                latest.c.person_id == codes.person_id, latest.c.recorded_on == codes.recorded_on
+            ),
+        )
+        .group_by(codes.person_id, latest.c.recorded_on)
+        .subquery("chosen")
+    )
+    source = sa.case(
+        {str(rank): name for rank, name in enumerate(SECONDARY_CARE)},
+        value=sa.func.substr(chosen.c.choice, 1, 1),
+    )
+    return sa.select(
+        chosen.c.person_id,
+        sa.func.substr(chosen.c.choice, 2).label("ethnic_code"),
+        source.label("source"),
+        chosen.c.recorded_on,
+    ).subquery("secondary")
+
+
+def rebuild_person_ethnicity(conn: Connection) -> None:
+    """Best-known ethnicity per person over everything loaded (see ``core.person_ethnicity``
+    in transforms/warehouse/tables.py)."""
+    g, s = _latest_on_register(), _latest_in_secondary_care()
     best = sa.select(
-        people.c.person_id,
+        sa.func.coalesce(g.c.person_id, s.c.person_id),
         sa.func.coalesce(
-            k.c.ethnic_code,
+            g.c.known_code,
             s.c.ethnic_code,
-            sa.case((g.c.ethnic_code == NOT_STATED_CODE, NOT_STATED_CODE), else_=NOT_KNOWN_CODE),
+            sa.case((g.c.latest_code == NOT_STATED_CODE, NOT_STATED_CODE), else_=NOT_KNOWN_CODE),
         ),
         sa.case(
-            (k.c.person_id.is_not(None), "gp_register"),
+            (g.c.known_code.is_not(None), "gp_register"),
             (s.c.person_id.is_not(None), s.c.source),
-            (g.c.person_id.is_not(None), "gp_register"),
-            else_="none",
+            else_="gp_register",
         ),
-        sa.func.coalesce(k.c.recorded_on, s.c.recorded_on, g.c.recorded_on),
+        sa.func.coalesce(g.c.known_on, s.c.recorded_on, g.c.latest_on),
         sa.literal(utcnow(), sa.DateTime),
-    ).select_from(
-        people.outerjoin(k, k.c.person_id == people.c.person_id)
-        .outerjoin(s, sa.and_(s.c.person_id == people.c.person_id, s.c.latest == 1))
-        .outerjoin(g, sa.and_(g.c.person_id == people.c.person_id, g.c.latest == 1))
-    )
+    ).select_from(g.join(s, g.c.person_id == s.c.person_id, full=True))
     target = core_person_ethnicity.c
     conn.execute(sa.delete(core_person_ethnicity))
     conn.execute(
