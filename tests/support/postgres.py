@@ -41,14 +41,15 @@ def reset(url: str) -> None:
 
 
 @contextmanager
-def scratch_database(prefix: str) -> Iterator[str]:
-    """A new database ``<prefix><random>`` on the test server, dropped afterwards (with any
-    session still connected to it); yields its URL."""
+def scratch_database(prefix: str, options: str = "") -> Iterator[str]:
+    """A new database ``<prefix><random>`` on the test server (``create database`` with
+    ``options``), dropped afterwards (with any session still connected to it); yields its
+    URL."""
     server = server_url()
     name = f"{prefix}{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(server, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
-        conn.execute(sa.text(f"create database {name}"))
+        conn.execute(sa.text(f"create database {name} {options}"))
     try:
         yield sa.make_url(server).set(database=name).render_as_string(hide_password=False)
     finally:

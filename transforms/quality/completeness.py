@@ -37,6 +37,10 @@ SECONDARY_CARE = {  # source -> event date, in tie-break priority order (as NHS 
 }
 HUNDRED = Decimal("100.0")  # pct_known is computed in exact numeric, as it always was
 PERIOD_CHARS = len("YYYY-MM")
+BYTEWISE = "C"
+"""The collation of the keys that pick a person's latest row (period, or priority, then
+code): a database whose default collation reads digit runs as numbers would otherwise
+compare "2024-01" + "99" above "2024-02" + "Z"."""
 
 
 def _classified(source: Source, *, linked: bool) -> sa.Select:
@@ -189,7 +193,7 @@ def _latest_on_register() -> sa.Subquery:
     register instead of sorting all its history by person (ten times faster, README).
     """
     register = STAGING["gp_register"].c
-    keyed = register.period + sa.func.coalesce(register.ethnic_code, "")
+    keyed = (register.period + sa.func.coalesce(register.ethnic_code, "")).collate(BYTEWISE)
     by_person = (
         sa.select(
             register.person_id,
@@ -243,7 +247,7 @@ def _latest_in_secondary_care() -> sa.Subquery:
         sa.select(
             codes.person_id,
             latest.c.recorded_on,
-            sa.func.min(codes.priority + codes.ethnic_code).label("choice"),
+            sa.func.min((codes.priority + codes.ethnic_code).collate(BYTEWISE)).label("choice"),
         )
         .join(
             latest,
