@@ -203,6 +203,24 @@ def test_fewer_people_found_in_the_register_warns(settings):
     assert "recent months 100.0%" in message
 
 
+def test_the_register_check_is_skipped_when_last_months_snapshot_was_not_loaded(settings):
+    deliver_register(settings, "2025-01", PEOPLE[:300])
+    deliver_register(settings, "2025-02", [])  # a header alone: rejected, nothing loaded
+    assert [r["status"] for r in run(settings, "gp_register")] == ["loaded", "rejected"]
+    loaded_history(settings)
+    lines = appointments("2025-03", 300, people=STRANGERS[:300])
+    deliver_appointments(settings, "2025-03", lines)
+    [record] = run(settings)
+    assert record["status"] == "loaded" and record["warnings"] == []
+    [(statistics,)] = query(
+        settings,
+        "select statistics from quality.validation_runs "
+        "where period = '2025-03' and suite = 'gp_appointments.warn'",
+    )
+    skipped = json.loads(statistics)["skipped"]
+    assert skipped["register_share"] == "last month's register snapshot is not loaded"
+
+
 def test_an_organisation_that_delivered_last_month_and_not_this_one_warns(settings):
     loaded_history(settings)
     one_practice = appointments("2025-03", 300, practice=lambda i: "P92001")
