@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 
 ALL_ORGANISATIONS = "ALL"  # the organisation of the whole-source row of each period
 UNKNOWN_ORGANISATION = "UNKNOWN"  # the organisation of rows that name none
-SECONDARY_CARE = {  # source -> event date, in tie-break priority order (as NHS Digital's rule)
+# Source -> event date, in tie-break priority order (as NHS Digital's rule); at most ten, as
+# the priority is one digit of the key that picks a person's code (_latest_in_secondary_care).
+SECONDARY_CARE = {
     "inpatient_spells": "admission_date",
     "ae_attendances": "arrival_date",
     "outpatient_appointments": "appointment_date",
