@@ -209,14 +209,14 @@ def test_a_nul_that_escapes_the_rules_rejects_the_file_with_an_audit_row(setting
 
 
 def test_a_value_the_warehouse_refuses_rejects_the_file_with_an_audit_row(settings, monkeypatch):
-    append = ingest.append_stream
+    append = ingest.append_arrow
 
-    def refuse_staging(conn, table, tables):  # a real data error from the warehouse's driver
+    def refuse_staging(conn, table, data):  # a real data error from the warehouse's driver
         if table.schema == "staging":
             conn.exec_driver_sql("select cast('not a number' as integer)")
-        append(conn, table, tables)
+        append(conn, table, data)
 
-    monkeypatch.setattr(ingest, "append_stream", refuse_staging)
+    monkeypatch.setattr(ingest, "append_arrow", refuse_staging)
     deliver(settings, "deaths", f"deaths_{PERIOD}.csv", csv_bytes(clean_rows(SOURCES["deaths"])))
     [record] = load(settings, "deaths")
     assert outcome(record) == ("rejected", 0, 0, 0)
@@ -231,7 +231,7 @@ def test_a_warehouse_failure_fails_the_load_and_never_marks_the_file_rejected(
         raise sa.exc.OperationalError("copy", {}, Exception("server closed the connection"))
 
     deliver(settings, "deaths", f"deaths_{PERIOD}.csv", csv_bytes(clean_rows(SOURCES["deaths"])))
-    monkeypatch.setattr(ingest, "append_stream", fail)
+    monkeypatch.setattr(ingest, "append_arrow", fail)
     with pytest.raises(sa.exc.OperationalError):
         load(settings, "deaths")
     assert query(settings, "select count(*) from audit.file_loads") == [(0,)]

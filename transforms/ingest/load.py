@@ -13,8 +13,7 @@ import logging
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import closing
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import pyarrow as pa
@@ -28,16 +27,15 @@ from transforms.ingest.audit import Action, LoadRecord, Planned
 from transforms.ingest.errors import DeliveryInProgress, DeliveryRejected
 from transforms.ingest.landing import Delivery
 from transforms.ingest.reading import CHANGED, DeliveryReader, MalformedLine, ReadLimits
-from transforms.ingest.rules import Checked, check_rows, pseudonymise_rows
+from transforms.ingest.rules import check_rows, pseudonymise_rows
 from transforms.quality import completeness, validation
-from transforms.warehouse.bulk import append_arrow, append_stream, refresh_statistics
+from transforms.warehouse.bulk import append_arrow, refresh_statistics
 from transforms.warehouse.engine import is_data_error, lock
 from transforms.warehouse.tables import STAGING, quality_quarantine
 
 log = logging.getLogger(__name__)
 
 DUPLICATE_ID = "duplicate_id"  # the quarantine reason of repeats and records of other months
-QUARANTINE_HELD_ROWS = 200_000  # about a chunk's rows: a few tens of MB of reasons at most
 T = TypeVar("T")
 
 
@@ -61,43 +59,6 @@ def prefetch(items: Iterator[T]) -> Iterator[T]:
             close = getattr(items, "close", None)
             if close is not None:
                 close()
-
-
-@dataclass
-class Stretches:
-    """The checked chunks of a delivery, as stretches of good rows for one write each.
-
-    A month is written to staging in one statement (``append_stream``), which cannot pause
-    while a chunk's quarantined rows go to their own table: they are held and written after
-    it. A stretch ends early once ``QUARANTINE_HELD_ROWS`` are held, so memory stays bounded
-    however much of a file breaks the rules.
-    """
-
-    chunks: Iterator[Checked]
-    lineage: dict[str, str]  # constant columns added to every good row
-    rows_read: int = 0
-    done: bool = False
-    held: list[pa.Table] = field(default_factory=list)
-
-    def good_rows(self) -> Iterator[pa.Table]:
-        for checked in self.chunks:
-            self.rows_read += checked.rows
-            self.held.append(checked.quarantined)
-            yield _with_columns(checked.good, self.lineage)
-            if sum(table.num_rows for table in self.held) >= QUARANTINE_HELD_ROWS:
-                return
-        self.done = True
-
-    def quarantined(self) -> pa.Table | None:
-        """The rows held since the last call, as one table."""
-        held, self.held = self.held, []
-        return pa.concat_tables(held) if held else None
-
-
-def _with_columns(table: pa.Table, constants: dict[str, str]) -> pa.Table:
-    for name, value in constants.items():
-        table = table.append_column(name, pa.repeat(pa.scalar(value, pa.string()), len(table)))
-    return table
 
 
 @dataclass(frozen=True)
@@ -227,6 +188,7 @@ def _load(
     conn: Connection, entry: LoadRecord, source: Source, ctx: LoadContext, planned: Planned
 ) -> LoadRecord:
     """Replace the month's rows with the delivery's; returns the ``loaded`` record."""
+    rows_read = 0
     log.info("%s: loading (load %s)", entry.file_name, entry.load_id)
     with DeliveryReader(planned.delivery, source, ctx.limits) as reader:
         extra, absent = _names(reader.header.extra), _names(reader.header.absent)
@@ -235,12 +197,15 @@ def _load(
         conn.execute(sa.delete(staged).where(staged.c.period == entry.period))
         # Three overlapping stages, one thread each: read and check, pseudonymise, write.
         checked_chunks = prefetch(check_rows(chunk, source, entry.period) for chunk in reader)
-        with closing(prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks)) as chunks:
-            stretches = Stretches(chunks, lineage)
-            while not stretches.done:
-                append_stream(conn, staged, stretches.good_rows())
-                _quarantine(conn, entry, stretches.quarantined())
-        rows_read = stretches.rows_read + len(reader.malformed)
+        for checked in prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks):
+            rows_read += checked.rows
+            good = checked.good
+            for name, value in lineage.items():
+                column = pa.repeat(pa.scalar(value, pa.string()), good.num_rows)
+                good = good.append_column(name, column)
+            append_arrow(conn, staged, good)
+            _quarantine(conn, entry, checked.quarantined)
+        rows_read += len(reader.malformed)
         _quarantine_malformed(conn, entry, reader.malformed)
     if rows_read == 0:
         raise DeliveryRejected(
@@ -303,8 +268,8 @@ def _reject_if_invalid(found: validation.DeliveryOutcome, entry: LoadRecord) -> 
         )
 
 
-def _quarantine(conn: Connection, entry: LoadRecord, rows: pa.Table | None) -> None:
-    if rows is None or rows.num_rows == 0:
+def _quarantine(conn: Connection, entry: LoadRecord, rows: pa.Table) -> None:
+    if rows.num_rows == 0:
         return
     n = rows.num_rows
     constant = {

@@ -7,9 +7,6 @@ The Arrow types of a table's columns follow from its declaration (``tables.py``)
 from __future__ import annotations
 
 import io
-import itertools
-from collections.abc import Iterable, Iterator
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -64,65 +61,23 @@ def _name(conn: Connection, table: sa.Table) -> str:
 
 def append_arrow(conn: Connection, table: sa.Table, data: pa.Table) -> None:
     """Append an Arrow table to ``table`` inside the connection's open transaction."""
-    append_stream(conn, table, [data])
-
-
-def append_stream(conn: Connection, table: sa.Table, tables: Iterable[pa.Table]) -> None:
-    """Append every Arrow table ``tables`` yields to ``table`` in one bulk write, inside the
-    connection's open transaction; the tables are consumed as the write goes, so memory
-    holds one at a time.
-
-    One write, not one per table: DuckDB wrote a million staged rows in 1.0–1.2 s as one
-    statement against 1.9–2.1 s as five of 190,000 (README, Figures). An error raised while
-    producing a table is raised here as it was: DuckDB would replace it by its own
-    (``InvalidInputException``) whose message quotes the traceback.
-    """
-    iterator = iter(tables)
-    first = next((t for t in iterator if t.num_rows), None)
-    if first is None:
+    if data.num_rows == 0:
         return
-    failed: list[BaseException] = []
-
-    def produced() -> Iterator[pa.Table]:
-        try:
-            yield first
-            yield from (t for t in iterator if t.num_rows)
-        except Exception as exc:  # ends the write; raised again once it has stopped
-            failed.append(exc)
-
+    preparer = conn.dialect.identifier_preparer
+    columns = ", ".join(preparer.quote(name) for name in data.column_names)
+    raw = conn.connection.driver_connection
     if is_duckdb(conn):
-        _duckdb_write(conn.connection.driver_connection, table.fullname, produced())
-    else:
-        _copy(conn, table, first.column_names, produced())
-    if failed:
-        raise failed[0]
-
-
-def _duckdb_write(raw: Any, name: str, tables: Iterator[pa.Table]) -> None:
-    """DuckDB scans the stream as it inserts (a registered Arrow view would stay referenced,
-    and its memory held, until the transaction commits); its API takes the name unquoted."""
-    columns = raw.table(name).columns
-    first = next(tables).select(columns)
-    schema = first.schema
-    batches = (
-        batch
-        for data in itertools.chain([first], tables)
-        for batch in data.select(columns).cast(schema).to_batches()
-    )
-    raw.from_arrow(pa.RecordBatchReader.from_batches(schema, batches)).insert_into(name)
-
-
-def _copy(
-    conn: Connection, table: sa.Table, columns: list[str], tables: Iterator[pa.Table]
-) -> None:
-    """PostgreSQL's ``COPY``, fed CSV that Arrow writes in batches as the server parses."""
-    quoted = ", ".join(conn.dialect.identifier_preparer.quote(c) for c in columns)
+        # from_arrow copies the batch; a registered Arrow view would stay referenced (and its
+        # memory held) until the transaction commits, so memory would grow with file size.
+        name = table.fullname  # DuckDB's relational API takes the name unquoted
+        raw.from_arrow(data.select(raw.table(name).columns)).insert_into(name)
+        return
+    name = _name(conn, table)
     with (
-        conn.connection.driver_connection.cursor() as cursor,
-        cursor.copy(f"copy {_name(conn, table)} ({quoted}) from stdin with (format csv)") as copy,
+        raw.cursor() as cursor,
+        cursor.copy(f"copy {name} ({columns}) from stdin with (format csv)") as copy,
     ):
-        for data in tables:
-            for batch in data.select(columns).to_batches(max_chunksize=COPY_BATCH_ROWS):
-                buffer = io.BytesIO()
-                pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
-                copy.write(buffer.getbuffer())
+        for batch in data.to_batches(max_chunksize=COPY_BATCH_ROWS):
+            buffer = io.BytesIO()
+            pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
+            copy.write(buffer.getbuffer())
