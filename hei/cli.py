@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from transforms.config.settings import Settings, secret_settings
 from transforms.core.periods import last_complete_month, month_after
-from transforms.core.redaction import display_url, display_webhook, scrub
+from transforms.core.redaction import display_location, display_url, display_webhook, scrub
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -306,9 +306,10 @@ def _latest_release(settings: Settings) -> str:
     from transforms.publish.store import ReleaseStore
 
     pointer = ReleaseStore(settings.publish_url).latest()
+    target = display_location(settings.publish_url)
     if pointer is None:
-        return f"none yet at {settings.publish_url} (hei releases)"
-    return f"{pointer['release']} at {settings.publish_url}/{pointer['path']} (hei releases)"
+        return f"none yet at {target} (hei releases)"
+    return f"{pointer['release']} at {target}/{pointer['path']} (hei releases)"
 
 
 def _latest_report(settings: Settings) -> str:
@@ -443,7 +444,7 @@ def cmd_releases(args: argparse.Namespace) -> int:
         latest = (store.latest() or {}).get("release")
         print(status.format_table([_release_row(e, latest) for e in complete], RELEASE_COLUMNS))
     else:
-        print(f"no releases at {settings.publish_url}")
+        print(f"no releases at {display_location(settings.publish_url)}")
     incomplete = [e.release for e in entries if e.status != COMPLETE]
     if incomplete:
         print(

@@ -17,6 +17,7 @@ def environ(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     clean = {k: v for k, v in os.environ.items() if "OPENLINEAGE" not in k}
     clean.pop("AIRFLOW__CORE__SENSITIVE_VAR_CONN_NAMES", None)
     clean.pop("HEI_WAREHOUSE_URL", None)
+    clean.pop("HEI_PUBLISH_URL", None)
     monkeypatch.setattr(os, "environ", clean)
     return clean
 
@@ -86,3 +87,26 @@ def test_hei_run_passes_a_warehouse_without_a_password_in_the_run(
     conf = cli._keep_secrets_out({"warehouse_url": "duckdb:///var/w.duckdb"})
     assert conf == {"warehouse_url": "duckdb:///var/w.duckdb"}
     assert "HEI_WAREHOUSE_URL" not in environ
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "s3://AKIAEXAMPLE:not-a-real-secret@releases/hwp",
+        "abfs://releases/hwp?sas_token=sv%3D2024-not-real",
+    ],
+)
+def test_hei_run_passes_a_publish_url_with_a_credential_through_its_environment(
+    environ: dict[str, str], url: str
+) -> None:
+    conf = cli._keep_secrets_out({"publish_url": url, "landing_dir": "/data/landing"})
+    assert conf == {"landing_dir": "/data/landing"}
+    assert environ["HEI_PUBLISH_URL"] == url
+
+
+@pytest.mark.parametrize("url", ["var/publish", "/srv/releases", "az://releases/hwp"])
+def test_hei_run_passes_a_publish_target_without_a_credential_in_the_run(
+    environ: dict[str, str], url: str
+) -> None:
+    assert cli._keep_secrets_out({"publish_url": url}) == {"publish_url": url}
+    assert "HEI_PUBLISH_URL" not in environ

@@ -1,4 +1,10 @@
-from transforms.core.redaction import display_url, display_webhook, scrub, url_secrets
+from transforms.core.redaction import (
+    display_location,
+    display_url,
+    display_webhook,
+    scrub,
+    url_secrets,
+)
 
 URL = "postgresql+psycopg://hei:p%40ss-word@db.example:5432/warehouse?password=q-secret&sslmode=require"
 
@@ -32,3 +38,11 @@ def test_scrub_takes_out_a_secret_however_the_url_writes_it():
     cleaned = scrub(text, url_secrets(URL))
     assert "ss-word" not in cleaned and "q-secret" not in cleaned
     assert "db.example" in cleaned
+
+
+def test_a_publish_target_is_shown_as_a_folder_or_as_a_url_without_its_credential():
+    assert display_location("var/publish") == "var/publish"
+    shown = display_location("abfs://releases/hwp?sas_token=sv-not-real&comp=list")
+    assert "sv-not-real" not in shown
+    assert shown.startswith("abfs://releases/hwp?")
+    assert "not-a-real-secret" not in display_location("s3://AKIA:not-a-real-secret@releases/x")

@@ -131,7 +131,8 @@ class Settings(BaseSettings):
 
 
 SECRET_SETTINGS = ("pseudonym_key", "alert_webhook_url")
-"""Settings whose value is a secret whole; a warehouse URL is one when it holds a password."""
+"""Settings whose value is a secret whole; a warehouse or publish URL is one when it holds a
+password or a secret query value (an S3 key, an Azure SAS token)."""
 
 
 def secret_settings(given: dict[str, object]) -> list[str]:
@@ -142,8 +143,16 @@ def secret_settings(given: dict[str, object]) -> list[str]:
     none: secrets come from the deployment's environment.
     """
     named = [name for name in SECRET_SETTINGS if given.get(name)]
-    url = given.get("warehouse_url")
-    return [*named, *(["warehouse_url"] if url and url_secrets(str(url)) else [])]
+    urls = {name: str(given[name]) for name in ("warehouse_url", "publish_url") if given.get(name)}
+    return [*named, *(name for name, url in urls.items() if _url_holds_secret(name, url))]
+
+
+def _url_holds_secret(name: str, url: str) -> bool:
+    """A password or secret query value in the URL (``url_secrets``); a publish target that
+    is a folder holds none (a warehouse URL that cannot be parsed is taken to be secret)."""
+    if name == "publish_url" and "://" not in url:
+        return False
+    return bool(url_secrets(url))
 
 
 def key_weakness(key: str) -> str | None:

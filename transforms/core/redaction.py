@@ -31,6 +31,11 @@ def display_url(url: str) -> str:
     return shown.replace(quote(HIDDEN, safe=""), HIDDEN)
 
 
+def display_location(location: str) -> str:
+    """A publish target as it may be printed: a folder as it is, a URL as ``display_url``."""
+    return display_url(location) if "://" in location else location
+
+
 def display_webhook(url: str | None) -> str:
     """Scheme and host of a webhook URL, which is all of it that is not a credential."""
     if not url:

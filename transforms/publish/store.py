@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from transforms.core.redaction import display_location
 from transforms.publish.parquet import sha256
 
 LATEST = "latest.json"
@@ -85,8 +86,8 @@ class ReleaseStore:
             self.fs, root = fsspec.core.url_to_fs(url)
         except (ValueError, ImportError) as exc:
             raise TargetUnusable(
-                f"cannot open the publish target {url!r} ({exc}): give a folder, or an "
-                "az://, abfs:// or s3:// URL (HEI_PUBLISH_URL or --publish)"
+                f"cannot open the publish target {display_location(url)!r} ({exc}): give a "
+                "folder, or an az://, abfs:// or s3:// URL (HEI_PUBLISH_URL or --publish)"
             ) from exc
         self.root = root.rstrip("/")
 
