@@ -3,12 +3,14 @@ import pyarrow as pa
 import pytest
 
 from transforms.config.sources import get_source
+from transforms.core.ethnicity import classify
 from transforms.ingest.reading import Chunk
 from transforms.ingest.rules import (
     canonical_codes,
     check_rows,
     month_bounds,
     parse_dates,
+    per_value,
     pseudonymise_rows,
 )
 
@@ -181,3 +183,30 @@ def test_a_person_id_that_is_an_nhs_number_in_any_form_is_quarantined(person_id,
     checked = check_chunk(chunk, get_source("gp_register"), "2025-01", KEY)
     found = checked.quarantined["reason"].to_pylist()
     assert found == ([reason] if reason else [])
+
+
+def test_a_per_value_rule_sees_each_distinct_value_once_and_gives_every_row_its_result():
+    values = pa.array(["2025-01-15", None, "15/01/2025", "2025-01-15", "2025-02-31", None])
+    seen = []
+
+    def parse(distinct):
+        seen.append(distinct.to_pylist())
+        return parse_dates(distinct)
+
+    assert per_value(values, parse).equals(parse_dates(values))
+    assert sorted(seen[0], key=str) == sorted(
+        ["2025-01-15", None, "15/01/2025", "2025-02-31"], key=str
+    )
+
+
+def test_a_blank_ethnic_category_is_classified_as_not_known_when_classified_per_value():
+    values = pa.array(["A", None, "z", "A - British", None, "Q"])
+    assert per_value(values, classify) == classify(values)
+    assert per_value(values, classify)[1].to_pylist() == [
+        "known",
+        "not_known",
+        "not_stated",
+        "known",
+        "not_known",
+        "invalid",
+    ]

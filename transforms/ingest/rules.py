@@ -7,8 +7,11 @@ never repeat the value, because values can be identifiers. Everything is vectori
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +27,7 @@ DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y")
 # C0 controls but tab, line feed and carriage return (quoted fields may span lines), DEL and
 # the C1 controls: PostgreSQL cannot store NUL at all, and none of them belongs in an extract.
 CONTROL_CHARACTERS = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f\\x{80}-\\x{9f}]"
+R = TypeVar("R")
 _TRUE = ("y", "yes", "1", "true", "t")
 _FALSE = ("n", "no", "0", "false", "f")
 
@@ -83,10 +87,7 @@ def check_rows(chunk: Chunk, source: Source, period: str) -> Checked:
         backwards = pc.less(typed[later], typed[earlier])
         rules.append(Rule(backwards, "inconsistent_dates", f"{later} is before {earlier}"))
     if source.has_ethnicity:
-        n = chunk.table.num_rows
-        typed["ethnic_code"], typed["ethnic_status"] = classify(
-            text.get("ethnic_category", pa.nulls(n, pa.string())), text.get("ethnicity_snomed")
-        )
+        typed["ethnic_code"], typed["ethnic_status"] = _ethnicity(text, chunk.table.num_rows)
     reason, detail = _first_failure(rules, chunk.table.num_rows)
     ok = pc.is_null(reason)
     row_numbers = pa.array(chunk.row_numbers)
@@ -100,6 +101,26 @@ def check_rows(chunk: Chunk, source: Source, period: str) -> Checked:
     numbers = chunk.row_numbers
     first, last = (int(numbers[0]), int(numbers[-1])) if len(numbers) else (0, 0)
     return Checked(chunk.table.num_rows, first, last, good, quarantined, nhs)
+
+
+def per_value(values: pa.Array, function: Callable[[pa.Array], R]) -> R:
+    """``function(values)``, computed once for each distinct value (null too) and spread back
+    to the rows. A month's dates, codes, flags and ages take a few dozen values in a million
+    rows: parsing each once took the row rules of a million appointments from 1.6–1.9 s of
+    CPU to 0.9–1.0 s. For a per-value function only (the same value, the same result)."""
+    encoded = pc.dictionary_encode(values, null_encoding="encode")
+    result = function(encoded.dictionary)
+    if isinstance(result, tuple):
+        return tuple(part.take(encoded.indices) for part in result)  # type: ignore[return-value]
+    return result.take(encoded.indices)
+
+
+def _ethnicity(text: dict[str, pa.Array], n: int) -> tuple[pa.Array, pa.Array]:
+    """Code and status of each row (``classify``); per distinct category unless a SNOMED
+    concept column (one per person on the register) is sent beside it."""
+    category = text.get("ethnic_category", pa.nulls(n, pa.string()))
+    snomed = text.get("ethnicity_snomed")
+    return classify(category, snomed) if snomed is not None else per_value(category, classify)
 
 
 def _clean(values: pa.ChunkedArray) -> pa.Array:
@@ -215,7 +236,7 @@ def _column_rules(
             Rule(pc.invert(present), "missing_value", f"{column.name} is blank but required")
         )
     if column.kind == "date":
-        parsed = parse_dates(values)
+        parsed = per_value(values, parse_dates)
         typed[column.name] = parsed
         rules.append(
             Rule(
@@ -227,11 +248,7 @@ def _column_rules(
         if column.name == source.event_date:
             rules.append(_date_window_rule(column, parsed, source, period))
     elif column.kind == "int":
-        number = pc.if_else(
-            pc.fill_null(pc.match_substring_regex(values, r"^-?[0-9]{1,9}$"), False),
-            values,
-            pa.scalar(None, pa.string()),
-        ).cast(pa.int32())
+        number = per_value(values, parse_ints)
         in_range = pc.and_(
             pc.greater_equal(
                 number, column.min_value if column.min_value is not None else -(2**31)
@@ -249,7 +266,7 @@ def _column_rules(
             )
         )
     elif column.kind == "code":
-        canonical = canonical_codes(values, column.codes)
+        canonical = per_value(values, partial(canonical_codes, codes=column.codes))
         typed[column.name] = canonical
         allowed = ", ".join(column.codes)
         rules.append(
@@ -260,7 +277,7 @@ def _column_rules(
             )
         )
     elif column.kind == "bool":
-        flag = parse_bools(values)
+        flag = per_value(values, parse_bools)
         typed[column.name] = flag
         rules.append(
             Rule(
@@ -328,6 +345,12 @@ def canonical_codes(values: pa.Array, codes: tuple[str, ...]) -> pa.Array:
     """The allowed code in its canonical spelling (case-insensitive match), else null."""
     position = pc.index_in(pc.utf8_lower(values), value_set=pa.array([c.lower() for c in codes]))
     return pa.array(codes, type=pa.string()).take(position)
+
+
+def parse_ints(values: pa.Array) -> pa.Array:
+    """Whole numbers of up to nine digits, else null."""
+    digits = pc.fill_null(pc.match_substring_regex(values, r"^-?[0-9]{1,9}$"), False)
+    return pc.if_else(digits, values, pa.scalar(None, pa.string())).cast(pa.int32())
 
 
 def parse_bools(values: pa.Array) -> pa.Array:
