@@ -141,11 +141,14 @@ def flag(name: str, required: bool = False) -> Column:
     return Column(name, "bool", required=required)
 
 
+REGISTER = "gp_register"
+"""The register: the population every person-level source is linked to and rates are of."""
+
 SOURCES: dict[str, Source] = {
     s.name: s
     for s in (
         Source(
-            name="gp_register",
+            name=REGISTER,
             title="GP registered population (snapshot on the last day of the month)",
             columns=(
                 *PERSON,

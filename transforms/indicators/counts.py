@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql import ColumnElement, Select
 
 from transforms.config.catalogue import AGE_FILTERS, PERIOD_COUNTS, QUALITY_SOURCE, Count
+from transforms.config.sources import REGISTER
 from transforms.core.ethnicity import NOT_KNOWN_CODE
 from transforms.core.periods import month_bounds
 from transforms.core.reference_data import reference_file
@@ -50,7 +51,6 @@ from transforms.warehouse.tables import (
     quality_ethnicity_completeness,
 )
 
-REGISTER = "gp_register"
 # Staged rows counted by one query at most (unless one month alone has more). DuckDB may build
 # a join's hash table on the activity side when its estimate is off, and two such tables in
 # one query do not spill: 13 months of Wigan's GP appointments with their register (6.4M

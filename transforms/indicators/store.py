@@ -28,7 +28,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.engine import Connection
 
 from transforms.config.catalogue import PERIOD_COUNTS, QUALITY_SOURCE, Count, Indicator, catalogue
-from transforms.config.sources import SOURCES
+from transforms.config.sources import REGISTER, SOURCES
 from transforms.core import disclosure, disclosure_audit, ethnicity, statistics
 from transforms.core import periods as period_module
 from transforms.core.disclosure import STATISTIC_NAMES
@@ -294,7 +294,7 @@ def sources_counted() -> set[str]:
     """The sources whose staging rows the catalogue counts: every numerator's and
     denominator's, and the register (ages and persons)."""
     counted = {c.source for i in catalogue().values() for c in (i.numerator, i.denominator)}
-    return (counted - {QUALITY_SOURCE}) | {aggregation.REGISTER}
+    return (counted - {QUALITY_SOURCE}) | {REGISTER}
 
 
 def _sources(indicator: Indicator) -> list[str]:
@@ -304,7 +304,7 @@ def _sources(indicator: Indicator) -> list[str]:
         return ETHNICITY_SOURCES
     counted = {indicator.numerator.source, indicator.denominator.source}
     staff = indicator.denominator.count == "staff"
-    return sorted(counted if staff else counted | {aggregation.REGISTER})
+    return sorted(counted if staff else counted | {REGISTER})
 
 
 def _lacking(

@@ -16,7 +16,7 @@ from decimal import Decimal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from transforms.config.sources import SOURCES, Source
+from transforms.config.sources import REGISTER, SOURCES, Source
 from transforms.core.ethnicity import NOT_KNOWN_CODE, NOT_STATED_CODE, STATUSES
 from transforms.core.periods import utcnow
 from transforms.warehouse.tables import (
@@ -194,7 +194,7 @@ def _latest_on_register() -> sa.Subquery:
     latest is the maximum of the period followed by the code: one grouped scan of the
     register instead of sorting all its history by person (ten times faster, README).
     """
-    register = STAGING["gp_register"].c
+    register = STAGING[REGISTER].c
     keyed = (register.period + sa.func.coalesce(register.ethnic_code, "")).collate(BYTEWISE)
     by_person = (
         sa.select(
@@ -284,9 +284,9 @@ def rebuild_person_ethnicity(conn: Connection) -> None:
             sa.case((g.c.latest_code == NOT_STATED_CODE, NOT_STATED_CODE), else_=NOT_KNOWN_CODE),
         ),
         sa.case(
-            (g.c.known_code.is_not(None), "gp_register"),
+            (g.c.known_code.is_not(None), REGISTER),
             (s.c.person_id.is_not(None), s.c.source),
-            else_="gp_register",
+            else_=REGISTER,
         ),
         sa.func.coalesce(g.c.known_on, s.c.recorded_on, g.c.latest_on),
         sa.literal(utcnow(), sa.DateTime),

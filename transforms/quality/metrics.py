@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from transforms.config.sources import Source
+from transforms.config.sources import REGISTER, Source
 from transforms.core.periods import month_after
 from transforms.warehouse.tables import STAGING, audit_file_loads, quality_ethnicity_completeness
 
@@ -39,7 +39,6 @@ CODE_SHARE_POINTS = 10.0
 CODE_SHARE_SE = 4.0
 REGISTER_SHARE_DROP_POINTS = 10.0  # the share of people on the register may fall this much
 ORGANISATION_MIN_ROWS = 20  # an organisation with fewer rows last month may skip a month
-REGISTER = "gp_register"
 
 
 @dataclass(frozen=True)
