@@ -374,12 +374,16 @@ def _print_late(engine: Engine, settings: Settings, source: str | None) -> None:
     """The months each source owes (the ``check_deliveries`` DAG alerts on them)."""
     from transforms.config.sources import SOURCES
     from transforms.core import periods
+    from transforms.ingest import landing
     from transforms.ops import deliveries
 
     today = periods.utc_today()
     chosen = [s for s in SOURCES.values() if source is None or s.name == source]
+    landed = landing.landed_months(settings.landing_dir, [s.name for s in chosen])
     with engine.connect() as conn:
-        late = deliveries.late_deliveries(conn, today, settings.deliveries_expected_from, chosen)
+        late = deliveries.late_deliveries(
+            conn, today, settings.deliveries_expected_from, chosen, landed
+        )
     if late:
         print(f"\nLate deliveries on {today:%Y-%m-%d} ({len(late)}):")
         for delivery in late:

@@ -14,6 +14,7 @@ from datetime import date
 import sqlalchemy as sa
 
 from transforms.config.settings import Settings
+from transforms.config.sources import SOURCES
 from transforms.core.redaction import display_url
 from transforms.indicators import store as indicator_store
 from transforms.indicators import wres_store
@@ -217,7 +218,10 @@ def check_deliveries(settings: Settings, today: date, run_id: str | None) -> lis
     engine = warehouse.make_engine(settings.warehouse_url)
     ddl.apply_ddl(engine)
     with engine.connect() as conn:
-        late = deliveries.late_deliveries(conn, today, settings.deliveries_expected_from)
+        landed = landing.landed_months(settings.landing_dir, SOURCES)
+        late = deliveries.late_deliveries(
+            conn, today, settings.deliveries_expected_from, landed=landed
+        )
         due = deliveries.alerts_due(late, deliveries.last_alerts(conn), today)
     log.info("%d late month(s), %d due an alert", len(late), len(due))
     if due:

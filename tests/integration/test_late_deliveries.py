@@ -57,6 +57,24 @@ def test_a_late_month_that_loads_is_no_longer_late(audited):
     assert late_on(audited, date(2025, 11, 20)) == [WORKFORCE_LATE.format(days="5 days")]
 
 
+def test_the_check_says_which_late_months_have_a_file_waiting_in_the_landing_zone(audited, webhook):
+    url, received = webhook
+    settings = audited.model_copy(
+        update={"alert_webhook_url": url, "deliveries_expected_from": "2025-10"}
+    )
+    folder = settings.landing_dir / "recruitment"
+    folder.mkdir(parents=True)
+    (folder / "recruitment_2025-10.csv").write_text("a 05:00 load still running, or failed\n")
+    (folder / ".recruitment_2025-11.csv").write_text("hidden: still arriving\n")
+    late = pipeline.check_deliveries(settings, date(2025, 11, 16), "run-16")
+    assert (
+        "recruitment 2025-10: 1 day late (due 2025-11-15); its file has landed and waits for "
+        "the next ingest run" in late
+    )
+    assert "gp_appointments 2025-10: 1 day late (due 2025-11-15); no file has arrived" in late
+    assert received and "recruitment 2025-10" in received[0]["text"]
+
+
 def alerts(settings: Settings) -> list[tuple]:
     a = audit_delivery_alerts.c
     with make_engine(settings.warehouse_url).connect() as conn:

@@ -121,3 +121,18 @@ def test_a_long_list_of_late_months_is_cut_short_and_counted():
         "... and 5 more",
         "(reminded every 7 days until loaded; hei status)",
     ]
+
+
+def test_a_late_month_whose_file_has_landed_but_not_loaded_says_so():
+    seen = history({"2025-09"}, {"2025-09"})
+    (late,) = late_months(DEATHS, seen, date(2025, 11, 16), landed={"2025-10", "2025-11"})
+    assert late.attempt == "landed"
+    assert late.message.endswith(
+        "(due 2025-11-15); its file has landed and waits for the next ingest run"
+    )
+
+
+def test_a_failed_attempt_says_more_than_a_landed_file():
+    seen = history({"2025-09", "2025-10"}, {"2025-09"}, {"2025-10": "rejected"})
+    (late,) = late_months(DEATHS, seen, date(2025, 11, 20), landed={"2025-10"})
+    assert late.attempt == "rejected"

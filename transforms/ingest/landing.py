@@ -19,6 +19,7 @@ import hashlib
 import os
 import re
 import stat
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,14 +126,8 @@ def scan(
     (``.``-prefixed, ``.tmp``/``.part``) are ignored because they may still be arriving. A
     file modified less than ``settle_seconds`` ago is found ``in_progress``, unread.
     """
-    folder = landing_dir / source
-    if not folder.is_dir():
-        return []
     found = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or path.suffix in (".tmp", ".part"):
-            continue
-        period = parse_period(path.name, source)
+    for path, period in _listed(landing_dir, source):
         if until and period and period > until:
             continue
         try:
@@ -140,6 +135,29 @@ def scan(
         except FileNotFoundError:  # removed since the folder was listed
             continue
     return sorted(found, key=lambda d: (d.period or "", d.modified_at, d.file_name))
+
+
+def landed_months(landing_dir: Path, sources: Iterable[str]) -> dict[str, set[str]]:
+    """Each source's months with a well-named file in the landing zone, read or not (the
+    files are listed, not opened): what the delivery check says of a late month whose file
+    is waiting for the next ingest run."""
+    return {
+        source: {period for _, period in _listed(landing_dir, source) if period}
+        for source in sources
+    }
+
+
+def _listed(landing_dir: Path, source: str) -> list[tuple[Path, str | None]]:
+    """The source's files and the month each name covers, in name order; hidden and partial
+    files (``.``-prefixed, ``.tmp``/``.part``) are left out: they may still be arriving."""
+    folder = landing_dir / source
+    if not folder.is_dir():
+        return []
+    return [
+        (path, parse_period(path.name, source))
+        for path in sorted(folder.iterdir())
+        if not (path.name.startswith(".") or path.suffix in (".tmp", ".part"))
+    ]
 
 
 def _found(path: Path, source: str, period: str | None, settle_seconds: float) -> Delivery:

@@ -14,7 +14,7 @@ the clock here, so the same answers come back in tests and reruns.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -25,14 +25,22 @@ from transforms.config.sources import SOURCES, Source
 from transforms.core.periods import month_after
 from transforms.warehouse.tables import audit_delivery_alerts, audit_file_loads
 
+LANDED = "landed"
+"""The attempt of a late month whose file is in the landing zone but has no load yet."""
+
 REMIND_EVERY_DAYS = 7
 """An unresolved late month is alerted again after this many days (not every day)."""
 
 ALERT_LINES = 30
 """Late months named in one alert; the rest are counted (a chat message has a size limit)."""
 
-OUTCOMES = {"rejected": "its delivery was rejected", "in_progress": "a file is still arriving"}
-"""What the latest attempt at a late month says, for statuses that did not load it."""
+OUTCOMES = {
+    "rejected": "its delivery was rejected",
+    "in_progress": "a file is still arriving",
+    LANDED: "its file has landed and waits for the next ingest run",
+}
+"""What the latest attempt at a late month says, for statuses that did not load it (or that
+a file for it is in the landing zone, never yet tried)."""
 
 
 @dataclass(frozen=True)
@@ -77,9 +85,14 @@ class History:
 
 
 def late_months(
-    source: Source, history: History, today: date, expected_from: str | None = None
+    source: Source,
+    history: History,
+    today: date,
+    expected_from: str | None = None,
+    landed: Collection[str] = (),
 ) -> list[LateDelivery]:
-    """The months of ``source`` that are due and have not loaded, oldest first."""
+    """The months of ``source`` that are due and have not loaded, oldest first; ``landed``
+    are those with a file in the landing zone."""
     first = expected_from or min(history.periods, default=None)
     if first is None:  # never delivered, and no start configured: nothing to expect yet
         return []
@@ -88,9 +101,8 @@ def late_months(
         if month in history.loaded:
             continue
         due = due_date(month, source.delivery_day)
-        late.append(
-            LateDelivery(source.name, month, due, (today - due).days, history.latest.get(month))
-        )
+        attempt = history.latest.get(month) or (LANDED if month in landed else None)
+        late.append(LateDelivery(source.name, month, due, (today - due).days, attempt))
     return late
 
 
@@ -121,14 +133,22 @@ def late_deliveries(
     today: date,
     expected_from: str | None = None,
     sources: Iterable[Source] = SOURCES.values(),
+    landed: Mapping[str, Collection[str]] | None = None,
 ) -> list[LateDelivery]:
-    """Every late month of every source, by source and month."""
+    """Every late month of every source, by source and month; ``landed``: each source's
+    months with a file in the landing zone (``landing.landed_months``)."""
     histories = read_histories(conn)
     empty = History(frozenset(), frozenset(), {})
     return [
         late
         for source in sources
-        for late in late_months(source, histories.get(source.name, empty), today, expected_from)
+        for late in late_months(
+            source,
+            histories.get(source.name, empty),
+            today,
+            expected_from,
+            (landed or {}).get(source.name, ()),
+        )
     ]
 
 
