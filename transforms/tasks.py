@@ -217,8 +217,8 @@ def check_deliveries(settings: Settings, today: date, run_id: str | None) -> lis
     """
     engine = warehouse.make_engine(settings.warehouse_url)
     ddl.apply_ddl(engine)
+    landed = landing.landed_months(settings.landing_dir, SOURCES)
     with engine.connect() as conn:
-        landed = landing.landed_months(settings.landing_dir, SOURCES)
         late = deliveries.late_deliveries(
             conn, today, settings.deliveries_expected_from, landed=landed
         )
