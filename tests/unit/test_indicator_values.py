@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tests.support.indicators import MONTH, acc02, out04, rolling_year_counts
+from tests.support.indicators import JANUARY, MONTH, acc02, counts, out04, rolling_year_counts
 from transforms.config.catalogue import catalogue
 from transforms.core import statistics as st
 from transforms.core.disclosure_audit import attack
@@ -265,3 +265,29 @@ def test_totals_by_group_and_by_organisation_are_withheld_alike_or_refused():
         indicators.with_organisations(
             by_group, (pd.DataFrame(), partners("source_organisation", "workforce:all", None))
         )
+
+
+def test_an_indicator_is_protected_the_same_alone_or_beside_the_catalogue():
+    """The compute discloses the whole catalogue in one pass: ACC02's rows must be what they
+    are alone. Beside VAC03, whose WRES groups add up its 5-group Not stated and Not known,
+    those two were once protected as a pair in ACC02 too (Not stated withheld with the
+    small Not known)."""
+    entries = catalogue()
+    numerator = {"A": 400, "D": 20, "H": 60, "M": 60, "R": 60, "Z": 60, "99": 3}
+    denominator = {code: 1000 for code in numerator}
+    acc02 = indicators.exact_indicator_values(
+        entries["ACC02"], counts(numerator), counts(denominator), [JANUARY]
+    )
+    vac03 = indicators.exact_indicator_values(
+        entries["VAC03"], counts(numerator), counts(denominator), [JANUARY]
+    )
+    alone = indicators.disclose_catalogue({"ACC02": acc02}, {}, entries)["ACC02"]
+    beside = indicators.disclose_catalogue({"VAC03": vac03, "ACC02": acc02}, {}, entries)
+
+    assert set(beside) == {"VAC03", "ACC02"}
+    for mine, theirs in zip(alone, beside["ACC02"], strict=True):
+        pd.testing.assert_frame_equal(mine, theirs)
+    shown = alone[1].set_index(["breakdown", "group_label"])["numerator"]
+    assert (
+        pd.isna(shown[("ethnicity_5", "Not known")]) and shown[("ethnicity_5", "Not stated")] == 60
+    )

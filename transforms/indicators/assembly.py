@@ -13,7 +13,7 @@ kept. Pure functions on DataFrames: the warehouse reads and writes are in
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -295,6 +295,8 @@ def _ratios(out: pd.DataFrame, measure: str, rows: pd.Series) -> pd.DataFrame:
 Withhold = dict[str, pd.Series]
 """Count column -> rows whose count the attacking audit asked to withhold."""
 Protector = Callable[[pd.DataFrame, Withhold], pd.DataFrame]
+Rows = tuple[pd.DataFrame, pd.DataFrame]
+"""The data team's rows and the partners' rows of the same values, row for row."""
 
 
 def protect(
@@ -347,10 +349,13 @@ def with_reference_flag(values: pd.DataFrame) -> pd.DataFrame:
 def protect_ethnic_groups(values: pd.DataFrame, withhold: Withhold) -> pd.DataFrame:
     """Sets: all persons = Σ 5 groups; each 5 group = Σ its 16 groups; and, where the WRES
     groups are published, all persons = White + BME + Unknown, each the total of its 5
-    groups (White's only member is the 5-group White, the same people)."""
+    groups (White's only member is the 5-group White, the same people). The WRES sets are
+    only those of indicators that publish the WRES groups: elsewhere the 5 groups of Unknown
+    are not a total anyone sees."""
     sixteen = values["breakdown"] == "ethnicity_16"
-    five = values["breakdown"] == "ethnicity_5"
     wres = values["breakdown"] == "wres_group"
+    with_wres = values["indicator_id"].isin(values.loc[wres, "indicator_id"].unique())
+    five = values["breakdown"] == "ethnicity_5"
     everyone = values["breakdown"] == "all"
     top = pd.Series("top", index=values.index).where(
         ~(sixteen | wres), "own:" + values["group_code"]
@@ -359,10 +364,10 @@ def protect_ethnic_groups(values: pd.DataFrame, withhold: Withhold) -> pd.DataFr
     table = values.assign(
         sdc_parent=parent,
         sdc_parent_total=five,
-        sdc_wres_top=pd.Series("wres", index=values.index).where(wres | everyone),
+        sdc_wres_top=pd.Series("wres", index=values.index).where((wres | everyone) & with_wres),
         sdc_wres_parent=values["group_label"]
         .map(WRES_OF_5)
-        .where(five)
+        .where(five & with_wres)
         .fillna(values["group_label"].where(wres)),
         sdc_wres_total=wres,
         sdc_is_all=everyone,
@@ -406,14 +411,16 @@ class DisclosureRefused(Exception):
     """The attacking audit still narrows counts down after every remedy: publish nothing."""
 
 
-def partner_rows(protected: pd.DataFrame, indicator: Indicator) -> pd.DataFrame:
+def partner_rows(protected: pd.DataFrame, indicators: Mapping[str, Indicator]) -> pd.DataFrame:
     """What partners see of each row: the published counts, and every statistic recomputed
     from them alone (``docs/methods.md`` §7, rule 3), so that no value or limit tells more
     than the rounded counts do. A DSR keeps the value of its exact age-specific rates, but
     its limits are Dobson's for the published count (see :func:`_published_dsr`)."""
     parts = [
-        _partner_rows(rows, indicator, str(measure)).set_axis(rows.index)
-        for measure, rows in protected.groupby("measure", sort=False)
+        _partner_rows(rows, indicators[str(indicator_id)], str(measure)).set_axis(rows.index)
+        for (indicator_id, measure), rows in protected.groupby(
+            ["indicator_id", "measure"], sort=False
+        )
     ]
     return pd.concat(parts).sort_index()
 
@@ -510,32 +517,37 @@ def _published_known_share(rows: pd.DataFrame) -> pd.Series:
 
 
 def disclose(
-    values: pd.DataFrame, indicator: Indicator, protector: Protector
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+    values: pd.DataFrame, indicators: Mapping[str, Indicator], protector: Protector
+) -> Rows:
     """Disclosure control, then the partners' rows, attacked (``transforms.core.disclosure_audit``)
     until the attack narrows nothing down: each round withholds what the last one could pin
-    or confine, and redoes only the periods concerned (no set spans two periods). An
-    indicator's measures (a DSR counts the events of its crude rate that have an age) are
-    protected and attacked together. Returns the data team's rows (exact, with reasons) and
+    or confine, and redoes only the periods concerned. An indicator's measures (a DSR counts
+    the events of its crude rate that have an age) are protected and attacked together.
+    ``values`` may hold any of ``indicators``: no set spans two indicators or periods, so
+    each period is protected as if alone, and the whole catalogue goes through each round
+    at once (per indicator, the fixed cost of the frame operations and linear programmes
+    was most of the compute's time). Returns the data team's rows (exact, with reasons) and
     the partners'."""
     values = values.reset_index(drop=True)
-    period = values.groupby(PERIOD_KEYS, sort=False).ngroup().to_numpy()
+    period = values.groupby(["indicator_id", *PERIOD_KEYS], sort=False).ngroup().to_numpy()
+    multipliers = {i: indicators[i].multiplier for i in values["indicator_id"].unique()}
     withhold = {c: np.zeros(len(values), dtype=bool) for c in ("numerator", "denominator")}
     chosen = np.arange(len(values))
     team = partners = pd.DataFrame()
     for _ in range(MAX_AUDIT_ROUNDS):
         part = values.iloc[chosen].reset_index(drop=True)
         protected = _protect_measures_alike(part, protector, withhold, chosen)
-        partner = partner_rows(protected, indicator)
+        partner = partner_rows(protected, indicators)
         team, partners = _splice(team, protected, chosen), _splice(partners, partner, chosen)
-        findings = attack(partner, {indicator.id: indicator.multiplier})
+        findings = attack(partner, multipliers)
         if not findings:
             return team, partners
         for column, position in _remedies(protected, findings, withhold, chosen):
             withhold[column][chosen[position]] = True
         chosen = np.flatnonzero(np.isin(period, period[chosen[[f.row for f in findings]]]))
+    refused = sorted({str(partner["indicator_id"].iloc[f.row]) for f in findings})
     listed = "; ".join(str(f) for f in findings[:5])
-    raise DisclosureRefused(f"{indicator.id}: the disclosure audit still finds {listed}")
+    raise DisclosureRefused(f"{', '.join(refused)}: the disclosure audit still finds {listed}")
 
 
 def _protect_measures_alike(
@@ -544,14 +556,15 @@ def _protect_measures_alike(
     """Disclosure control, with a count withheld in one measure withheld in the others too
     (their counts nearly coincide, so one shown would give the other away); repeated until
     the measures agree. ``withhold`` gains the counts withheld so."""
-    cell = part.groupby([*PERIOD_KEYS, "breakdown", "group_code"], sort=False).ngroup().to_numpy()
+    cell_keys = ["indicator_id", *PERIOD_KEYS, "breakdown", "group_code"]
+    cell = part.groupby(cell_keys, sort=False).ngroup().to_numpy()
     while True:
         protected = protector(part, {c: pd.Series(w[chosen]) for c, w in withhold.items()})
         grown = False
         for column in ("numerator", "denominator"):
             hidden = protected[f"published_{column}"].isna().to_numpy()
             alike = np.isin(cell, cell[hidden]) & ~hidden
-            if part["measure"].nunique() > 1 and alike.any():
+            if alike.any():
                 withhold[column][chosen[alike]] = True
                 grown = True
         if not grown:
@@ -577,12 +590,17 @@ def _remedies(
     set (else the set's total); for a small complement, the numerator. Only the sets can be
     remedied: a statistic that does not follow from the published counts is a bug."""
     more = []
+    same_set = protected.groupby(SET_KEYS, sort=False).ngroup().to_numpy()
     for finding in findings:
         if finding.kind != "sets":
             raise DisclosureRefused(f"{finding} (a bug: statistics must use published counts)")
         column = "numerator" if finding.column == COMPLEMENT else finding.column
         shown = pd.notna(protected[f"published_{column}"].iloc[finding.row])
-        position = finding.row if shown else _beside(protected, finding.row, column)
+        if shown:
+            position = finding.row
+        else:
+            members = np.flatnonzero(same_set == same_set[finding.row])
+            position = _beside(protected.iloc[members].set_axis(members), finding.row, column)
         if not withhold[column][chosen[position]]:
             more.append((column, position))
     if not more:
@@ -590,29 +608,28 @@ def _remedies(
     return more
 
 
-def _beside(protected: pd.DataFrame, row: int, column: str) -> int:
-    """Position of the smallest shown non-zero count in ``row``'s set, or of its total."""
-    this = protected.iloc[row]
-    same = (protected[SET_KEYS] == this[SET_KEYS]).all(axis=1)
-    breakdown = protected["breakdown"]
+def _beside(rows: pd.DataFrame, row: int, column: str) -> int:
+    """Among ``rows`` (one set's, labelled by position), the position of the smallest shown
+    non-zero count beside ``row``, or of the set's total."""
+    this = rows.loc[row]
+    breakdown = rows["breakdown"]
     if this["breakdown"] == "source_organisation":
         prefix = this["group_code"].split(":", 1)[0] + ":"
-        in_source = protected["group_code"].str.startswith(prefix)
-        members, total = in_source & ~protected["group_code"].str.endswith(":all"), in_source
-        total &= protected["group_code"].str.endswith(":all")
+        in_source = rows["group_code"].str.startswith(prefix)
+        members, total = in_source & ~rows["group_code"].str.endswith(":all"), in_source
+        total &= rows["group_code"].str.endswith(":all")
     elif this["breakdown"] == "ethnicity_16":
-        members = (breakdown == "ethnicity_16") & (protected["parent_5"] == this["parent_5"])
-        total = (breakdown == "ethnicity_5") & (protected["group_label"] == this["parent_5"])
+        members = (breakdown == "ethnicity_16") & (rows["parent_5"] == this["parent_5"])
+        total = (breakdown == "ethnicity_5") & (rows["group_label"] == this["parent_5"])
     elif this["breakdown"] == "wres_group":
         members, total = breakdown == "wres_group", breakdown == "all"
     else:
         members, total = breakdown == "ethnicity_5", breakdown == "all"
-    published = protected[f"published_{column}"].astype(float)
-    candidates = published.where(same & members & (published > 0)).reset_index(drop=True)
-    candidates = candidates.drop(index=row, errors="ignore").dropna()
+    published = rows[f"published_{column}"].astype(float)
+    candidates = published.where(members & (published > 0)).drop(index=row).dropna()
     if len(candidates):
         return int(candidates.idxmin())
-    return int(np.flatnonzero((same & total).to_numpy())[0])
+    return int(total.index[total.to_numpy()][0])
 
 
 # --- whole indicators ----------------------------------------------------------------------
@@ -631,15 +648,26 @@ def indicator_values(
     numerator: pd.DataFrame,
     denominator: pd.DataFrame,
     periods: Sequence[Period],
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> Rows:
     """Every measure, period and group of one indicator, from per-period counts by ethnic
     code and age band (``in_periods`` output), with statistics, comparisons and disclosure:
     the data team's rows and the partners' (see :func:`disclose`)."""
+    exact = exact_indicator_values(indicator, numerator, denominator, periods)
+    return disclose(exact, {indicator.id: indicator}, protect_ethnic_groups)
+
+
+def exact_indicator_values(
+    indicator: Indicator,
+    numerator: pd.DataFrame,
+    denominator: pd.DataFrame,
+    periods: Sequence[Period],
+) -> pd.DataFrame:
+    """Every measure of :func:`indicator_values`, before disclosure control."""
     exact = [
         exact_values(indicator, measure, numerator, denominator, periods)
         for measure in indicator.measures
     ]
-    return disclose(pd.concat(exact, ignore_index=True), indicator, protect_ethnic_groups)
+    return pd.concat(exact, ignore_index=True)
 
 
 def exact_values(
@@ -667,14 +695,19 @@ def _collapse_bands(frame: pd.DataFrame) -> pd.DataFrame:
     return summed.reset_index().assign(age_band="all")
 
 
-def organisation_values(
-    indicator: Indicator, counts: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def organisation_values(indicator: Indicator, counts: pd.DataFrame) -> Rows:
     """Values by organisation (``source_organisation``) from counts per period key, source,
-    organisation, numerator and denominator: one row per source x organisation and the
-    source's ``ALL`` row as its total (the only row of a source without organisations, such
-    as deaths). Organisations are not compared with one another here (the report's funnel
-    plots do that)."""
+    organisation, numerator and denominator, disclosure-controlled (see
+    :func:`exact_organisation_values`)."""
+    exact = exact_organisation_values(indicator, counts)
+    return disclose(exact, {indicator.id: indicator}, protect_organisations)
+
+
+def exact_organisation_values(indicator: Indicator, counts: pd.DataFrame) -> pd.DataFrame:
+    """One row per source x organisation and the source's ``ALL`` row as its total (the
+    only row of a source without organisations, such as deaths), before disclosure control.
+    Organisations are not compared with one another here (the report's funnel plots do
+    that)."""
     is_total = counts["organisation"] == ALL_ORGANISATIONS
     rows = counts.assign(
         breakdown="source_organisation",
@@ -685,7 +718,7 @@ def organisation_values(
         group_order=0,
         parent_5=None,
     )
-    values = estimate(rows, indicator, "proportion").assign(
+    return estimate(rows, indicator, "proportion").assign(
         indicator_id=indicator.id,
         measure="proportion",
         unit="%",
@@ -694,12 +727,42 @@ def organisation_values(
         **{c: np.nan for c in DERIVED_COLUMNS if c.startswith("ratio")},
         **{c: st.NOT_COMPARED for c in DERIVED_COLUMNS if c.startswith("significance")},
     )
-    return disclose(values, indicator, protect_organisations)
 
 
-def with_organisations(
-    by_group: tuple[pd.DataFrame, pd.DataFrame], by_organisation: tuple[pd.DataFrame, pd.DataFrame]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+def disclose_catalogue(
+    by_group: Mapping[str, pd.DataFrame],
+    by_organisation: Mapping[str, pd.DataFrame],
+    indicators: Mapping[str, Indicator],
+) -> dict[str, Rows]:
+    """The data team's and the partners' rows of every indicator, from each one's exact rows
+    by ethnic group and by organisation (either may be absent): each breakdown family goes
+    through :func:`disclose` once for the whole catalogue, then the rows are handed back
+    per indicator, those with both families joined by :func:`with_organisations`."""
+    protectors = ((by_group, protect_ethnic_groups), (by_organisation, protect_organisations))
+    families = [
+        _per_indicator(disclose(pd.concat(exact.values(), ignore_index=True), indicators, how))
+        for exact, how in protectors
+        if exact
+    ]
+    rows: dict[str, Rows] = {}
+    for indicator_id in [*by_group, *(i for i in by_organisation if i not in by_group)]:
+        found = [family[indicator_id] for family in families if indicator_id in family]
+        rows[indicator_id] = found[0] if len(found) == 1 else with_organisations(*found)
+    return rows
+
+
+def _per_indicator(rows: Rows) -> dict[str, Rows]:
+    team, partners = rows
+    return {
+        str(indicator_id): (
+            team.loc[positions].reset_index(drop=True),
+            partners.loc[positions].reset_index(drop=True),
+        )
+        for indicator_id, positions in team.groupby("indicator_id", sort=False).groups.items()
+    }
+
+
+def with_organisations(by_group: Rows, by_organisation: Rows) -> Rows:
     """An indicator's rows by ethnic group and by organisation, protected apart: their totals
     (All persons; ``<source>:all``) count the same people, so one shown beside the other
     withheld would give it away. Refused rather than published so (a total of a whole

@@ -139,11 +139,18 @@ def _compute(conn: Connection, run_id: str | None, *, force: bool) -> dict[str, 
         current = {(p.kind, p.start) for p, _ in planned}
         work[indicator.id] = (todo, [k for k in mine if k not in current], dict(planned))
     monthly = _monthly_counts(conn, [(entries[i], todo) for i, (todo, _, _) in work.items()])
+    by_group: dict[str, pd.DataFrame] = {}
+    by_organisation: dict[str, pd.DataFrame] = {}
+    for indicator in entries.values():
+        if todo := work[indicator.id][0]:
+            group, organisation = exact_values(conn, indicator, todo, monthly)
+            by_group |= {indicator.id: group} if group is not None else {}
+            by_organisation |= {indicator.id: organisation} if organisation is not None else {}
+    rows = assembly.disclose_catalogue(by_group, by_organisation, entries)
     for indicator in entries.values():
         todo, gone, by_period = work[indicator.id]
         if todo or gone:
-            rows = values_for(conn, indicator, todo, monthly) if todo else None
-            _replace(conn, indicator, todo, gone, rows, by_period, run_id)
+            _replace(conn, indicator, todo, gone, rows.get(indicator.id), by_period, run_id)
         log.info(
             "%s: %d period(s) recomputed, %d unchanged",
             indicator.id,
@@ -193,33 +200,33 @@ def _monthly_counts(
     return found
 
 
-def values_for(
+def exact_values(
     conn: Connection,
     indicator: Indicator,
     todo: list[Period],
     monthly: dict[str, pd.DataFrame],
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every measure, period and group of ``indicator`` for the ``todo`` periods, from the
-    prefetched ``monthly`` counts (see ``_monthly_counts``) and its own person counts: the
-    data team's rows and the partners' (see ``transforms.indicators.assembly.disclose``)."""
+) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The exact rows of ``indicator`` for the ``todo`` periods by ethnic group and by
+    organisation (None where it has no such breakdown), before disclosure control, from the
+    prefetched ``monthly`` counts (see ``_monthly_counts``) and its own person counts."""
     months = sorted({m for p in todo for m in p.months})
     if indicator.numerator.source == QUALITY_SOURCE:
         counts = aggregation.completeness_by_month(conn, months)
         counts = counts.rename(columns={"known": "numerator", "records": "denominator"})
         keyed = [_keyed(counts[counts["month"] == p.months[0]], p) for p in todo]
-        return assembly.organisation_values(indicator, pd.concat(keyed, ignore_index=True))
+        return None, assembly.exact_organisation_values(
+            indicator, pd.concat(keyed, ignore_index=True)
+        )
     with_age = "dsr" in indicator.measures
     numerator, denominator = (
         _counts(conn, indicator, which, todo, with_age, monthly)
         for which in ("numerator", "denominator")
     )
-    by_group = assembly.indicator_values(indicator, numerator, denominator, todo)
+    by_group = assembly.exact_indicator_values(indicator, numerator, denominator, todo)
     if "source_organisation" not in indicator.breakdowns:
-        return by_group
-    by_organisation = assembly.organisation_values(
-        indicator, _staff_by_organisation(conn, indicator, todo)
-    )
-    return assembly.with_organisations(by_group, by_organisation)
+        return by_group, None
+    staff = _staff_by_organisation(conn, indicator, todo)
+    return by_group, assembly.exact_organisation_values(indicator, staff)
 
 
 def _staff_by_organisation(
