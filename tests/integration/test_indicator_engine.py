@@ -228,17 +228,19 @@ def test_resubmission_recomputes_only_its_periods_and_matches_a_full_recompute(
 
 
 def test_failed_compute_leaves_the_values_as_they_were(duckdb_url, monkeypatch):
+    """The write fails half-way: every period deleted and the data team's rows written,
+    then the partners' rows refused."""
     compute(duckdb_url, force=True)
     before = values(duckdb_url)
 
-    def broken(indicator, *args):
-        if indicator.id == "OUT04":
-            raise RuntimeError("statistics failed")
-        return original(indicator, *args)
+    def broken(conn, table, rows):
+        if table is tables.indicators_published:
+            raise RuntimeError("the warehouse refused the partners' rows")
+        return original(conn, table, rows)
 
-    original = indicators.indicator_values
-    monkeypatch.setattr(indicators, "indicator_values", broken)
-    with pytest.raises(RuntimeError):
+    original = indicator_store.append_arrow
+    monkeypatch.setattr(indicator_store, "append_arrow", broken)
+    with pytest.raises(RuntimeError, match="refused"):
         compute(duckdb_url, force=True)
     pd.testing.assert_frame_equal(values(duckdb_url), before)
 

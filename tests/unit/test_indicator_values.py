@@ -275,14 +275,16 @@ def test_an_indicator_is_protected_the_same_alone_or_beside_the_catalogue():
     entries = catalogue()
     numerator = {"A": 400, "D": 20, "H": 60, "M": 60, "R": 60, "Z": 60, "99": 3}
     denominator = {code: 1000 for code in numerator}
-    acc02 = indicators.exact_indicator_values(
-        entries["ACC02"], counts(numerator), counts(denominator), [JANUARY]
+    acc02, vac03 = (
+        indicators.exact_indicator_values(
+            [(entries[i], counts(numerator), counts(denominator), [JANUARY])]
+        )
+        for i in ("ACC02", "VAC03")
     )
-    vac03 = indicators.exact_indicator_values(
-        entries["VAC03"], counts(numerator), counts(denominator), [JANUARY]
-    )
-    alone = indicators.disclose_catalogue({"ACC02": acc02}, {}, entries)["ACC02"]
-    beside = indicators.disclose_catalogue({"VAC03": vac03, "ACC02": acc02}, {}, entries)
+    none = pd.DataFrame()
+    alone = indicators.disclose_catalogue(acc02, none, entries)["ACC02"]
+    both = pd.concat([vac03, acc02], ignore_index=True)
+    beside = indicators.disclose_catalogue(both, none, entries)
 
     assert set(beside) == {"VAC03", "ACC02"}
     for mine, theirs in zip(alone, beside["ACC02"], strict=True):

@@ -14,6 +14,7 @@ kept. Pure functions on DataFrames: the warehouse reads and writes are in
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,7 @@ UNKNOWN_GROUPS = (NOT_STATED_LABEL, NOT_KNOWN_LABEL)
 PERIOD_KEYS = ["period_type", "period_start", "period_end"]
 GROUP_KEYS = ["breakdown", "group_code", "group_label", "group_order"]
 SET_KEYS = ["indicator_id", "measure", *PERIOD_KEYS]
+INDICATOR_PERIOD = ["indicator_id", *PERIOD_KEYS]
 WRES_GROUP_CODES = {"White": "white", "BME": "bme", "Unknown": "unknown"}
 """The ``wres_group`` breakdown's groups: White = the 5-group White, BME = Mixed + Asian +
 Black + Other, Unknown = Not stated + Not known (``transforms.core.ethnicity``)."""
@@ -63,6 +65,24 @@ GROUP_5_CODES = {
     NOT_STATED_LABEL: "not_stated",
     NOT_KNOWN_LABEL: "not_known",
 }
+
+
+@dataclass(frozen=True)
+class Method:
+    """What a measure's statistics depend on besides its counts: the indicators that share
+    one are computed in one pass (the fixed cost of each frame operation, not the rows, is
+    most of the compute's time)."""
+
+    measure: str
+    multiplier: int
+    polarity: st.Polarity
+    reference_groups: tuple[tuple[str, str], ...]
+
+    @staticmethod
+    def of(indicator: Indicator, measure: str) -> Method:
+        polarity = None if indicator.polarity == "none" else indicator.polarity
+        groups = tuple(sorted(indicator.reference_groups.items()))
+        return Method(measure, indicator.multiplier, polarity, groups)
 
 
 def ethnic_groups() -> pd.DataFrame:
@@ -152,18 +172,18 @@ def _grid(periods: Sequence[Period], groups: pd.DataFrame, with_age: bool) -> pd
 # --- statistics ----------------------------------------------------------------------------
 
 
-def estimate(table: pd.DataFrame, indicator: Indicator, measure: str) -> pd.DataFrame:
-    """Value, 95% and 99.8% limits, method and note for each period x group."""
-    keys = [*PERIOD_KEYS, *GROUP_KEYS, "parent_5"]
-    if measure == "dsr":
-        return _dsr(table, keys, indicator.multiplier)
+def estimate(table: pd.DataFrame, method: Method) -> pd.DataFrame:
+    """Value, 95% and 99.8% limits, method and note for each indicator x period x group."""
+    keys = ["indicator_id", "measure", *PERIOD_KEYS, *GROUP_KEYS, "parent_5"]
+    if method.measure == "dsr":
+        return _dsr(table, keys, method.multiplier)
     totals = table.groupby(keys, dropna=False)[["numerator", "denominator"]].sum().reset_index()
     has_base = totals["denominator"] > 0
-    method = st.proportion if measure == "proportion" else st.crude_rate
-    stats = method(
+    statistic = st.proportion if method.measure == "proportion" else st.crude_rate
+    stats = statistic(
         totals.loc[has_base, "numerator"],
         totals.loc[has_base, "denominator"],
-        multiplier=indicator.multiplier,
+        multiplier=method.multiplier,
     )
     out = totals.join(stats)
     out["note"] = pd.Series(np.where(has_base, None, "no denominator"), dtype=object)
@@ -185,13 +205,13 @@ def _dsr(table: pd.DataFrame, keys: list[str], multiplier: int) -> pd.DataFrame:
 
 
 def known_share(values: pd.DataFrame) -> pd.DataFrame:
-    """Per period: % of the denominator whose best-known ethnicity is known (the linkage
-    completeness shown beside every value of the indicator)."""
+    """Per indicator and period: % of the denominator whose best-known ethnicity is known
+    (the linkage completeness shown beside every value of the indicator)."""
     five = values[values["breakdown"] == "ethnicity_5"]
     known = five["denominator"].where(~five["group_label"].isin(UNKNOWN_GROUPS), 0)
     sums = (
         pd.DataFrame({"known": known, "all": five["denominator"]})
-        .groupby([five[k] for k in PERIOD_KEYS])
+        .groupby([five[k] for k in INDICATOR_PERIOD])
         .sum()
     )
     share = (sums["known"] / sums["all"].where(sums["all"] > 0) * 100).rename("ethnicity_known_pct")
@@ -201,17 +221,16 @@ def known_share(values: pd.DataFrame) -> pd.DataFrame:
 # --- comparisons ---------------------------------------------------------------------------
 
 
-def compare(values: pd.DataFrame, indicator: Indicator, measure: str) -> pd.DataFrame:
+def compare(values: pd.DataFrame, method: Method) -> pd.DataFrame:
     """Ratio to the reference group (95% CI, log scale) and significance flags at 95% and
     99.8% against the reference group and against all persons.
 
     Not stated / Not known (and the WRES group Unknown) are not ethnic groups, so they are not
     compared; neither is the reference group with itself (ratio 1) nor all persons with itself.
     """
-    polarity = None if indicator.polarity == "none" else indicator.polarity
     out = values.reset_index(drop=True)
-    out["reference_group"] = out["breakdown"].map(indicator.reference_groups)
-    period = out.groupby(PERIOD_KEYS, sort=False).ngroup().to_numpy()
+    out["reference_group"] = out["breakdown"].map(dict(method.reference_groups))
+    period = out.groupby(INDICATOR_PERIOD, sort=False).ngroup().to_numpy()
     per_breakdown = period * 8 + pd.Categorical(out["breakdown"]).codes
     columns = ["numerator", "denominator", "value", "variance"]
     reference = (out["group_label"] == out["reference_group"]).fillna(False).to_numpy()
@@ -220,7 +239,7 @@ def compare(values: pd.DataFrame, indicator: Indicator, measure: str) -> pd.Data
     out = out.join(_lookup(out, period, everyone, columns).add_prefix("all_"))
     compared = (out["breakdown"] != "all") & ~out["group_label"].isin(NOT_COMPARED_GROUPS)
     is_reference = out["group_label"] == out["reference_group"]
-    ratios = _ratios(out, measure, compared & ~is_reference & out["reference_group"].notna())
+    ratios = _ratios(out, method.measure, compared & ~is_reference & out["reference_group"].notna())
     out = out.join(ratios)
     out.loc[is_reference & out["value"].notna(), "ratio"] = 1.0
     for level in ("95_0", "99_8"):
@@ -231,7 +250,7 @@ def compare(values: pd.DataFrame, indicator: Indicator, measure: str) -> pd.Data
                 out[f"ratio_lower{level}cl"],
                 out[f"ratio_upper{level}cl"],
                 1.0,
-                polarity=polarity,
+                polarity=method.polarity,
             ),
             st.NOT_COMPARED,
         )
@@ -242,7 +261,7 @@ def compare(values: pd.DataFrame, indicator: Indicator, measure: str) -> pd.Data
                 out[f"lower{level}cl"],
                 out[f"upper{level}cl"],
                 out["all_value"],
-                polarity=polarity,
+                polarity=method.polarity,
             ),
             st.NOT_COMPARED,
         )
@@ -416,16 +435,17 @@ def partner_rows(protected: pd.DataFrame, indicators: Mapping[str, Indicator]) -
     from them alone (``docs/methods.md`` §7, rule 3), so that no value or limit tells more
     than the rounded counts do. A DSR keeps the value of its exact age-specific rates, but
     its limits are Dobson's for the published count (see :func:`_published_dsr`)."""
+    keys = list(zip(protected["indicator_id"], protected["measure"], strict=True))
+    methods = {key: Method.of(indicators[key[0]], key[1]) for key in dict.fromkeys(keys)}
+    by_method = pd.Series([methods[key] for key in keys], index=protected.index)
     parts = [
-        _partner_rows(rows, indicators[str(indicator_id)], str(measure)).set_axis(rows.index)
-        for (indicator_id, measure), rows in protected.groupby(
-            ["indicator_id", "measure"], sort=False
-        )
+        _partner_rows(rows, method).set_axis(rows.index)
+        for method, rows in protected.groupby(by_method, sort=False)
     ]
     return pd.concat(parts).sort_index()
 
 
-def _partner_rows(protected: pd.DataFrame, indicator: Indicator, measure: str) -> pd.DataFrame:
+def _partner_rows(protected: pd.DataFrame, method: Method) -> pd.DataFrame:
     protected = protected.reset_index(drop=True)
     shown = (
         protected["published_numerator"].notna() & protected["published_denominator"].notna()
@@ -434,10 +454,10 @@ def _partner_rows(protected: pd.DataFrame, indicator: Indicator, measure: str) -
         numerator=protected["published_numerator"].astype(float),
         denominator=protected["published_denominator"].astype(float),
     )
-    if measure == "dsr":
+    if method.measure == "dsr":
         rows = rows.join(_published_dsr(protected, shown))
     else:
-        rows = rows.join(_published_estimates(rows, shown, indicator.multiplier, measure))
+        rows = rows.join(_published_estimates(rows, shown, method))
     if rows["breakdown"].eq("source_organisation").all():
         rows = rows.assign(
             reference_group=None,
@@ -446,9 +466,9 @@ def _partner_rows(protected: pd.DataFrame, indicator: Indicator, measure: str) -
             **{c: st.NOT_COMPARED for c in DERIVED_COLUMNS if c.startswith("significance")},
         )
     else:
-        rows = compare(rows, indicator, measure)
+        rows = compare(rows, method)
         rows["ethnicity_known_pct"] = _published_known_share(rows)
-    unreliable = shown & rows["value"].isna().to_numpy() & (measure == "dsr")
+    unreliable = shown & rows["value"].isna().to_numpy() & (method.measure == "dsr")
     reason = pd.Series(np.select([~shown, unreliable], [WITHHELD, UNRELIABLE], ""), dtype=object)
     rows["suppression_reason"] = reason.where(reason != "", None)
     rows["suppressed"] = reason.ne("").to_numpy()
@@ -460,16 +480,14 @@ def _partner_rows(protected: pd.DataFrame, indicator: Indicator, measure: str) -
 PARTNER_IDENTITY = ["indicator_id", "measure", "unit", *PERIOD_KEYS, *GROUP_KEYS, "parent_5"]
 
 
-def _published_estimates(
-    counts: pd.DataFrame, shown: np.ndarray, multiplier: int, measure: str
-) -> pd.DataFrame:
+def _published_estimates(counts: pd.DataFrame, shown: np.ndarray, method: Method) -> pd.DataFrame:
     """Proportions and crude rates of the published counts."""
     has_base = shown & (counts["denominator"] > 0).to_numpy()
-    method = st.proportion if measure == "proportion" else st.crude_rate
-    stats = method(
+    statistic = st.proportion if method.measure == "proportion" else st.crude_rate
+    stats = statistic(
         counts.loc[has_base, "numerator"],
         counts.loc[has_base, "denominator"],
-        multiplier=multiplier,
+        multiplier=method.multiplier,
     )
     out = stats.drop(columns="statistic").reindex(counts.index)
     out["note"] = pd.Series(np.where(shown & ~has_base, "no denominator", None), dtype=object)
@@ -503,7 +521,7 @@ def _published_dsr(protected: pd.DataFrame, shown: np.ndarray) -> pd.DataFrame:
 def _published_known_share(rows: pd.DataFrame) -> pd.Series:
     """Linkage completeness from the published denominators: All persons less Not stated
     and Not known, over All persons; none where any of those is withheld."""
-    period = rows.groupby(PERIOD_KEYS, sort=False).ngroup().to_numpy()
+    period = rows.groupby(INDICATOR_PERIOD, sort=False).ngroup().to_numpy()
     denominator = rows["denominator"].to_numpy(dtype=float)
     unknown = (
         rows["breakdown"].eq("ethnicity_5") & rows["group_label"].isin(UNKNOWN_GROUPS)
@@ -643,51 +661,60 @@ def unit(measure: str, multiplier: int) -> str:
     return f"{per}, age-standardised (ESP2013)" if measure == "dsr" else per
 
 
+Counts = tuple[Indicator, pd.DataFrame, pd.DataFrame, Sequence[Period]]
+"""An indicator, its numerator's and its denominator's counts per period, ethnic code and
+age band (``in_periods`` output), and the periods they are for."""
+
+
 def indicator_values(
     indicator: Indicator,
     numerator: pd.DataFrame,
     denominator: pd.DataFrame,
     periods: Sequence[Period],
 ) -> Rows:
-    """Every measure, period and group of one indicator, from per-period counts by ethnic
-    code and age band (``in_periods`` output), with statistics, comparisons and disclosure:
-    the data team's rows and the partners' (see :func:`disclose`)."""
-    exact = exact_indicator_values(indicator, numerator, denominator, periods)
+    """Every measure, period and group of one indicator, with statistics, comparisons and
+    disclosure: the data team's rows and the partners' (see :func:`disclose`)."""
+    exact = exact_indicator_values([(indicator, numerator, denominator, periods)])
     return disclose(exact, {indicator.id: indicator}, protect_ethnic_groups)
 
 
-def exact_indicator_values(
-    indicator: Indicator,
-    numerator: pd.DataFrame,
-    denominator: pd.DataFrame,
-    periods: Sequence[Period],
-) -> pd.DataFrame:
-    """Every measure of :func:`indicator_values`, before disclosure control."""
-    exact = [
-        exact_values(indicator, measure, numerator, denominator, periods)
+def exact_indicator_values(counts: Sequence[Counts]) -> pd.DataFrame:
+    """Every measure, period and group of each indicator, with statistics and comparisons,
+    before disclosure control: each indicator's rows in turn, measure by measure. The
+    measures that share a :class:`Method` are computed together."""
+    tables = [
+        (indicator.id, Method.of(indicator, measure), _by_group(indicator, measure, *rest))
+        for indicator, *rest in counts
         for measure in indicator.measures
     ]
-    return pd.concat(exact, ignore_index=True)
+    computed = {}
+    for method in dict.fromkeys(method for _, method, _ in tables):
+        same = [table for _, other, table in tables if other == method]
+        values = _statistics(pd.concat(same, ignore_index=True), method)
+        computed[method] = dict(tuple(values.groupby("indicator_id", sort=False)))
+    parts = [computed[method][indicator_id] for indicator_id, method, _ in tables]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
 
 
-def exact_values(
+def _by_group(
     indicator: Indicator,
     measure: str,
     numerator: pd.DataFrame,
     denominator: pd.DataFrame,
     periods: Sequence[Period],
 ) -> pd.DataFrame:
-    """One measure's exact statistics and comparisons, before disclosure control."""
     with_age = measure == "dsr"
     if not with_age:
         numerator, denominator = (_collapse_bands(f) for f in (numerator, denominator))
     table = by_group(numerator, denominator, periods, indicator.breakdowns, with_age)
-    values = estimate(table, indicator, measure)
-    values = values.merge(known_share(values), on=PERIOD_KEYS, how="left")
-    values = compare(values, indicator, measure)
-    return values.assign(
-        indicator_id=indicator.id, measure=measure, unit=unit(measure, indicator.multiplier)
-    )
+    return table.assign(indicator_id=indicator.id, measure=measure)
+
+
+def _statistics(table: pd.DataFrame, method: Method) -> pd.DataFrame:
+    """One measure's exact statistics and comparisons, for any indicators of its method."""
+    values = estimate(table, method)
+    values = values.merge(known_share(values), on=INDICATOR_PERIOD, how="left")
+    return compare(values, method).assign(unit=unit(method.measure, method.multiplier))
 
 
 def _collapse_bands(frame: pd.DataFrame) -> pd.DataFrame:
@@ -710,6 +737,8 @@ def exact_organisation_values(indicator: Indicator, counts: pd.DataFrame) -> pd.
     that)."""
     is_total = counts["organisation"] == ALL_ORGANISATIONS
     rows = counts.assign(
+        indicator_id=indicator.id,
+        measure="proportion",
         breakdown="source_organisation",
         group_code=counts["source"] + ":" + counts["organisation"].where(~is_total, "all"),
         group_label=counts["source"]
@@ -718,9 +747,7 @@ def exact_organisation_values(indicator: Indicator, counts: pd.DataFrame) -> pd.
         group_order=0,
         parent_5=None,
     )
-    return estimate(rows, indicator, "proportion").assign(
-        indicator_id=indicator.id,
-        measure="proportion",
+    return estimate(rows, Method.of(indicator, "proportion")).assign(
         unit="%",
         ethnicity_known_pct=np.nan,
         reference_group=None,
@@ -730,22 +757,20 @@ def exact_organisation_values(indicator: Indicator, counts: pd.DataFrame) -> pd.
 
 
 def disclose_catalogue(
-    by_group: Mapping[str, pd.DataFrame],
-    by_organisation: Mapping[str, pd.DataFrame],
-    indicators: Mapping[str, Indicator],
+    by_group: pd.DataFrame, by_organisation: pd.DataFrame, indicators: Mapping[str, Indicator]
 ) -> dict[str, Rows]:
-    """The data team's and the partners' rows of every indicator, from each one's exact rows
-    by ethnic group and by organisation (either may be absent): each breakdown family goes
-    through :func:`disclose` once for the whole catalogue, then the rows are handed back
-    per indicator, those with both families joined by :func:`with_organisations`."""
+    """The data team's and the partners' rows of every indicator, from the exact rows of
+    any number of them by ethnic group and by organisation (either may be empty): each
+    breakdown family goes through :func:`disclose` once for the whole catalogue, then the
+    rows are handed back per indicator, those with both joined by :func:`with_organisations`."""
     protectors = ((by_group, protect_ethnic_groups), (by_organisation, protect_organisations))
     families = [
-        _per_indicator(disclose(pd.concat(exact.values(), ignore_index=True), indicators, how))
-        for exact, how in protectors
-        if exact
+        _per_indicator(disclose(exact, indicators, protector))
+        for exact, protector in protectors
+        if len(exact)
     ]
     rows: dict[str, Rows] = {}
-    for indicator_id in [*by_group, *(i for i in by_organisation if i not in by_group)]:
+    for indicator_id in dict.fromkeys(i for family in families for i in family):
         found = [family[indicator_id] for family in families if indicator_id in family]
         rows[indicator_id] = found[0] if len(found) == 1 else with_organisations(*found)
     return rows

@@ -36,6 +36,7 @@ from transforms.core.disclosure_audit import Finding, attack
 from transforms.core.periods import Period, periods, utcnow
 from transforms.indicators import assembly, fingerprints
 from transforms.indicators import counts as aggregation
+from transforms.indicators.assembly import Rows
 from transforms.quality.completeness import ALL_ORGANISATIONS
 from transforms.warehouse.bulk import append_arrow, arrow_types
 from transforms.warehouse.engine import fetch_frame
@@ -70,6 +71,12 @@ VALUE_COLUMNS = arrow_types(indicators_values)
 PUBLISHED_COLUMNS = arrow_types(indicators_published)
 COMPUTED_TABLES = (indicators_values, indicators_published, indicators_inputs)
 """The tables whose rows are replaced per indicator period."""
+PERIODS_PER_DELETE = 1000
+"""Indicator periods named in one delete (three parameters each: PostgreSQL takes at most
+65,535 in a statement)."""
+Work = dict[str, tuple[list[Period], list[tuple[str, date]], dict[Period, str]]]
+"""Per indicator: the periods to recompute, the vanished ones to delete, and the fingerprint
+of every current period."""
 PROSE = {"definition", "caveats"}
 """Catalogue fields that explain an indicator without changing what is computed: rewording
 them recomputes nothing."""
@@ -131,34 +138,37 @@ def _compute(conn: Connection, run_id: str | None, *, force: bool) -> dict[str, 
     stored = _stored_fingerprints(conn)
     _forget_removed(conn, entries)
     _note_not_computed(conn, entries, loads, absent)
-    work: dict[str, tuple[list[Period], list[tuple[str, date]], dict[Period, str]]] = {}
+    work: Work = {}
     for indicator in entries.values():
         planned = _plan(indicator, loads, absent, ethnicity)
         mine = {k[1:]: fp for k, fp in stored.items() if k[0] == indicator.id}
         todo = [p for p, fp in planned if force or mine.get((p.kind, p.start)) != fp]
         current = {(p.kind, p.start) for p, _ in planned}
         work[indicator.id] = (todo, [k for k in mine if k not in current], dict(planned))
-    monthly = _monthly_counts(conn, [(entries[i], todo) for i, (todo, _, _) in work.items()])
-    by_group: dict[str, pd.DataFrame] = {}
-    by_organisation: dict[str, pd.DataFrame] = {}
-    for indicator in entries.values():
-        if todo := work[indicator.id][0]:
-            group, organisation = exact_values(conn, indicator, todo, monthly)
-            by_group |= {indicator.id: group} if group is not None else {}
-            by_organisation |= {indicator.id: organisation} if organisation is not None else {}
-    rows = assembly.disclose_catalogue(by_group, by_organisation, entries)
-    for indicator in entries.values():
-        todo, gone, by_period = work[indicator.id]
-        if todo or gone:
-            _replace(conn, indicator, todo, gone, rows.get(indicator.id), by_period, run_id)
-        log.info(
-            "%s: %d period(s) recomputed, %d unchanged",
-            indicator.id,
-            len(todo),
-            len(by_period) - len(todo),
-        )
+    _replace(conn, work, _values(conn, entries, work), run_id)
+    for indicator_id, (todo, _, by_period) in work.items():
+        recomputed, unchanged = len(todo), len(by_period) - len(todo)
+        log.info("%s: %d period(s) recomputed, %d unchanged", indicator_id, recomputed, unchanged)
     fingerprints.record(conn, PART, found.fingerprint)
     return {i: len(todo) for i, (todo, _, _) in work.items()}
+
+
+def _values(conn: Connection, entries: dict[str, Indicator], work: Work) -> dict[str, Rows]:
+    """The new rows of every indicator with periods to recompute: counted source by source,
+    then computed and disclosure-controlled as one catalogue (``assembly``)."""
+    monthly = _monthly_counts(conn, [(entries[i], todo) for i, (todo, _, _) in work.items()])
+    by_group: list[assembly.Counts] = []
+    by_organisation: list[pd.DataFrame] = []
+    for indicator in entries.values():
+        if todo := work[indicator.id][0]:
+            counts, organisations = _counts_of(conn, indicator, todo, monthly)
+            by_group += [counts] if counts else []
+            by_organisation += [organisations] if organisations is not None else []
+    return assembly.disclose_catalogue(
+        assembly.exact_indicator_values(by_group),
+        pd.concat(by_organisation, ignore_index=True) if by_organisation else pd.DataFrame(),
+        entries,
+    )
 
 
 def attack_mart(conn: Connection) -> list[Finding]:
@@ -200,15 +210,15 @@ def _monthly_counts(
     return found
 
 
-def exact_values(
+def _counts_of(
     conn: Connection,
     indicator: Indicator,
     todo: list[Period],
     monthly: dict[str, pd.DataFrame],
-) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """The exact rows of ``indicator`` for the ``todo`` periods by ethnic group and by
-    organisation (None where it has no such breakdown), before disclosure control, from the
-    prefetched ``monthly`` counts (see ``_monthly_counts``) and its own person counts."""
+) -> tuple[assembly.Counts | None, pd.DataFrame | None]:
+    """What ``indicator``'s values for the ``todo`` periods follow from: its counts by ethnic
+    code, and its exact rows by organisation (None where it has no such breakdown), from
+    the prefetched ``monthly`` counts (see ``_monthly_counts``) and its own person counts."""
     months = sorted({m for p in todo for m in p.months})
     if indicator.numerator.source == QUALITY_SOURCE:
         counts = aggregation.completeness_by_month(conn, months)
@@ -222,7 +232,7 @@ def exact_values(
         _counts(conn, indicator, which, todo, with_age, monthly)
         for which in ("numerator", "denominator")
     )
-    by_group = assembly.exact_indicator_values(indicator, numerator, denominator, todo)
+    by_group = (indicator, numerator, denominator, todo)
     if "source_organisation" not in indicator.breakdowns:
         return by_group, None
     staff = _staff_by_organisation(conn, indicator, todo)
@@ -464,51 +474,42 @@ def _as_date(value: date | str) -> date:
 # --- writing -------------------------------------------------------------------------------
 
 
-def _replace(
-    conn: Connection,
-    indicator: Indicator,
-    todo: list[Period],
-    gone: list[tuple[str, date]],
-    rows: tuple[pd.DataFrame, pd.DataFrame] | None,
-    fingerprints: dict[Period, str],
-    run_id: str | None,
-) -> None:
-    """Swap the indicator's recomputed (and vanished) periods for the new rows (the data
-    team's and the partners')."""
-    starts: dict[str, list[date]] = defaultdict(list)
-    for kind, start in [(p.kind, p.start) for p in todo] + gone:
-        starts[kind].append(start)
+def _replace(conn: Connection, work: Work, rows: dict[str, Rows], run_id: str | None) -> None:
+    """Swap every recomputed (and vanished) indicator period for its new rows (the data
+    team's and the partners') and fingerprints, in a few statements for the whole catalogue."""
+    replaced = [
+        (indicator_id, kind, start)
+        for indicator_id, (todo, gone, _) in work.items()
+        for kind, start in [(p.kind, p.start) for p in todo] + gone
+    ]
     for table in COMPUTED_TABLES:
-        for kind, chosen in starts.items():
-            conn.execute(
-                sa.delete(table).where(
-                    table.c.indicator_id == indicator.id,
-                    table.c.period_type == kind,
-                    table.c.period_start.in_(chosen),
-                )
-            )
+        key = sa.tuple_(table.c.indicator_id, table.c.period_type, table.c.period_start)
+        for first in range(0, len(replaced), PERIODS_PER_DELETE):
+            chosen = replaced[first : first + PERIODS_PER_DELETE]
+            conn.execute(sa.delete(table).where(key.in_(chosen)))
     now = utcnow()
-    if rows is not None and len(rows[0]):
-        values, published = rows
+    written = [both for both in rows.values() if len(both[0])]
+    if written:
+        values = pd.concat([team for team, _ in written], ignore_index=True)
+        published = pd.concat([partners for _, partners in written], ignore_index=True)
         values = values.assign(method=values["method"].fillna("none"))
         append_arrow(conn, indicators_values, _as_arrow(values, VALUE_COLUMNS, run_id, now))
         append_arrow(
             conn, indicators_published, _as_arrow(published, PUBLISHED_COLUMNS, run_id, now)
         )
-    if todo:
-        conn.execute(
-            sa.insert(indicators_inputs),
-            [
-                {
-                    "indicator_id": indicator.id,
-                    "period_type": p.kind,
-                    "period_start": p.start,
-                    "fingerprint": fingerprints[p],
-                    "computed_at": now,
-                }
-                for p in todo
-            ],
-        )
+    inputs = [
+        {
+            "indicator_id": indicator_id,
+            "period_type": p.kind,
+            "period_start": p.start,
+            "fingerprint": fingerprints[p],
+            "computed_at": now,
+        }
+        for indicator_id, (todo, _, fingerprints) in work.items()
+        for p in todo
+    ]
+    if inputs:
+        conn.execute(sa.insert(indicators_inputs), inputs)
 
 
 def _as_arrow(
