@@ -18,7 +18,7 @@ import logging
 import sys
 import warnings
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import pandas as pd
@@ -156,7 +156,9 @@ def _compute(conn: Connection, run_id: str | None, *, force: bool) -> dict[str, 
 def _values(conn: Connection, entries: dict[str, Indicator], work: Work) -> dict[str, Rows]:
     """The new rows of every indicator with periods to recompute: counted source by source,
     then computed and disclosure-controlled as one catalogue (``assembly``)."""
-    monthly = _monthly_counts(conn, [(entries[i], todo) for i, (todo, _, _) in work.items()])
+    monthly = _MonthlyCounts(
+        _monthly_counts(conn, [(entries[i], todo) for i, (todo, _, _) in work.items()])
+    )
     by_group: list[assembly.Counts] = []
     by_organisation: list[pd.DataFrame] = []
     for indicator in entries.values():
@@ -181,6 +183,23 @@ def attack_mart(conn: Connection) -> list[Finding]:
     multipliers = dict(conn.execute(catalogue_rows).tuples().all())
     shown["ethnicity_known_pct"] = pd.to_numeric(shown["ethnicity_known_pct"])
     return attack(shown, multipliers)
+
+
+@dataclass
+class _MonthlyCounts:
+    """The month-additive counts of a compute (see :func:`_monthly_counts`), summed over
+    reporting periods once per count and periods, however many indicators share them (six
+    rates divide by the same person-years). The sums are shared: callers must not change them."""
+
+    by_count: dict[str, pd.DataFrame]
+    summed: dict[tuple[str, tuple[Period, ...]], pd.DataFrame] = field(default_factory=dict)
+
+    def in_periods(self, count: Count, todo: list[Period]) -> pd.DataFrame:
+        key = (count.model_dump_json(), tuple(todo))
+        if key not in self.summed:
+            mean = count.count == "person_years"
+            self.summed[key] = assembly.in_periods(self.by_count[key[0]], todo, mean=mean)
+        return self.summed[key]
 
 
 def _monthly_counts(
@@ -214,7 +233,7 @@ def _counts_of(
     conn: Connection,
     indicator: Indicator,
     todo: list[Period],
-    monthly: dict[str, pd.DataFrame],
+    monthly: _MonthlyCounts,
 ) -> tuple[assembly.Counts | None, pd.DataFrame | None]:
     """What ``indicator``'s values for the ``todo`` periods follow from: its counts by ethnic
     code, and its exact rows by organisation (None where it has no such breakdown), from
@@ -275,12 +294,11 @@ def _counts(
     which: str,
     todo: list[Period],
     with_age: bool,
-    monthly: dict[str, pd.DataFrame],
+    monthly: _MonthlyCounts,
 ) -> pd.DataFrame:
     count = getattr(indicator, which)
     if count.count not in PERIOD_COUNTS:
-        frame = monthly[count.model_dump_json()]
-        return assembly.in_periods(frame, todo, mean=count.count == "person_years")
+        return monthly.in_periods(count, todo)
     frames = [
         _keyed(
             aggregation.count_in_period(
