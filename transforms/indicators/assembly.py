@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -87,7 +88,15 @@ class Method:
 
 def ethnic_groups() -> pd.DataFrame:
     """Ethnic code -> group per breakdown: one row per code x breakdown, in display order."""
-    rows = []
+    columns = ["breakdown", "ethnic_code", "group_code", "group_label", "group_order"]
+    return pd.DataFrame(_ethnic_group_rows(), columns=[*columns, "parent_5"])
+
+
+@cache
+def _ethnic_group_rows() -> tuple[tuple[object, ...], ...]:
+    """Read from the reference file once per process: every statistic of the catalogue
+    needs them."""
+    rows: list[tuple[object, ...]] = []
     for dim in dimension_rows():
         code, order = str(dim["ethnic_code"]), int(dim["group_16_order"])
         group_5 = str(dim["group_5"])
@@ -98,17 +107,7 @@ def ethnic_groups() -> pd.DataFrame:
             ("ethnicity_16", code, code, str(dim["group_16"]), order, group_5),
             ("wres_group", code, WRES_GROUP_CODES[wres], wres, _order_wres(wres), None),
         ]
-    return pd.DataFrame(
-        rows,
-        columns=[
-            "breakdown",
-            "ethnic_code",
-            "group_code",
-            "group_label",
-            "group_order",
-            "parent_5",
-        ],
-    )
+    return tuple(rows)
 
 
 def _order_5(label: str) -> int:
