@@ -35,6 +35,27 @@ def test_acsc_prefixes_expand_ranges_and_drop_the_filler_x():
 
 
 @pytest.mark.parametrize(
+    ("diagnosis", "chronic"),
+    [
+        ("E10.1", True),  # E100-E108: a four-character code
+        ("I10X", True),  # the filler X dropped: I10, a three-character code
+        (" i10 ", True),
+        ("J45.9", True),
+        ("E10.9", False),  # past the range's end
+        ("L03.1", False),  # an acute condition
+        ("E1", False),
+        (None, False),
+    ],
+)
+def test_a_diagnosis_is_a_chronic_acsc_when_it_starts_with_one_of_its_codes(diagnosis, chronic):
+    rows = sa.values(sa.column("primary_diagnosis", sa.String), name="t").data([(diagnosis,)])
+    condition = aggregation._condition(rows, "primary_diagnosis", {"acsc": "chronic"}, sa.null())
+    query = sa.select(sa.func.coalesce(condition, sa.false())).select_from(rows)
+    with make_engine("duckdb:///:memory:").connect() as conn:
+        assert conn.execute(query).scalar() is chronic
+
+
+@pytest.mark.parametrize(
     ("rows", "batches"),
     [
         ({"2025-01": 4, "2025-02": 4, "2025-03": 4}, [["2025-01", "2025-02"], ["2025-03"]]),

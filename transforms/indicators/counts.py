@@ -108,12 +108,20 @@ def _condition(
         return age <= wanted
     column = table.c[name]
     if isinstance(wanted, dict) and "acsc" in wanted:
-        code = _diagnosis(column)
-        return sa.or_(*(code.like(f"{p}%") for p in acsc_prefixes(wanted["acsc"])))
+        return _starts_with_any(_diagnosis(column), acsc_prefixes(wanted["acsc"]))
     if isinstance(wanted, bool):
         return column.is_(sa.true()) if wanted else column.is_(sa.false())
     values = wanted if isinstance(wanted, list) else [wanted]
     return column.in_(values)
+
+
+def _starts_with_any(text: ColumnElement[Any], prefixes: Sequence[str]) -> ColumnElement[bool]:
+    """``text`` begins with one of ``prefixes``: one ``IN`` list per prefix length rather
+    than a ``LIKE`` per prefix, which made the warehouse clean each diagnosis once per
+    prefix (70 times for the chronic conditions; the inpatient count took 1.1 s of the
+    compute's 5 s of SQL)."""
+    by_length = {n: sorted(p for p in prefixes if len(p) == n) for n in {len(p) for p in prefixes}}
+    return sa.or_(*(sa.func.substr(text, 1, n).in_(by_length[n]) for n in sorted(by_length)))
 
 
 def _needs_age(count: Count) -> bool:
