@@ -382,7 +382,7 @@ def _print_late(engine: Engine, settings: Settings, source: str | None) -> None:
     landed = landing.landed_months(settings.landing_dir, [s.name for s in chosen])
     with engine.connect() as conn:
         late = deliveries.late_deliveries(
-            conn, today, settings.deliveries_expected_from, chosen, landed
+            conn, today, settings.deliveries_expected_from, landed=landed, sources=chosen
         )
     if late:
         print(f"\nLate deliveries on {today:%Y-%m-%d} ({len(late)}):")

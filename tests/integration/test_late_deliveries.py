@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from tests.support.audit_rows import record_load
 from transforms import tasks as pipeline
 from transforms.config.settings import Settings
+from transforms.config.sources import SOURCES
+from transforms.ingest.landing import landed_months
 from transforms.ops.deliveries import late_deliveries
 from transforms.warehouse import ddl
 from transforms.warehouse.engine import make_engine
@@ -34,8 +36,9 @@ def audited(settings: Settings) -> Settings:
 
 
 def late_on(settings: Settings, today: date, expected_from: str | None = None) -> list[str]:
+    landed = landed_months(settings.landing_dir, SOURCES)
     with make_engine(settings.warehouse_url).connect() as conn:
-        return [d.message for d in late_deliveries(conn, today, expected_from)]
+        return [d.message for d in late_deliveries(conn, today, expected_from, landed=landed)]
 
 
 def test_the_audit_rows_give_the_late_months_with_what_became_of_them(audited):

@@ -131,12 +131,14 @@ def read_histories(conn: Connection) -> dict[str, History]:
 def late_deliveries(
     conn: Connection,
     today: date,
-    expected_from: str | None = None,
+    expected_from: str | None,
+    *,
+    landed: Mapping[str, Collection[str]],
     sources: Iterable[Source] = SOURCES.values(),
-    landed: Mapping[str, Collection[str]] | None = None,
 ) -> list[LateDelivery]:
     """Every late month of every source, by source and month; ``landed``: each source's
-    months with a file in the landing zone (``landing.landed_months``)."""
+    months with a file in the landing zone (``landing.landed_months``), required so that no
+    caller tells of "no file" for a month whose file waits to be loaded."""
     histories = read_histories(conn)
     empty = History(frozenset(), frozenset(), {})
     return [
@@ -147,7 +149,7 @@ def late_deliveries(
             histories.get(source.name, empty),
             today,
             expected_from,
-            (landed or {}).get(source.name, ()),
+            landed.get(source.name, ()),
         )
     ]
 
