@@ -147,25 +147,55 @@ def by_group(
     """Numerator and denominator per period x breakdown group (x age band), zeros included.
 
     Every group of each breakdown appears in every period asked for, so an empty group (or
-    a period with no events at all) shows as 0 and disclosure sets are complete.
+    a period with no events at all) shows as 0 and disclosure sets are complete. Counts of
+    other periods, codes or bands (an event without an age, in a table by age) are left
+    out. Summed by position in the grid (period, group, band) rather than grouped by its
+    eight label columns, which cost more than the rest of an indicator's statistics.
     """
     groups = ethnic_groups()
-    groups = groups[groups["breakdown"].isin(breakdowns)]
-    keys = [*PERIOD_KEYS, *GROUP_KEYS, "age_band"]
-    counts = [
-        frame.merge(groups, on="ethnic_code").groupby(keys, dropna=False)["n"].sum().rename(name)
-        for name, frame in (("numerator", numerator), ("denominator", denominator))
+    groups = groups[groups["breakdown"].isin(breakdowns)].reset_index(drop=True)
+    group = groups.groupby(GROUP_KEYS, sort=False).ngroup().to_numpy()
+    distinct = groups.drop(columns="ethnic_code").drop_duplicates(GROUP_KEYS)
+    bands = pd.Index(list(st.ESP2013) if with_age else ["all"])
+    spans = pd.MultiIndex.from_tuples([(p.kind, p.start, p.end) for p in periods])
+    grid = pd.DataFrame(spans.to_list(), columns=PERIOD_KEYS).merge(distinct, how="cross")
+    grid = grid.merge(pd.DataFrame({"age_band": bands}), how="cross")
+    sizes = (len(spans), len(distinct), len(bands))
+    code_groups = [
+        pd.Series(group[chosen], index=groups.loc[chosen, "ethnic_code"])
+        for chosen in (groups["breakdown"] == b for b in dict.fromkeys(groups["breakdown"]))
     ]
-    grid = _grid(periods, groups, with_age)
-    table = grid.join(counts[0], on=keys).join(counts[1], on=keys)
-    return table.fillna({"numerator": 0, "denominator": 0})
+    return grid.assign(
+        numerator=_summed(numerator, spans, code_groups, bands, sizes),
+        denominator=_summed(denominator, spans, code_groups, bands, sizes),
+    )
 
 
-def _grid(periods: Sequence[Period], groups: pd.DataFrame, with_age: bool) -> pd.DataFrame:
-    keys = pd.DataFrame([(p.kind, p.start, p.end) for p in periods], columns=PERIOD_KEYS)
-    bands = pd.DataFrame({"age_band": list(st.ESP2013) if with_age else ["all"]})
-    distinct = groups.drop(columns="ethnic_code").drop_duplicates()
-    return keys.merge(distinct, how="cross").merge(bands, how="cross")
+def _summed(
+    frame: pd.DataFrame,
+    spans: pd.MultiIndex,
+    code_groups: list[pd.Series],
+    bands: pd.Index,
+    sizes: tuple[int, int, int],
+) -> np.ndarray:
+    """``frame``'s counts summed into the grid of :func:`by_group`, cell by position: each
+    row adds to its code's group in every breakdown (``code_groups``, one per breakdown).
+    Person-years are fractions, so the sum is pandas' compensated one in the order it
+    always took (code by code, as a merge on the code lists them): a total of 16,457.5
+    summed otherwise comes out a hair under and is published as 16,455, not 16,460, a
+    change partners would see without any change in the data."""
+    frame = frame.iloc[np.argsort(pd.factorize(frame["ethnic_code"])[0], kind="stable")]
+    period = spans.get_indexer(pd.MultiIndex.from_frame(frame[PERIOD_KEYS]))
+    band = bands.get_indexer(frame["age_band"])
+    n = frame["n"].to_numpy(dtype=float)
+    total = np.zeros(sizes[0] * sizes[1] * sizes[2])
+    for groups in code_groups:
+        group = groups.reindex(frame["ethnic_code"]).to_numpy(dtype=float, na_value=np.nan)
+        kept = (period >= 0) & (band >= 0) & ~np.isnan(group)
+        cell = (period[kept] * sizes[1] + group[kept].astype(int)) * sizes[2] + band[kept]
+        summed = pd.Series(n[kept]).groupby(cell).sum()
+        total[summed.index.to_numpy()] = summed.to_numpy()
+    return total
 
 
 # --- statistics ----------------------------------------------------------------------------
