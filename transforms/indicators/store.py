@@ -175,7 +175,7 @@ def _values(conn: Connection, entries: dict[str, Indicator], work: Work) -> dict
 
 def attack_mart(conn: Connection) -> list[Finding]:
     """The attacking audit on everything partners can read in ``mart.indicator_values``
-    (the compute ran it on each indicator as it wrote it; this checks the whole view)."""
+    (the compute ran it on the rows it wrote; this checks the whole view)."""
     shown = fetch_frame(conn, sa.select(mart_indicator_values))
     catalogue_rows = sa.select(
         indicators_catalogue.c.indicator_id, indicators_catalogue.c.multiplier
@@ -520,10 +520,10 @@ def _replace(conn: Connection, work: Work, rows: dict[str, Rows], run_id: str | 
             "indicator_id": indicator_id,
             "period_type": p.kind,
             "period_start": p.start,
-            "fingerprint": fingerprints[p],
+            "fingerprint": by_period[p],
             "computed_at": now,
         }
-        for indicator_id, (todo, _, fingerprints) in work.items()
+        for indicator_id, (todo, _, by_period) in work.items()
         for p in todo
     ]
     if inputs:
