@@ -71,6 +71,20 @@ def test_duckdb_and_postgres_give_identical_values(duckdb_url, warehouse_url):
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
+def test_a_postgres_compute_groups_in_memory_for_its_transaction_only(duckdb_url, warehouse_url):
+    copy_inputs(duckdb_url, warehouse_url)
+    show = sa.text("show work_mem")
+    engine = warehouse.make_engine(warehouse_url)
+    with engine.begin() as conn:
+        before = conn.execute(show).scalar_one()
+        indicator_store.compute(conn, "test")
+        assert conn.execute(show).scalar_one() == warehouse.GROUPING_MEMORY != before
+    with engine.connect() as conn:
+        assert conn.execute(show).scalar_one() == before
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
 def test_duckdb_and_postgres_link_and_count_completeness_identically(duckdb_url, warehouse_url):
     """PostgreSQL recomputes, from the staging rows DuckDB loaded, every month's recorded
     completeness, best-known ethnicity and linked completeness: the same rows come out."""
