@@ -241,6 +241,19 @@ def test_resubmission_recomputes_only_its_periods_and_matches_a_full_recompute(
     pd.testing.assert_frame_equal(values(duckdb_url), incremental)
 
 
+def test_a_recompute_replaces_every_period_however_many_deletes_it_takes(duckdb_url, monkeypatch):
+    """The recomputed periods are deleted in batches (``PERIODS_PER_DELETE``, 1,000: more
+    than this warehouse has); in batches of 7, every period is still replaced exactly once."""
+    done = compute(duckdb_url, force=True)
+    before = values(duckdb_url)
+    monkeypatch.setattr(indicator_store, "PERIODS_PER_DELETE", 7)
+    assert compute(duckdb_url, force=True) == done
+    assert sum(done.values()) > 7 * 3
+    pd.testing.assert_frame_equal(values(duckdb_url), before)
+    inputs = read(duckdb_url, "select * from indicators.inputs")
+    assert len(inputs) == sum(done.values())
+
+
 def test_failed_compute_leaves_the_values_as_they_were(duckdb_url, monkeypatch):
     """The write fails half-way: every period deleted and the data team's rows written,
     then the partners' rows refused."""

@@ -314,3 +314,28 @@ def test_an_indicator_is_protected_the_same_alone_or_beside_the_catalogue():
     assert (
         pd.isna(shown[("ethnicity_5", "Not known")]) and shown[("ethnicity_5", "Not stated")] == 60
     )
+
+
+def test_person_years_add_up_to_their_exact_total_whatever_the_order():
+    """18 groups' person-years (twelfths) total exactly 274,517.5; added one after the other
+    they give 274,517.50000000006. Whole people are published from the total (a .5 then
+    rounds one way or the other), so it must be the exact sum, not the naive one."""
+    twelfths = [236525, 228274, 353661, 37538, 109229, 156552, 366989, 29497, 181053]
+    twelfths += [190467, 5806, 171416, 259495, 169495, 122262, 234520, 392354, 49077]
+    codes = list(dict.fromkeys(indicators.ethnic_groups()["ethnic_code"]))
+    year = {"period_type": "rolling_12m", "period_start": date(2024, 1, 1)}
+    year |= {"period_end": date(2024, 12, 31)}
+    people = pd.DataFrame(
+        [
+            {**year, "ethnic_code": c, "age_band": "all", "n": t / 12}
+            for c, t in zip(codes, twelfths, strict=True)
+        ]
+    )
+    period = Period("rolling_12m", date(2024, 1, 1), date(2024, 12, 31), ())
+    table = indicators.by_group(people, people, [period], ["all"], with_age=False)
+
+    naive = 0.0
+    for t in twelfths:
+        naive += t / 12
+    assert naive != 274517.5 == math.fsum(t / 12 for t in twelfths)
+    assert table["denominator"].tolist() == [274517.5]

@@ -576,7 +576,7 @@ def disclose(
     was most of the compute's time). Returns the data team's rows (exact, with reasons) and
     the partners'."""
     values = values.reset_index(drop=True)
-    period = values.groupby(["indicator_id", *PERIOD_KEYS], sort=False).ngroup().to_numpy()
+    period = values.groupby(INDICATOR_PERIOD, sort=False).ngroup().to_numpy()
     multipliers = {i: indicators[i].multiplier for i in values["indicator_id"].unique()}
     withhold = {c: np.zeros(len(values), dtype=bool) for c in ("numerator", "denominator")}
     chosen = np.arange(len(values))
@@ -603,7 +603,7 @@ def _protect_measures_alike(
     """Disclosure control, with a count withheld in one measure withheld in the others too
     (their counts nearly coincide, so one shown would give the other away); repeated until
     the measures agree. ``withhold`` gains the counts withheld so."""
-    cell_keys = ["indicator_id", *PERIOD_KEYS, "breakdown", "group_code"]
+    cell_keys = [*INDICATOR_PERIOD, "breakdown", "group_code"]
     cell = part.groupby(cell_keys, sort=False).ngroup().to_numpy()
     while True:
         protected = protector(part, {c: pd.Series(w[chosen]) for c, w in withhold.items()})
@@ -806,6 +806,7 @@ def disclose_catalogue(
 
 
 def _per_indicator(rows: Rows) -> dict[str, Rows]:
+    """The rows of a whole-catalogue :func:`disclose`, split by indicator (row for row)."""
     team, partners = rows
     return {
         str(indicator_id): (
