@@ -197,6 +197,34 @@ def test_counting_month_by_month_gives_the_values_of_one_query(duckdb_url, monke
     pd.testing.assert_frame_equal(values(duckdb_url), whole)
 
 
+@pytest.mark.postgres
+@pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
+def test_postgres_counts_every_month_of_a_source_in_one_query(
+    duckdb_url, warehouse_url, monkeypatch
+):
+    """Batches are DuckDB's (its joins do not spill); on PostgreSQL each batch would scan the
+    source again."""
+    copy_inputs(duckdb_url, warehouse_url)
+    asked, scanned = [], []
+    count, scan = aggregation.counts_by_month, aggregation._scan
+
+    def counting(conn, counts, months, *, with_age):
+        asked.append(len(months))
+        return count(conn, counts, months, with_age=with_age)
+
+    def scanning(counts, months, with_age, label=None):
+        if label is None:
+            scanned.append(len(months))
+        return scan(counts, months, with_age, label)
+
+    monkeypatch.setattr(aggregation, "BATCH_ROWS", 1)  # DuckDB would count month by month
+    monkeypatch.setattr(aggregation, "counts_by_month", counting)
+    monkeypatch.setattr(aggregation, "_scan", scanning)
+    compute(warehouse_url)
+    assert max(asked) > 1
+    assert scanned == asked
+
+
 def test_rerun_recomputes_nothing_and_changes_nothing(duckdb_url):
     first = compute(duckdb_url)
     before = values(duckdb_url)

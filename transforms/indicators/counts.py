@@ -19,8 +19,9 @@ Choices that analysts need to know (also in the README):
 * ``staff`` counts the staff of the snapshot of the period's last month by their *own*
   recorded ethnic code (staff are not linked to patients), those with a ``date_in_period``
   only if that date falls in the period;
-* months are counted in batches of at most ``BATCH_ROWS`` staged rows (the source's and, when
-  it is joined for age, the register's), so one query's hash tables do not grow with history;
+* on DuckDB, months are counted in batches of at most ``BATCH_ROWS`` staged rows (the
+  source's and, when it is joined for age, the register's), so one query's hash tables do not
+  grow with history; PostgreSQL's joins spill to disk, so it counts every month in one query;
 * ``{acsc: <group>}`` matches the primary diagnosis, dots removed and the ICD-10 filler ``X``
   dropped, against the prefixes of that ACSC group (``transforms/core/reference``).
 """
@@ -43,7 +44,7 @@ from transforms.core.ethnicity import NOT_KNOWN_CODE
 from transforms.core.periods import month_bounds
 from transforms.core.reference_data import reference_file
 from transforms.core.statistics import ESP2013
-from transforms.warehouse.engine import fetch_frame
+from transforms.warehouse.engine import fetch_frame, is_duckdb
 from transforms.warehouse.tables import (
     STAGING,
     audit_file_loads,
@@ -51,10 +52,12 @@ from transforms.warehouse.tables import (
     quality_ethnicity_completeness,
 )
 
-# Staged rows counted by one query at most (unless one month alone has more). DuckDB may build
-# a join's hash table on the activity side when its estimate is off, and two such tables in
-# one query do not spill: 13 months of Wigan's GP appointments with their register (6.4M
-# rows) ran out of a 512 MB cap. 2M rows keep that query within about a third of it.
+# Staged rows counted by one DuckDB query at most (unless one month alone has more). DuckDB
+# may build a join's hash table on the activity side when its estimate is off, and two such
+# tables in one query do not spill: 13 months of Wigan's GP appointments with their register
+# (6.4M rows) ran out of a 512 MB cap. 2M rows keep that query within about a third of it.
+# PostgreSQL's hash joins spill in batches, and each query scans the source again (its BRIN
+# index does not narrow a scan by a few months), so it counts all months at once.
 BATCH_ROWS = 2_000_000
 COUNT_COLUMNS = ["month", "ethnic_code", "age_band", "n"]
 _BAND_UPPER = {label: 5 * (i + 1) for i, label in enumerate(ESP2013)}  # '0-4' -> 5, ...
@@ -282,12 +285,22 @@ def counts_by_month(
         raise ValueError("quality, distinct-person and staff counts are not counted by month")
     if len({c.source for c in counts}) != 1:
         raise ValueError("counts_by_month counts one source at a time")
+    batches = _batches(conn, counts, months, with_age)
+    parts = [_fetch(conn, _scan(counts, batch, with_age)) for batch in batches]
+    return [pd.concat(frames, ignore_index=True) for frames in zip(*parts, strict=True)]
+
+
+def _batches(
+    conn: Connection, counts: Sequence[Count], months: Sequence[str], with_age: bool
+) -> list[list[str]]:
+    """The months each query counts: on DuckDB batches of at most ``BATCH_ROWS`` staged rows
+    (the source's and the register's when it is joined for age), on PostgreSQL all at once."""
+    if not is_duckdb(conn):
+        return [list(months)]
     joined = [counts[0].source]
     if _age_from(counts, with_age) == "register":
         joined.append(REGISTER)
-    batches = month_batches(_staged_rows(conn, joined, months), BATCH_ROWS) or [[]]
-    parts = [_fetch(conn, _scan(counts, batch, with_age)) for batch in batches]
-    return [pd.concat(frames, ignore_index=True) for frames in zip(*parts, strict=True)]
+    return month_batches(_staged_rows(conn, joined, months), BATCH_ROWS) or [[]]
 
 
 def month_batches(rows: dict[str, int], budget: int) -> list[list[str]]:
