@@ -227,3 +227,17 @@ def test_workforce_loads_with_or_without_the_vaccination_dates_and_the_audit_say
         ("2025-01", "R2", date(2024, 11, 15), date(2025, 1, 31)),
         ("2025-01", "R3", None, None),
     ]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
+def test_a_load_leaves_none_of_its_block_ranges_unsummarised(settings):
+    """An unsummarised BRIN range matches every month, so a query for one month read the whole
+    table; autovacuum's queue of ranges to summarise overflows on a bulk load."""
+    deliver(settings, "gp_appointments", "gp_appointments_2025-01.csv", appointments(rows(40_000)))
+    assert outcome(run(settings)[0]) == ("loaded", 40_000, 40_000, 0)
+    index = "staging.stg_gp_appointments_period_brin"
+    pages = query(settings, "select pg_relation_size('staging.stg_gp_appointments') / 8192")
+    assert pages[0][0] > 2 * 128  # the month spans several block ranges
+    left = query(settings, f"select brin_summarize_new_values('{index}')")
+    assert left == [(0,)]

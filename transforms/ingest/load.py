@@ -29,7 +29,7 @@ from transforms.ingest.landing import Delivery
 from transforms.ingest.reading import CHANGED, DeliveryReader, MalformedLine, ReadLimits
 from transforms.ingest.rules import check_rows, pseudonymise_rows
 from transforms.quality import completeness, validation
-from transforms.warehouse.bulk import append_arrow, refresh_statistics
+from transforms.warehouse.bulk import append_arrow, refresh_statistics, summarise_block_ranges
 from transforms.warehouse.engine import is_data_error, lock
 from transforms.warehouse.tables import STAGING, quality_quarantine
 
@@ -214,6 +214,7 @@ def _load(
             "the file has a header but no data rows",
             "A month with no activity is unlikely: check the extract and resend it.",
         )
+    summarise_block_ranges(conn, staged)
     refresh_statistics(conn, staged)
     _quarantine_repeats(conn, source, entry)
     loaded, quarantined = _count_outcomes(conn, source, entry, rows_read)

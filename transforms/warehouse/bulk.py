@@ -55,6 +55,26 @@ def refresh_statistics(conn: Connection, table: sa.Table) -> None:
         conn.execute(sa.text(f"analyze {_name(conn, table)}"))
 
 
+def summarise_block_ranges(conn: Connection, table: sa.Table) -> None:
+    """Summarise the block ranges a bulk write filled in ``table``'s BRIN indexes (PostgreSQL).
+
+    ``autosummarize`` only queues a request per filled range, and autovacuum's queue holds a
+    few hundred: a month of the GP register fills thousands, so most stayed unsummarised, and
+    an unsummarised range matches every value. A query for one month then read the whole
+    table (24 months of the register: 0.61 s for one snapshot's count, 0.07 s summarised).
+    The rows of the open transaction are summarised too (a rollback leaves the summary wider
+    than the rows, which costs nothing but a page read).
+    """
+    if is_duckdb(conn):
+        return
+    for index in table.indexes:
+        if index.dialect_options["postgresql"]["using"] == "brin":
+            name = f"{table.schema}.{index.name}" if table.schema else index.name
+            conn.execute(
+                sa.text("select brin_summarize_new_values(cast(:i as regclass))"), {"i": name}
+            )
+
+
 def _name(conn: Connection, table: sa.Table) -> str:
     return conn.dialect.identifier_preparer.format_table(table)
 
