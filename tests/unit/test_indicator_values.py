@@ -191,6 +191,19 @@ def test_counts_the_sets_would_pin_are_withheld_until_the_attack_finds_nothing()
     assert (partners.loc[audited[audited].index, "suppression_reason"] == "withheld").all()
 
 
+def test_counts_the_audit_still_narrows_down_after_the_last_round_are_refused_by_indicator(
+    monkeypatch,
+):
+    """The case above needs a second round; with one allowed, nothing is published and the
+    error names the indicator and what the attack still finds."""
+    monkeypatch.setattr(indicators, "MAX_AUDIT_ROUNDS", 1)
+    numerators = {"A": 400, "H": 8, "J": 8, "K": 8, "L": 8}
+    denominators = {"A": 4000, "H": 100, "J": 100, "K": 100, "L": 100}
+    refused = r"^ACC02: the disclosure audit still finds ACC02 .*ethnicity_16=H numerator: pinned"
+    with pytest.raises(DisclosureRefused, match=refused):
+        acc02(numerators, denominators)
+
+
 def test_partner_proportions_are_wilson_intervals_of_the_published_counts():
     partners = acc02({"A": 43, "H": 31}, {"A": 1002, "H": 498}, partners=True)
     white = partners.loc[("ethnicity_5", "White")]
