@@ -241,3 +241,24 @@ def test_a_load_leaves_none_of_its_block_ranges_unsummarised(settings):
     assert pages[0][0] > 2 * 128  # the month spans several block ranges
     left = query(settings, f"select brin_summarize_new_values('{index}')")
     assert left == [(0,)]
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("warehouse_url", ["postgres"], indirect=True)
+def test_a_postgres_load_is_planned_for_solid_state_disks_for_its_transaction_only(
+    settings, monkeypatch
+):
+    """With random_page_cost at PostgreSQL's 4 the cross-month duplicate check hashed all
+    history instead of looking records up in the index, and loads slowed month by month."""
+    during = []
+    summarise = ingest.summarise_block_ranges
+
+    def spy(conn, table):
+        during.append(conn.exec_driver_sql("show random_page_cost").scalar_one())
+        summarise(conn, table)
+
+    monkeypatch.setattr(ingest, "summarise_block_ranges", spy)
+    deliver(settings, "gp_appointments", "gp_appointments_2025-01.csv", appointments(rows(3)))
+    assert outcome(run(settings)[0]) == ("loaded", 3, 3, 0)
+    assert during == ["1.1"]
+    assert query(settings, "show random_page_cost") == [("4",)]

@@ -30,7 +30,7 @@ from transforms.ingest.reading import CHANGED, DeliveryReader, MalformedLine, Re
 from transforms.ingest.rules import check_rows, pseudonymise_rows
 from transforms.quality import completeness, validation
 from transforms.warehouse.bulk import append_arrow, refresh_statistics, summarise_block_ranges
-from transforms.warehouse.engine import is_data_error, lock
+from transforms.warehouse.engine import is_data_error, lock, plan_for_solid_state
 from transforms.warehouse.tables import STAGING, quality_quarantine
 
 log = logging.getLogger(__name__)
@@ -190,6 +190,7 @@ def _load(
     """Replace the month's rows with the delivery's; returns the ``loaded`` record."""
     rows_read = 0
     log.info("%s: loading (load %s)", entry.file_name, entry.load_id)
+    plan_for_solid_state(conn)
     with DeliveryReader(planned.delivery, source, ctx.limits) as reader:
         extra, absent = _names(reader.header.extra), _names(reader.header.absent)
         lineage = {"period": entry.period, "load_id": entry.load_id}
