@@ -30,7 +30,7 @@ from transforms.ingest.reading import CHANGED, DeliveryReader, MalformedLine, Re
 from transforms.ingest.rules import check_rows, pseudonymise_rows
 from transforms.quality import completeness, validation
 from transforms.warehouse.bulk import append_arrow, refresh_statistics, summarise_block_ranges
-from transforms.warehouse.engine import is_data_error, lock, plan_for_solid_state
+from transforms.warehouse.engine import index_lookups_preferred, is_data_error, lock
 from transforms.warehouse.tables import STAGING, quality_quarantine
 
 log = logging.getLogger(__name__)
@@ -190,7 +190,6 @@ def _load(
     """Replace the month's rows with the delivery's; returns the ``loaded`` record."""
     rows_read = 0
     log.info("%s: loading (load %s)", entry.file_name, entry.load_id)
-    plan_for_solid_state(conn)
     with DeliveryReader(planned.delivery, source, ctx.limits) as reader:
         extra, absent = _names(reader.header.extra), _names(reader.header.absent)
         lineage = {"period": entry.period, "load_id": entry.load_id}
@@ -355,15 +354,16 @@ def _quarantine_repeats(conn: Connection, source: Source, entry: LoadRecord) -> 
     if not source.snapshot:
         other = staged.alias("other")
         elsewhere = sa.exists().where(other.c.period != entry.period, other.c[name] == rid)
-        found += _quarantine_duplicates(
-            conn,
-            entry,
-            sa.select(staged.c.row_number).where(
-                in_month, elsewhere, staged.c.row_number.not_in(quarantined)
-            ),
-            f"{name} is already loaded for another month; send each record in one month "
-            "only (resubmit the other month if the record moved)",
-        )
+        with index_lookups_preferred(conn):
+            found += _quarantine_duplicates(
+                conn,
+                entry,
+                sa.select(staged.c.row_number).where(
+                    in_month, elsewhere, staged.c.row_number.not_in(quarantined)
+                ),
+                f"{name} is already loaded for another month; send each record in one month "
+                "only (resubmit the other month if the record moved)",
+            )
     if found == 0:  # the usual case: nothing to take out of the month
         return
     conn.execute(

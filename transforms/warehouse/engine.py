@@ -34,7 +34,7 @@ DUCKDB_MEMORY = "512MB"
 # PostgreSQL memory per sort or hash of a transaction that groups all history (linking).
 GROUPING_MEMORY = "64MB"
 # PostgreSQL's cost of a random page read, relative to a sequential one's 1: solid-state disks.
-RANDOM_PAGE_COST = 1.1
+RANDOM_PAGE_COST = "1.1"
 DDL_LOCK = "hei:ddl"
 # PostgreSQL's codes for a transaction aborted because of another: rerunning it is the remedy.
 CONFLICTS = {"40001": "a serialization failure", "40P01": "a deadlock"}
@@ -68,19 +68,26 @@ def allow_grouping_memory(conn: Connection) -> None:
         conn.execute(sa.text(f"set local work_mem = '{GROUPING_MEMORY}'"))
 
 
-def plan_for_solid_state(conn: Connection) -> None:
-    """Tell this PostgreSQL transaction's planner that a random page read costs about what a
-    sequential one does (``random_page_cost`` 1.1 instead of 4, which assumes spinning disks).
+@contextmanager
+def index_lookups_preferred(conn: Connection) -> Iterator[None]:
+    """Within the block, this PostgreSQL transaction's planner takes a random page read to
+    cost about what a sequential one does (``random_page_cost`` 1.1, not 4), then the setting
+    is put back.
 
-    With 4, the check that a delivery's records are not already loaded for another month
-    hashed every other month of the source rather than look each record up in the record-id
-    index, so a load took longer with each month of history: a 165,000-row month of GP
-    appointments on 23 months of history 1.15 s hashing, 0.36 s looking up (README,
-    Figures); with no history the planner still hashes (0.09 s against 1.68 s for 1M
-    look-ups). ``set local`` ends with the transaction.
+    For the check that a delivery's records are not already loaded for another month: with
+    4, PostgreSQL hashed every other month of the source rather than look each record up in
+    the record-id index, so the check slowed with each month of history (README, Figures).
+    Only there: set for a whole load, it made the check of the delivery's people against the
+    register choose a plan fifteen times slower.
     """
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text(f"set local random_page_cost = {RANDOM_PAGE_COST}"))
+    if conn.dialect.name != "postgresql":
+        yield
+        return
+    setting = sa.text("select set_config('random_page_cost', :value, true)")
+    before = conn.execute(sa.text("show random_page_cost")).scalar_one()
+    conn.execute(setting, {"value": RANDOM_PAGE_COST})
+    yield  # an error rolls the transaction back, and the setting with it
+    conn.execute(setting, {"value": before})
 
 
 def duckdb_holder(url: str) -> str | None:
