@@ -56,13 +56,16 @@ def refresh_statistics(conn: Connection, table: sa.Table) -> None:
 
 
 def summarise_block_ranges(conn: Connection, table: sa.Table) -> None:
-    """Summarise the block ranges a bulk write filled in ``table``'s BRIN indexes (PostgreSQL).
+    """Summarise every block range of ``table``'s BRIN indexes that has no summary yet
+    (PostgreSQL): those a bulk write just filled, the part-filled last one, and any an earlier
+    version of this code left (the first load after an upgrade summarises that backlog, 1–2 s
+    on a large table).
 
-    ``autosummarize`` only queues a request per filled range (a million rows fill about 130)
-    for autovacuum's next visit, and its queue holds 256: beyond that the server logs "request
-    for BRIN range summarization ... was not recorded" and the range stays unsummarised. An
-    unsummarised range matches every value, so a query for one month read the whole table
+    An unsummarised range matches every value, so a query for one month read the whole table
     (24 months of the register: 0.61 s for one snapshot's count, 0.07 s summarised).
+    ``autosummarize`` did not keep up: it queues a request per filled range (a million rows
+    fill about 130) for autovacuum's next visit, in a queue of 256, and the rest are dropped
+    ("request for BRIN range summarization ... was not recorded" in the server's log).
     The rows of the open transaction are summarised too (a rollback leaves the summary wider
     than the rows, which costs nothing but a page read).
     """

@@ -21,6 +21,7 @@ from transforms.core.ethnicity import dimension_rows
 from transforms.core.periods import utcnow
 from transforms.warehouse.engine import DDL_LOCK, is_duckdb
 from transforms.warehouse.tables import (
+    AUTOSUMMARIZED_INDEXES,
     POSTGRES_ONLY,
     RETIRED_INDEXES,
     audit_ddl_applied,
@@ -92,15 +93,21 @@ def table_statements(dialect: Dialect) -> list[str]:
 
 def index_statements(dialect: Dialect) -> list[str]:
     """``create index if not exists`` for every declared index the dialect gets, and on
-    PostgreSQL ``drop index if exists`` for those retired (``tables.RETIRED_INDEXES``)."""
+    PostgreSQL ``drop index if exists`` for those retired (``tables.RETIRED_INDEXES``) and
+    ``autosummarize`` reset where earlier versions set it (``tables.AUTOSUMMARIZED_INDEXES``)."""
     on_duckdb = dialect.name == "duckdb"
     retired = [] if on_duckdb else [f"drop index if exists {name}" for name in RETIRED_INDEXES]
-    return retired + [
+    created = [
         str(CreateIndex(index, if_not_exists=True).compile(dialect=dialect)).strip()
         for table in metadata.sorted_tables
         for index in sorted(table.indexes, key=lambda i: str(i.name))
         if not (on_duckdb and index.info.get(POSTGRES_ONLY))
     ]
+    reset = [
+        f"alter index if exists {name} reset (autosummarize)"
+        for name in ([] if on_duckdb else AUTOSUMMARIZED_INDEXES)
+    ]
+    return retired + created + reset
 
 
 def ddl_statements(dialect: Dialect) -> list[str]:

@@ -71,11 +71,11 @@ def allow_grouping_memory(conn: Connection) -> None:
 @contextmanager
 def index_lookups_preferred(conn: Connection) -> Iterator[None]:
     """Within the block, this PostgreSQL transaction's planner takes a random page read to
-    cost about what a sequential one does (``random_page_cost`` 1.1, not 4), then the setting
+    cost about what a sequential one does (``random_page_cost`` 1.1), then the setting it had
     is put back.
 
     For the check that a delivery's records are not already loaded for another month: with
-    4, PostgreSQL hashed every other month of the source rather than look each record up in
+    the server's default of 4 (for spinning disks), PostgreSQL hashed every other month of the source rather than look each record up in
     the record-id index, so the check slowed with each month of history (README, Figures).
     Only there: set for a whole load, it made the check of the delivery's people against the
     register choose a plan fifteen times slower.

@@ -426,7 +426,8 @@ def staging_table(source: Source) -> sa.Table:
 
     The period index is a BRIN index: a month is written in one go, so its rows lie together
     and a block range per month finds them. A B-tree on period cost 2.3 s of every million
-    rows a load wrote (its million equal keys); the BRIN index costs 0.3 s.
+    rows a load wrote (its million equal keys); the BRIN index costs 0.3 s. A load summarises
+    the ranges it fills (``bulk.summarise_block_ranges``), so ``autosummarize`` is off.
     """
     columns = [sa.Column(c.name, _staging_type(c)) for c in source.output_columns]
     lineage = [
@@ -439,7 +440,6 @@ def staging_table(source: Source) -> sa.Table:
             f"{source.table}_period_brin",
             "period",
             postgresql_using="brin",
-            postgresql_with={"autosummarize": "on"},
             info={POSTGRES_ONLY: True},
         ),
         sa.Index(
@@ -454,3 +454,9 @@ STAGING = {name: staging_table(source) for name, source in SOURCES.items()}
 """source name -> its staging table."""
 RETIRED_INDEXES = tuple(f"{source.qualified_table}_period" for source in SOURCES.values())
 """Indexes that earlier versions made and this one drops (PostgreSQL): the B-trees on period."""
+AUTOSUMMARIZED_INDEXES = tuple(
+    f"{source.qualified_table}_period_brin" for source in SOURCES.values()
+)
+"""BRIN indexes that earlier versions made with ``autosummarize`` on (PostgreSQL), turned off:
+it queued a request per filled range for autovacuum, which a queue of 256 dropped on any large
+load (the server logs each) and which a load's own summary makes redundant."""
