@@ -91,8 +91,8 @@ def compute(conn: Connection, run_id: str | None, *, force: bool = False) -> dic
     Figures). pandas 4 drops the option: ``pyproject.toml`` pins pandas below 4.
 
     On PostgreSQL the transaction's sorts and hashes get ``GROUPING_MEMORY``: with the
-    server's 4 MB each batch of the register's and appointments' counts sorted on disk to
-    group (a forced compute at full scale 28 s, 22 s with it).
+    server's 4 MB the register's and appointments' counts sorted on disk to group (a forced
+    compute at full scale 28 s, 22 s with it, when they were still counted in month batches).
     """
     allow_grouping_memory(conn)
     with warnings.catch_warnings():

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from transforms.warehouse.engine import is_duckdb
+from transforms.warehouse.tables import brin_indexes
 
 # COPY ends only once the server has parsed all it was sent, so each chunk is sent in small
 # batches: the server parses one while Arrow writes the next (about 10% faster than 250k).
@@ -71,12 +72,8 @@ def summarise_block_ranges(conn: Connection, table: sa.Table) -> None:
     """
     if is_duckdb(conn):
         return
-    for index in table.indexes:
-        if index.dialect_options["postgresql"]["using"] == "brin":
-            name = f"{table.schema}.{index.name}" if table.schema else index.name
-            conn.execute(
-                sa.text("select brin_summarize_new_values(cast(:i as regclass))"), {"i": name}
-            )
+    for name in brin_indexes(table):
+        conn.execute(sa.text("select brin_summarize_new_values(cast(:i as regclass))"), {"i": name})
 
 
 def _name(conn: Connection, table: sa.Table) -> str:

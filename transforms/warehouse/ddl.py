@@ -21,10 +21,10 @@ from transforms.core.ethnicity import dimension_rows
 from transforms.core.periods import utcnow
 from transforms.warehouse.engine import DDL_LOCK, is_duckdb
 from transforms.warehouse.tables import (
-    AUTOSUMMARIZED_INDEXES,
     POSTGRES_ONLY,
     RETIRED_INDEXES,
     audit_ddl_applied,
+    brin_indexes,
     core_dim_ethnicity,
     metadata,
 )
@@ -94,7 +94,8 @@ def table_statements(dialect: Dialect) -> list[str]:
 def index_statements(dialect: Dialect) -> list[str]:
     """``create index if not exists`` for every declared index the dialect gets, and on
     PostgreSQL ``drop index if exists`` for those retired (``tables.RETIRED_INDEXES``) and
-    ``autosummarize`` reset where earlier versions set it (``tables.AUTOSUMMARIZED_INDEXES``)."""
+    ``autosummarize`` reset on BRIN indexes, which earlier versions made with it on (loads
+    now summarise their own ranges: ``bulk.summarise_block_ranges``)."""
     on_duckdb = dialect.name == "duckdb"
     retired = [] if on_duckdb else [f"drop index if exists {name}" for name in RETIRED_INDEXES]
     created = [
@@ -105,7 +106,8 @@ def index_statements(dialect: Dialect) -> list[str]:
     ]
     reset = [
         f"alter index if exists {name} reset (autosummarize)"
-        for name in ([] if on_duckdb else AUTOSUMMARIZED_INDEXES)
+        for table in ([] if on_duckdb else metadata.sorted_tables)
+        for name in brin_indexes(table)
     ]
     return retired + created + reset
 

@@ -75,8 +75,9 @@ def index_lookups_preferred(conn: Connection) -> Iterator[None]:
     is put back.
 
     For the check that a delivery's records are not already loaded for another month: with
-    the server's default of 4 (for spinning disks), PostgreSQL hashed every other month of the source rather than look each record up in
-    the record-id index, so the check slowed with each month of history (README, Figures).
+    the server's default of 4 (for spinning disks), PostgreSQL hashed every other month of
+    the source rather than look each record up in the record-id index, so the check slowed
+    with each month of history (README, Figures).
     Only there: set for a whole load, it made the check of the delivery's people against the
     register choose a plan fifteen times slower.
     """

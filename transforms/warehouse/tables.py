@@ -454,9 +454,12 @@ STAGING = {name: staging_table(source) for name, source in SOURCES.items()}
 """source name -> its staging table."""
 RETIRED_INDEXES = tuple(f"{source.qualified_table}_period" for source in SOURCES.values())
 """Indexes that earlier versions made and this one drops (PostgreSQL): the B-trees on period."""
-AUTOSUMMARIZED_INDEXES = tuple(
-    f"{source.qualified_table}_period_brin" for source in SOURCES.values()
-)
-"""BRIN indexes that earlier versions made with ``autosummarize`` on (PostgreSQL), turned off:
-it queued a request per filled range for autovacuum, which a queue of 256 dropped on any large
-load (the server logs each) and which a load's own summary makes redundant."""
+
+
+def brin_indexes(table: sa.Table) -> list[str]:
+    """Schema-qualified names of ``table``'s BRIN indexes (PostgreSQL)."""
+    return [
+        f"{table.schema}.{index.name}" if table.schema else str(index.name)
+        for index in table.indexes
+        if index.dialect_options["postgresql"]["using"] == "brin"
+    ]
