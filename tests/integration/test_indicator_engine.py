@@ -35,8 +35,9 @@ def read(url: str, sql: str) -> pd.DataFrame:
         return pd.DataFrame(result.all(), columns=list(result.keys()))
 
 
-def values(url: str) -> pd.DataFrame:
-    frame = read(url, 'select * from indicators."values"').drop(columns=["computed_at", "run_id"])
+def values(url: str, table: str = '"values"') -> pd.DataFrame:
+    """``indicators.values`` (or another table of computed rows) in key order."""
+    frame = read(url, f"select * from indicators.{table}").drop(columns=["computed_at", "run_id"])
     keys = ["indicator_id", "measure", "period_type", "period_start", "breakdown", "group_code"]
     return frame.sort_values(keys, ignore_index=True)
 
@@ -195,6 +196,28 @@ def test_counting_month_by_month_gives_the_values_of_one_query(duckdb_url, monke
     compute(duckdb_url, force=True)
     assert queries and set(queries) == {1}
     pd.testing.assert_frame_equal(values(duckdb_url), whole)
+
+
+def test_computing_periods_a_few_months_at_a_time_gives_the_values_of_one_chunk(
+    duckdb_url, monkeypatch
+):
+    """The compute's memory is one chunk's (``CHUNK_MONTHS``): taken two months of period
+    ends at a time, the 14 months give the same rows, bit for bit, as in one chunk."""
+    compute(duckdb_url)
+    whole = values(duckdb_url), values(duckdb_url, "published")
+    chunks = []
+    original = indicator_store._values
+
+    def counted(conn, entries, work):
+        chunks.append(sorted({p.months[-1] for todo, _, _ in work.values() for p in todo}))
+        return original(conn, entries, work)
+
+    monkeypatch.setattr(indicator_store, "CHUNK_MONTHS", 2)
+    monkeypatch.setattr(indicator_store, "_values", counted)
+    compute(duckdb_url, force=True)
+    assert len(chunks) == 7 and all(len(ends) <= 2 for ends in chunks)
+    pd.testing.assert_frame_equal(values(duckdb_url), whole[0], check_exact=True)
+    pd.testing.assert_frame_equal(values(duckdb_url, "published"), whole[1], check_exact=True)
 
 
 @pytest.mark.postgres

@@ -9,11 +9,12 @@ import pandas as pd
 
 from transforms.config.catalogue import catalogue
 from transforms.core import statistics as st
-from transforms.core.periods import Period
+from transforms.core.periods import Period, periods
 from transforms.indicators import assembly as indicators
 
 JANUARY = Period("month", date(2025, 1, 1), date(2025, 1, 31), ("2025-01",))
 MONTH = {"period_type": "month", "period_start": JANUARY.start, "period_end": JANUARY.end}
+YEAR_2024 = periods("rolling_12m", [f"2024-{m:02d}" for m in range(1, 13)])[0]
 
 
 def counts(by_code: dict[str, int]) -> pd.DataFrame:
@@ -43,7 +44,7 @@ def rolling_year_counts(by_code: dict[str, int], band: str = "60-64") -> pd.Data
 
 def out04(deaths: dict[str, int], people: dict[str, int]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """OUT04 (the data team's rows, the partners' rows) for the rolling year 2024."""
-    year = Period("rolling_12m", date(2024, 1, 1), date(2024, 12, 31), ())
+    year = YEAR_2024
     population = rolling_year_counts(people)
     population["n"] = population["ethnic_code"].map(people)  # the same in every band
     return indicators.indicator_values(

@@ -5,15 +5,24 @@ from __future__ import annotations
 import math
 from datetime import date
 
+import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from tests.support.indicators import JANUARY, MONTH, acc02, counts, out04, rolling_year_counts
+from tests.support.indicators import (
+    JANUARY,
+    MONTH,
+    YEAR_2024,
+    acc02,
+    counts,
+    out04,
+    rolling_year_counts,
+)
 from transforms.config.catalogue import catalogue
 from transforms.core import statistics as st
 from transforms.core.disclosure_audit import attack
-from transforms.core.periods import Period, periods
+from transforms.core.periods import periods
 from transforms.indicators import assembly as indicators
 from transforms.indicators import counts as aggregation
 from transforms.indicators.assembly import DisclosureRefused
@@ -249,7 +258,7 @@ def test_a_crude_rate_and_its_dsr_are_protected_together():
     attended = pd.concat([rolling_year_counts({"A": 4000, "E": 8}, band="30-34"), no_age])
     people = rolling_year_counts({"A": 1000, "D": 20, "E": 20})
     people["n"] = people["ethnic_code"].map({"A": 1000, "D": 20, "E": 20})
-    period = Period("rolling_12m", date(2024, 1, 1), date(2024, 12, 31), ())
+    period = YEAR_2024
     _, partners = indicators.indicator_values(catalogue()["ACC01"], attended, people, [period])
     assert set(partners["measure"]) == {"crude_rate", "dsr"}
     assert attack(partners, {"ACC01": 1000}) == []
@@ -275,7 +284,7 @@ def test_person_years_rounded_group_by_group_do_not_contradict_their_total():
     def frame(n: float) -> pd.DataFrame:
         return pd.DataFrame([{**year, "ethnic_code": c, "age_band": "all", "n": n} for c in codes])
 
-    period = Period("rolling_12m", date(2024, 1, 1), date(2024, 12, 31), ())
+    period = YEAR_2024
     acc01 = catalogue()["ACC01"].model_copy(update={"measures": ["crude_rate"]})
     _, partners = indicators.indicator_values(acc01, frame(20), frame(7.5), [period])
     assert attack(partners, {"ACC01": 1000}) == []
@@ -344,7 +353,7 @@ def test_person_years_add_up_to_their_exact_total_whatever_the_order():
             for c, t in zip(codes, twelfths, strict=True)
         ]
     )
-    period = Period("rolling_12m", date(2024, 1, 1), date(2024, 12, 31), ())
+    period = YEAR_2024
     table = indicators.by_group(people, people, [period], ["all"], with_age=False)
 
     naive = 0.0
@@ -352,3 +361,32 @@ def test_person_years_add_up_to_their_exact_total_whatever_the_order():
         naive += t / 12
     assert naive != 274517.5 == math.fsum(t / 12 for t in twelfths)
     assert table["denominator"].tolist() == [274517.5]
+
+
+def test_a_periods_person_years_are_exact_whatever_is_computed_beside_it():
+    """A rolling year's person-years are its months' whole counts over 12, summed exactly and
+    divided once: the same bits whether the year is computed alone or with 23 other periods
+    (the compute takes periods a chunk at a time, ``store.CHUNK_MONTHS``)."""
+    rng = np.random.default_rng(7)
+    months = [f"{year}-{m:02d}" for year in (2024, 2025) for m in range(1, 13)]
+    monthly = pd.DataFrame(
+        [
+            {"month": month, "ethnic_code": code, "age_band": band, "n": int(rng.integers(1, 999))}
+            for month in months
+            for code in ("A", "B", "C", "D", "H", "J", "N", "Z", "99")
+            for band in st.ESP2013
+        ]
+    )
+    year = periods("rolling_12m", months[:12])[0]
+    others = [*periods("month", months), *periods("rolling_12m", months)[1:]]
+
+    def persons(chosen):
+        people = indicators.in_periods(monthly, chosen, mean=True)
+        table = indicators.by_group(people, people, chosen, ["all"], with_age=True)
+        chosen = (table["period_type"] == year.kind) & (table["period_start"] == year.start)
+        return table[chosen].reset_index(drop=True)
+
+    alone, beside = persons([year]), persons([*others, year])
+    assert alone["denominator"].tolist() == beside["denominator"].tolist()
+    first_year = monthly[monthly["month"].isin(year.months)].groupby("age_band")["n"].sum()
+    assert alone.set_index("age_band")["denominator"].to_dict() == (first_year / 12).to_dict()

@@ -275,6 +275,21 @@ def test_statistics_of_exact_counts_are_found_by_the_attack(memory):
     assert "do not follow from the published counts" in found[0].detail
 
 
+def test_the_attack_taken_a_chunk_of_periods_at_a_time_still_finds_each_at_its_row(
+    memory, monkeypatch
+):
+    """January and February audited apart (one month a chunk): a statistic of exact counts
+    in each is found, and named by its row in the whole file."""
+    monkeypatch.setattr(gate, "AUDITED_MONTHS", 1)
+    rows = changed("indicator_values", cell("B"), **proportion(42, 200))
+    rows = changed("indicator_values", cell("C", FEBRUARY), **proportion(62, 300), base=rows)
+    found = findings_of("attack", release(memory, rows))
+    c_february = position(rows["indicator_values"], cell("C", FEBRUARY))
+    at = {"ethnicity_16=B": B_JANUARY, "ethnicity_16=C": c_february}
+    assert {row for _, _, row in located(found)} == {B_JANUARY, c_february}
+    assert all(f.row == at[f.detail.split(" ")[4]] for f in found)
+
+
 def test_completeness_unlike_dq01_is_found(memory):
     rows = changed(
         "ethnicity_completeness",

@@ -41,10 +41,15 @@ def utc_today() -> date:
     return utcnow().date()
 
 
+def month_index(month: str) -> int:
+    """A ``YYYY-MM`` month as a count of months, so that months subtract."""
+    year, number = map(int, month.split("-"))
+    return year * 12 + number - 1
+
+
 def month_after(month: str, count: int = 1) -> str:
     """``YYYY-MM`` ``count`` months after ``month`` (before it when negative)."""
-    year, number = map(int, month.split("-"))
-    index = year * 12 + number - 1 + count
+    index = month_index(month) + count
     return f"{index // 12:04d}-{index % 12 + 1:02d}"
 
 

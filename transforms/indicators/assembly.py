@@ -161,41 +161,45 @@ def by_group(
     grid = pd.DataFrame(spans.to_list(), columns=PERIOD_KEYS).merge(distinct, how="cross")
     grid = grid.merge(pd.DataFrame({"age_band": bands}), how="cross")
     sizes = (len(spans), len(distinct), len(bands))
+    months = np.array([len(p.months) for p in periods], dtype=float)
     code_groups = [
         pd.Series(group[chosen], index=groups.loc[chosen, "ethnic_code"])
         for chosen in (groups["breakdown"] == b for b in dict.fromkeys(groups["breakdown"]))
     ]
     return grid.assign(
-        numerator=_summed(numerator, spans, code_groups, bands, sizes),
-        denominator=_summed(denominator, spans, code_groups, bands, sizes),
+        numerator=_summed(numerator, spans, months, code_groups, bands, sizes),
+        denominator=_summed(denominator, spans, months, code_groups, bands, sizes),
     )
 
 
 def _summed(
     frame: pd.DataFrame,
     spans: pd.MultiIndex,
+    months: np.ndarray,
     code_groups: list[pd.Series],
     bands: pd.Index,
     sizes: tuple[int, int, int],
 ) -> np.ndarray:
     """``frame``'s counts summed into the grid of :func:`by_group`, cell by position: each
     row adds to its code's group in every breakdown (``code_groups``, one per breakdown).
-    Person-years are fractions, so the sum is pandas' compensated one in the order it
-    always took (code by code, as a merge on the code lists them): a total of 16,457.5
-    summed otherwise comes out a hair under and is published as 16,455, not 16,460, a
-    change partners would see without any change in the data."""
-    frame = frame.iloc[np.argsort(pd.factorize(frame["ethnic_code"])[0], kind="stable")]
+
+    Every count is a whole number, or person-years: a period's monthly counts divided by
+    its ``months``. So each is summed as the whole number it stands for (times ``months``),
+    exactly, and divided once: a floating-point sum of the fractions depends on the order of
+    its terms, and pandas' on the other cells summed beside them, so a period's total would
+    differ in its last bits with the periods computed with it (``store.CHUNK_MONTHS``), and
+    a total of 16,457.5 that comes out a hair under is published as 16,455, not 16,460."""
     period = spans.get_indexer(pd.MultiIndex.from_frame(frame[PERIOD_KEYS]))
     band = bands.get_indexer(frame["age_band"])
-    n = frame["n"].to_numpy(dtype=float)
+    scale = months[period]
+    whole = np.rint(frame["n"].to_numpy(dtype=float) * scale)
     total = np.zeros(sizes[0] * sizes[1] * sizes[2])
     for groups in code_groups:
         group = groups.reindex(frame["ethnic_code"]).to_numpy(dtype=float, na_value=np.nan)
-        kept = (period >= 0) & (band >= 0) & ~np.isnan(group)
+        kept = (period >= 0) & (band >= 0) & ~np.isnan(group) & ~np.isnan(whole)
         cell = (period[kept] * sizes[1] + group[kept].astype(int)) * sizes[2] + band[kept]
-        summed = pd.Series(n[kept]).groupby(cell).sum()
-        total[summed.index.to_numpy()] = summed.to_numpy()
-    return total
+        total += np.bincount(cell, weights=whole[kept], minlength=len(total))
+    return total / np.repeat(months, sizes[1] * sizes[2])
 
 
 # --- statistics ----------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from transforms.core import disclosure, disclosure_audit, ethnicity, statistics
 from transforms.core import periods as period_module
 from transforms.core.disclosure import STATISTIC_NAMES
 from transforms.core.disclosure_audit import Finding, attack
-from transforms.core.periods import Period, periods, utcnow
+from transforms.core.periods import Period, month_index, periods, utcnow
 from transforms.indicators import assembly, fingerprints
 from transforms.indicators import counts as aggregation
 from transforms.indicators.assembly import Rows
@@ -71,6 +71,12 @@ VALUE_COLUMNS = arrow_types(indicators_values)
 PUBLISHED_COLUMNS = arrow_types(indicators_published)
 COMPUTED_TABLES = (indicators_values, indicators_published, indicators_inputs)
 """The tables whose rows are replaced per indicator period."""
+CHUNK_MONTHS = 24
+"""Periods are counted, computed, disclosure-controlled and written a chunk at a time: those
+ending within 24 months of one another. Every period is recomputed whenever best-known
+ethnicity changes, so without chunks the compute would hold every period of the history at
+once; with them it holds one chunk's (a rolling year's months before the chunk are counted
+again for it). Disclosure control is the same either way: no set spans two periods."""
 PERIODS_PER_DELETE = 1000
 """Indicator periods named in one delete (three parameters each: PostgreSQL takes at most
 65,535 in a statement)."""
@@ -150,12 +156,32 @@ def _compute(conn: Connection, run_id: str | None, *, force: bool) -> dict[str, 
         todo = [p for p, fp in planned if force or mine.get((p.kind, p.start)) != fp]
         current = {(p.kind, p.start) for p, _ in planned}
         work[indicator.id] = (todo, [k for k in mine if k not in current], dict(planned))
-    _replace(conn, work, _values(conn, entries, work), run_id)
+    now = utcnow()
+    _delete_replaced(conn, work)
+    for chunk in _chunks(work):
+        _append(conn, _values(conn, entries, chunk), run_id, now)
+    _record_inputs(conn, work, now)
     for indicator_id, (todo, _, by_period) in work.items():
         recomputed, unchanged = len(todo), len(by_period) - len(todo)
         log.info("%s: %d period(s) recomputed, %d unchanged", indicator_id, recomputed, unchanged)
     fingerprints.record(conn, PART, found.fingerprint)
     return {i: len(todo) for i, (todo, _, _) in work.items()}
+
+
+def _chunks(work: Work) -> list[Work]:
+    """``work``'s periods to recompute, split by the month they end in (``CHUNK_MONTHS``);
+    each chunk's periods are ``todo`` (the vanished and fingerprints stay with ``work``)."""
+    ends = sorted({p.months[-1] for todo, _, _ in work.values() for p in todo})
+    if not ends:
+        return []
+    first = month_index(ends[0])
+    chunk_of = {end: (month_index(end) - first) // CHUNK_MONTHS for end in ends}
+    chunks: dict[int, Work] = defaultdict(dict)
+    for number in sorted(set(chunk_of.values())):
+        for indicator_id, (todo, _, by_period) in work.items():
+            mine = [p for p in todo if chunk_of[p.months[-1]] == number]
+            chunks[number][indicator_id] = (mine, [], by_period)
+    return [chunks[number] for number in sorted(chunks)]
 
 
 def _values(conn: Connection, entries: dict[str, Indicator], work: Work) -> dict[str, Rows]:
@@ -220,11 +246,12 @@ def _monthly_counts(
     with_age: dict[str, bool] = defaultdict(bool)
     for indicator, todo in wanted:
         for count in (indicator.numerator, indicator.denominator):
-            if not todo or count.source == QUALITY_SOURCE or count.count in PERIOD_COUNTS:
+            if count.source == QUALITY_SOURCE or count.count in PERIOD_COUNTS:
                 continue
-            by_source[count.source][count.model_dump_json()] = count
-            months[count.source].update(m for p in todo for m in p.months)
             with_age[count.source] |= "dsr" in indicator.measures
+            if todo:
+                by_source[count.source][count.model_dump_json()] = count
+                months[count.source].update(m for p in todo for m in p.months)
     found: dict[str, pd.DataFrame] = {}
     for source, counts in by_source.items():
         frames = aggregation.counts_by_month(
@@ -497,9 +524,9 @@ def _as_date(value: date | str) -> date:
 # --- writing -------------------------------------------------------------------------------
 
 
-def _replace(conn: Connection, work: Work, rows: dict[str, Rows], run_id: str | None) -> None:
-    """Swap every recomputed (and vanished) indicator period for its new rows (the data
-    team's and the partners') and fingerprints, in a few statements for the whole catalogue."""
+def _delete_replaced(conn: Connection, work: Work) -> None:
+    """Delete the rows and fingerprints of every period to recompute and every vanished one,
+    in a few statements for the whole catalogue."""
     replaced = [
         (indicator_id, kind, start)
         for indicator_id, (todo, gone, _) in work.items()
@@ -510,16 +537,22 @@ def _replace(conn: Connection, work: Work, rows: dict[str, Rows], run_id: str | 
         for first in range(0, len(replaced), PERIODS_PER_DELETE):
             chosen = replaced[first : first + PERIODS_PER_DELETE]
             conn.execute(sa.delete(table).where(key.in_(chosen)))
-    now = utcnow()
+
+
+def _append(conn: Connection, rows: dict[str, Rows], run_id: str | None, now: object) -> None:
+    """Write a chunk's new rows: the data team's and the partners'."""
     written = [both for both in rows.values() if len(both[0])]
-    if written:
-        values = pd.concat([team for team, _ in written], ignore_index=True)
-        published = pd.concat([partners for _, partners in written], ignore_index=True)
-        values = values.assign(method=values["method"].fillna("none"))
-        append_arrow(conn, indicators_values, _as_arrow(values, VALUE_COLUMNS, run_id, now))
-        append_arrow(
-            conn, indicators_published, _as_arrow(published, PUBLISHED_COLUMNS, run_id, now)
-        )
+    if not written:
+        return
+    values = pd.concat([team for team, _ in written], ignore_index=True)
+    published = pd.concat([partners for _, partners in written], ignore_index=True)
+    values = values.assign(method=values["method"].fillna("none"))
+    append_arrow(conn, indicators_values, _as_arrow(values, VALUE_COLUMNS, run_id, now))
+    append_arrow(conn, indicators_published, _as_arrow(published, PUBLISHED_COLUMNS, run_id, now))
+
+
+def _record_inputs(conn: Connection, work: Work, now: object) -> None:
+    """The fingerprint of every recomputed period, so the next compute can skip it."""
     inputs = [
         {
             "indicator_id": indicator_id,

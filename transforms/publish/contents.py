@@ -10,7 +10,7 @@ bytes.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -28,6 +28,7 @@ from transforms.publish.tables import (
     ETHNICITY_COMPLETENESS,
     INDICATOR_VALUES,
     INDICATORS,
+    ROWS_AT_ONCE,
     WRES,
     ReleaseTable,
 )
@@ -90,19 +91,41 @@ def read(conn: Connection) -> Contents | None:
 def as_table(spec: ReleaseTable, rows: Iterable[dict]) -> pa.Table:
     """Rows as an Arrow table of ``spec``'s columns and types, sorted by its key."""
     rows = list(rows)
-    columns = {c.name: pa.array([r[c.name] for r in rows], type=c.arrow_type) for c in spec.columns}
-    table = pa.table(columns, schema=pa.schema([c.arrow_field() for c in spec.columns]))
+    return _sorted(spec, [_batch(spec, {c: [r[c] for r in rows] for c in spec.column_names})])
+
+
+def _batch(spec: ReleaseTable, columns: Mapping[str, Sequence[object]]) -> pa.RecordBatch:
+    """Columns of Python values as a batch of ``spec``'s Arrow types (NUMERIC's Decimals
+    from PostgreSQL as floats)."""
+    arrays = [pa.array(_floats(columns[c.name]), type=c.arrow_type) for c in spec.columns]
+    return pa.record_batch(arrays, schema=_schema(spec))
+
+
+def _floats(values: Sequence[object]) -> Sequence[object]:
+    if any(isinstance(v, Decimal) for v in values):
+        return [float(v) if isinstance(v, Decimal) else v for v in values]
+    return values
+
+
+def _schema(spec: ReleaseTable) -> pa.Schema:
+    return pa.schema([c.arrow_field() for c in spec.columns])
+
+
+def _sorted(spec: ReleaseTable, batches: list[pa.RecordBatch]) -> pa.Table:
+    table = pa.Table.from_batches(batches, schema=_schema(spec))
     return table.sort_by([(k, "ascending") for k in spec.primary_key]).combine_chunks()
 
 
 def _select(conn: Connection, spec: ReleaseTable, query: sa.Select) -> pa.Table:
-    result = conn.execute(query).mappings().all()
-    return as_table(spec, (_plain(row) for row in result))
-
-
-def _plain(row: sa.RowMapping) -> dict:
-    """A row with numbers as Python floats (NUMERIC comes back as Decimal)."""
-    return {k: float(v) if isinstance(v, Decimal) else v for k, v in row.items()}
+    """``query``'s rows (``spec``'s columns, in order) as its Arrow table, converted
+    ``ROWS_AT_ONCE`` at a time rather than held as Python rows."""
+    result = conn.execute(query)
+    names = list(result.keys())
+    batches = [
+        _batch(spec, dict(zip(names, zip(*part, strict=True), strict=True)))
+        for part in result.partitions(ROWS_AT_ONCE)
+    ]
+    return _sorted(spec, batches)
 
 
 def indicator_values(conn: Connection, last_day: date) -> pa.Table:
@@ -141,25 +164,27 @@ def completeness(conn: Connection, last_day: date) -> pa.Table:
         view.c.breakdown == "source_organisation",
         view.c.period_end <= last_day,
     )
-    rows = []
-    for row in conn.execute(query).mappings():
-        source, organisation = row["group_code"].split(":", 1)
-        rows.append(
-            {
-                "source": source,
-                "organisation": ALL_ORGANISATIONS if organisation == "all" else organisation,
-                "month": row["period_start"],
-                "basis": "recorded",
-                "records": row["denominator"],
-                "known": row["numerator"],
-                "pct_known": row["value"],
-                "lower_95": row["lower_95"],
-                "upper_95": row["upper_95"],
-                "suppressed": row["suppressed"],
-                "suppression_reason": row["suppression_reason"],
-            }
+    batches = []
+    for part in conn.execute(query).partitions(ROWS_AT_ONCE):
+        (codes, starts, known, records, value, low, high, suppressed, reasons) = zip(
+            *part, strict=True
         )
-    return as_table(ETHNICITY_COMPLETENESS, rows)
+        sources, organisations = zip(*(code.split(":", 1) for code in codes), strict=True)
+        columns = {
+            "source": sources,
+            "organisation": [ALL_ORGANISATIONS if o == "all" else o for o in organisations],
+            "month": starts,
+            "basis": ["recorded"] * len(part),
+            "records": records,
+            "known": known,
+            "pct_known": value,
+            "lower_95": low,
+            "upper_95": high,
+            "suppressed": suppressed,
+            "suppression_reason": reasons,
+        }
+        batches.append(_batch(ETHNICITY_COMPLETENESS, columns))
+    return _sorted(ETHNICITY_COMPLETENESS, batches)
 
 
 def completeness_indicators() -> list[str]:

@@ -37,7 +37,7 @@ from transforms.config.catalogue import catalogue
 from transforms.core.disclosure import ROUNDING_BASE, SUPPRESSION_THRESHOLD
 from transforms.core.periods import month_bounds
 from transforms.core.statistics import DSR_MIN_COUNT
-from transforms.publish.tables import INDICATOR_VALUES, RELEASE_TABLES, Column
+from transforms.publish.tables import INDICATOR_VALUES, RELEASE_TABLES, ROWS_AT_ONCE, Column
 
 NAME = "healthier-wigan-race-equality-indicators"
 TITLE = "Healthier Wigan Partnership race equality indicators"
@@ -178,14 +178,17 @@ def fingertips_csv(values: pa.Table, indicators: pa.Table) -> bytes:
     """
     names = _indicator_names(indicators)
     ages = {i.id: _age(i.denominator.where) for i in catalogue().values()}
-    rows = values.sort_by([(k, "ascending") for k in INDICATOR_VALUES.primary_key]).to_pylist()
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    ordered = values.sort_by([(k, "ascending") for k in INDICATOR_VALUES.primary_key])
+    out = io.BytesIO()
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+    writer = csv.writer(text, lineterminator="\n")
     writer.writerow(FINGERTIPS_HEADER)
-    for row in rows:
-        name = names.get((row["indicator_id"], row["measure"]), row["indicator_title"])
-        writer.writerow(_fingertips_row(row, name, ages.get(row["indicator_id"], ALL_AGES)))
-    return out.getvalue().encode()
+    for batch in ordered.to_batches(max_chunksize=ROWS_AT_ONCE):  # not all history as dicts
+        for row in batch.to_pylist():
+            name = names.get((row["indicator_id"], row["measure"]), row["indicator_title"])
+            writer.writerow(_fingertips_row(row, name, ages.get(row["indicator_id"], ALL_AGES)))
+    text.flush()
+    return out.getvalue()
 
 
 def _indicator_names(indicators: pa.Table) -> dict[tuple[str, str], str]:

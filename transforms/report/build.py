@@ -92,6 +92,7 @@ def render_html(release: Release, engine: Engine) -> str:
         month_name=month_name,
         due_day=DUE_DAY,
         minimum_points=MINIMUM_POINTS,
+        trend_months=content.TREND_MONTHS,
     )
 
 

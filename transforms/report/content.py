@@ -30,6 +30,11 @@ GROUP_BREAKDOWN = "ethnicity_5"
 ALL = "all"
 MONTHLY = "month"
 ROLLING = "rolling_12m"
+TREND_MONTHS = 24
+"""How far back the trend charts and their tables go: two years, enough points for SPC's
+limits (Making Data Count asks for 20 or more) and the span a board reads. The release keeps
+every month. Without a window the report, and the memory WeasyPrint takes to lay out its PDF
+(about 8 MB more for each month of history: README, Figures), would grow without end."""
 DIRECTIONS = {"high_is_good": "increase", "low_is_good": "decrease", "none": "neutral"}
 BELOW_FUNNEL = "Low (0.001)"
 FUNNEL_WORDS = {
@@ -221,8 +226,9 @@ def _add_trend(block: Block, rows: pd.DataFrame, entry: pd.Series) -> None:
     to the reference; a plain line for rolling years, whose overlapping periods SPC cannot
     judge; nothing for a one-period campaign."""
     everyone = rows[rows["breakdown"] == ALL].sort_values("period_start")
-    everyone = everyone[everyone["value"].notna()]
     kind = str(everyone["period_type"].iloc[0]) if len(everyone) else ""
+    everyone = latest_months(everyone, "period_start" if kind == MONTHLY else "period_end")
+    everyone = everyone[everyone["value"].notna()]
     dates = [
         pd.Timestamp(d).date()
         for d in everyone["period_start" if kind == MONTHLY else "period_end"]
@@ -255,6 +261,15 @@ def _add_trend(block: Block, rows: pd.DataFrame, entry: pd.Series) -> None:
         block.trend_note = f"Fewer than {MINIMUM_POINTS} months: too few for an SPC chart."
 
 
+def latest_months(rows: pd.DataFrame, column: str) -> pd.DataFrame:
+    """The rows whose ``column`` lies in the latest ``TREND_MONTHS`` calendar months of it."""
+    if rows.empty:
+        return rows
+    days = pd.to_datetime(rows[column])
+    first = (days.max().to_period("M") - (TREND_MONTHS - 1)).start_time
+    return rows[days >= first]
+
+
 def _ratio_variation(rows: pd.DataFrame, options: SpcOptions) -> list[tuple[str, str]]:
     """Each group's monthly ratio to the reference, judged by SPC where every month of it is
     published (a gap would join months that are not consecutive)."""
@@ -262,6 +277,7 @@ def _ratio_variation(rows: pd.DataFrame, options: SpcOptions) -> list[tuple[str,
     groups = rows[
         (rows["breakdown"] == GROUP_BREAKDOWN) & rows["reference_group"].ne(rows["group_label"])
     ]
+    groups = latest_months(groups, "period_start")
     for label, series in groups.sort_values("period_start").groupby("group_label", sort=False):
         ratios = series["ratio_to_reference"]
         if ratios.isna().any() or len(ratios) < MINIMUM_POINTS:
@@ -295,7 +311,7 @@ def completeness(release: Release) -> list[Completeness]:
     table = release.tables["ethnicity_completeness"]
     found = []
     for source, rows in table.groupby("source", sort=True):
-        total = rows[rows["organisation"] == "ALL"].sort_values("month")
+        total = latest_months(rows[rows["organisation"] == "ALL"].sort_values("month"), "month")
         total = total[total["pct_known"].notna()]
         dates = [pd.Timestamp(d).date() for d in total["month"]]
         values = [float(v) for v in total["pct_known"]]
