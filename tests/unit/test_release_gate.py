@@ -275,19 +275,32 @@ def test_statistics_of_exact_counts_are_found_by_the_attack(memory):
     assert "do not follow from the published counts" in found[0].detail
 
 
-def test_the_attack_taken_a_chunk_of_periods_at_a_time_still_finds_each_at_its_row(
-    memory, monkeypatch
-):
-    """January and February audited apart (one month a chunk): a statistic of exact counts
-    in each is found, and named by its row in the whole file."""
-    monkeypatch.setattr(gate, "AUDITED_MONTHS", 1)
+def test_checked_a_month_of_periods_at_a_time_the_gate_finds_the_same(memory, monkeypatch):
+    """The tables of every period are read a year at a time; a month at a time (January and
+    February apart), a release broken in both months gets the same findings, each at its
+    row of the whole file: sets, the attack, DQ01 against completeness and the CSV."""
+    withheld = {"numerator": None, "suppressed": True, "suppression_reason": "withheld"}
     rows = changed("indicator_values", cell("B"), **proportion(42, 200))
     rows = changed("indicator_values", cell("C", FEBRUARY), **proportion(62, 300), base=rows)
-    found = findings_of("attack", release(memory, rows))
-    c_february = position(rows["indicator_values"], cell("C", FEBRUARY))
-    at = {"ethnicity_16=B": B_JANUARY, "ethnicity_16=C": c_february}
-    assert {row for _, _, row in located(found)} == {B_JANUARY, c_february}
-    assert all(f.row == at[f.detail.split(" ")[4]] for f in found)
+    rows = changed(
+        "indicator_values", cell("H", FEBRUARY), **withheld, **proportion(None, None), base=rows
+    )
+    rows = changed(
+        "ethnicity_completeness",
+        lambda r: (r["organisation"], r["month"]) == ("P3", FEBRUARY),
+        known=85,
+        base=rows,
+    )
+    csv_rows = changed("indicator_values", cell("B", FEBRUARY), numerator=45)["indicator_values"]
+    broken = release(memory, rows, csv_rows=csv_rows)
+    by_year = sorted(map(str, check_release(*broken)))
+    monkeypatch.setattr(gate, "PERIOD_MONTHS", 1)
+    by_month = sorted(map(str, check_release(*broken)))
+    assert by_month == by_year
+    rules = {line.split(": ")[1] for line in by_month}
+    assert {"attack", "lone_withheld", "completeness_differs", "csv_differs"} <= rules
+    at = position(rows["indicator_values"], cell("C", FEBRUARY))
+    assert f"{VALUES_FILE} row {at} (indicator_values): attack" in " ".join(by_month)
 
 
 def test_completeness_unlike_dq01_is_found(memory):
