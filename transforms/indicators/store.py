@@ -246,12 +246,11 @@ def _monthly_counts(
     with_age: dict[str, bool] = defaultdict(bool)
     for indicator, todo in wanted:
         for count in (indicator.numerator, indicator.denominator):
-            if count.source == QUALITY_SOURCE or count.count in PERIOD_COUNTS:
+            if not todo or count.source == QUALITY_SOURCE or count.count in PERIOD_COUNTS:
                 continue
+            by_source[count.source][count.model_dump_json()] = count
+            months[count.source].update(m for p in todo for m in p.months)
             with_age[count.source] |= "dsr" in indicator.measures
-            if todo:
-                by_source[count.source][count.model_dump_json()] = count
-                months[count.source].update(m for p in todo for m in p.months)
     found: dict[str, pd.DataFrame] = {}
     for source, counts in by_source.items():
         frames = aggregation.counts_by_month(
