@@ -390,3 +390,11 @@ def test_a_periods_person_years_are_exact_whatever_is_computed_beside_it():
     assert alone["denominator"].tolist() == beside["denominator"].tolist()
     first_year = monthly[monthly["month"].isin(year.months)].groupby("age_band")["n"].sum()
     assert alone.set_index("age_band")["denominator"].to_dict() == (first_year / 12).to_dict()
+
+
+def test_a_count_that_is_not_whole_nor_person_years_of_its_months_is_refused():
+    """Sums are exact only for whole counts and their means over a period's months; anything
+    else (a fractional count a future source might bring) stops the compute, not rounds."""
+    people = rolling_year_counts({"A": 1000}).assign(n=1000.3)
+    with pytest.raises(ValueError, match="whole numbers, or person-years"):
+        indicators.by_group(people, people, [YEAR_2024], ["all"], with_age=False)

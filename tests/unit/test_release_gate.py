@@ -303,6 +303,37 @@ def test_checked_a_month_of_periods_at_a_time_the_gate_finds_the_same(memory, mo
     assert f"{VALUES_FILE} row {at} (indicator_values): attack" in " ".join(by_month)
 
 
+def test_a_set_is_checked_whole_though_a_row_of_it_ends_in_another_year(memory):
+    """The tables are read a year of period starts at a time, the key their sets share: an
+    All persons row written with the wrong period_end (2024) stays in its set, whose lone
+    withheld 5-group is found."""
+    parent = next(
+        r["parent_group_code"]
+        for r in clean_rows()["ethnic_groups"]
+        if (r["breakdown"], r["group_code"]) == ("ethnicity_16", "B")
+    )
+    withheld = {"numerator": None, "suppressed": True, "suppression_reason": "withheld"}
+    withheld |= proportion(None, None)
+    rows = changed("indicator_values", cell("all"), period_end=date(2024, 12, 31))
+    rows = changed("indicator_values", cell(parent), **withheld, base=rows)
+    rows = changed("indicator_values", cell("B"), **withheld, base=rows)
+    found = findings_of("lone_withheld", release(memory, rows))
+    at = position(rows["indicator_values"], cell(parent))
+    assert located(found) == [(VALUES_FILE, "indicator_values", at)]
+
+
+def test_a_year_without_completeness_indicator_rows_passes(memory):
+    """A year of periods with values but no DQ01 row (nothing to pair completeness with)."""
+    rows = clean_rows()
+    december = [
+        deepcopy(r) | {"period_start": date(2024, 12, 1), "period_end": date(2024, 12, 31)}
+        for r in rows["indicator_values"]
+        if r["indicator_id"] == "ACC02" and r["period_start"] == JANUARY
+    ]
+    rows["indicator_values"] = december + rows["indicator_values"]
+    assert check_release(*release(memory, rows, csv_rows=rows["indicator_values"])) == []
+
+
 def test_completeness_unlike_dq01_is_found(memory):
     rows = changed(
         "ethnicity_completeness",

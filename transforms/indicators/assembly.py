@@ -191,8 +191,10 @@ def _summed(
     a total of 16,457.5 that comes out a hair under is published as 16,455, not 16,460."""
     period = spans.get_indexer(pd.MultiIndex.from_frame(frame[PERIOD_KEYS]))
     band = bands.get_indexer(frame["age_band"])
-    scale = months[period]
-    whole = np.rint(frame["n"].to_numpy(dtype=float) * scale)
+    scaled = frame["n"].to_numpy(dtype=float) * months[period]
+    whole = np.rint(scaled)
+    if (np.abs(scaled - whole)[period >= 0] > 1e-6).any() or (months < 1).any():
+        raise ValueError("counts must be whole numbers, or person-years over a period's months")
     total = np.zeros(sizes[0] * sizes[1] * sizes[2])
     for groups in code_groups:
         group = groups.reindex(frame["ethnic_code"]).to_numpy(dtype=float, na_value=np.nan)

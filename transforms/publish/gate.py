@@ -24,7 +24,6 @@ import json
 import posixpath
 import re
 import tempfile
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +91,9 @@ FAMILY = ["indicator_id", "measure", "period_type", "period_start"]
 PERIOD_MONTHS = 12
 """The tables of every period are checked a year of periods at a time (see ``_Yearly``), so
 the gate's memory does not grow with the years of history a release carries."""
-DATED = {"indicator_values": "period_end", "ethnicity_completeness": "month"}
-"""The tables of every period, and the column that dates their rows."""
+DATED = {"indicator_values": "period_start", "ethnicity_completeness": "month"}
+"""The tables of every period, and the column that dates their rows: the one the sets, the
+attack's families and the DQ01 pairs are keyed on, so that none of them spans two chunks."""
 DUCKDB_TYPES = {
     "string": "VARCHAR",
     "integer": "BIGINT",
@@ -211,10 +211,11 @@ class _Csv:
     columns: list[str]
 
     def parts(self) -> Iterator[_Read]:
-        for offset in range(0, self.rows, ROWS_AT_ONCE):
-            query = f"select * from {CSV_TABLE} limit {ROWS_AT_ONCE} offset {offset}"
+        for first in range(0, self.rows, ROWS_AT_ONCE):
+            rows = f"rowid between {first} and {first + ROWS_AT_ONCE - 1}"
+            query = f"select * from {CSV_TABLE} where {rows} order by rowid"
             frame = self.db.sql(query).df()
-            yield _Read(CSV_FILE, VALUES, frame, np.arange(offset, offset + len(frame)))
+            yield _Read(CSV_FILE, VALUES, frame, np.arange(first, first + len(frame)))
 
     def finding(self, row: int | None, rule: str, detail: str) -> GateFinding:
         return GateFinding(CSV_FILE, VALUES, row, rule, detail)
@@ -520,8 +521,7 @@ def _content(
     groups = tables.get(GROUPS)
     parents = _parents(groups.frame) if groups else {}
     multipliers = _multipliers(tables.get(CATALOGUE))
-    unaudited: set[str] = set()
-    shown: list[tuple[tuple, int]] = []
+    unaudited: dict[str, int] = {}
     for chunk in sorted(set().union(*(table.chunks() for table in yearly.values()))):
         parts = {name: table.part(chunk) for name, table in yearly.items()}
         for part in parts.values():
@@ -529,20 +529,25 @@ def _content(
         values, completeness = parts.get(VALUES), parts.get(COMPLETENESS)
         if values is not None:
             findings += _lone_withheld(values, _value_sets(values.frame, parents))
-            findings += _attack(values, multipliers, unaudited)
-            shown += _shown_counts(values)
+            findings += _attack(values, multipliers)
+            _first_unaudited(values, multipliers, unaudited)
         if values is not None and completeness is not None:
             findings += _completeness_differs(completeness, values)
         if completeness is not None:
             findings += _lone_withheld(completeness, _completeness_sets(completeness.frame))
-    if VALUES in yearly and csv is not None:
-        findings += _csv_findings(csv, sorted(shown, key=lambda pair: pair[1]))
+    findings += [
+        yearly[VALUES].finding(
+            row,
+            "attack",
+            f"indicator {indicator} has no multiplier in indicators.parquet, so the attacking "
+            "audit cannot check its values",
+        )
+        for indicator, row in sorted(unaudited.items(), key=lambda item: item[1])
+    ]
     if WRES in tables:
         findings += _wres_findings(tables[WRES])
     if csv is not None:
-        findings += _identifier_columns(csv, csv.columns)
-        for part in csv.parts():
-            findings += _identifier_values(part)
+        findings += _csv_content(csv, yearly.get(VALUES))
     return findings
 
 
@@ -811,35 +816,27 @@ def _multipliers(indicators: _Read | None) -> dict[str, float]:
     }
 
 
-def _attack(values: _Read, multipliers: dict[str, float], unaudited: set[str]) -> list[GateFinding]:
-    """The LP attack of ``disclosure_audit`` on the values as DuckDB read them back. Rows of
-    an indicator without a multiplier in the release's catalogue cannot be audited: that is
-    itself a finding, made once (``unaudited`` holds those already reported)."""
-    known = values.frame["indicator_id"].isin(list(multipliers))
-    first_rows = values.frame[~known].drop_duplicates("indicator_id")
-    findings = []
-    for i, indicator in first_rows["indicator_id"].items():
-        if indicator in unaudited:
-            continue
-        unaudited.add(indicator)
-        findings.append(
-            values.finding(
-                int(i),
-                "attack",
-                f"indicator {indicator} has no multiplier in indicators.parquet, so the "
-                "attacking audit cannot check its values",
-            )
+def _attack(values: _Read, multipliers: dict[str, float]) -> list[GateFinding]:
+    """The LP attack of ``disclosure_audit`` on the values as DuckDB read them back (those of
+    indicators with a multiplier in the release's catalogue: see :func:`_first_unaudited`)."""
+    audited = _audit_frame(values.frame[values.frame["indicator_id"].isin(list(multipliers))])
+    return [
+        values.finding(
+            int(audited.index[found.row]),
+            "attack",
+            f"{found.cell}: {found.problem} (the audit's {found.kind} check)",
         )
-    audited = _audit_frame(values.frame[known])
-    for found in attack(audited, multipliers):
-        findings.append(
-            values.finding(
-                int(audited.index[found.row]),
-                "attack",
-                f"{found.cell}: {found.problem} (the audit's {found.kind} check)",
-            )
-        )
-    return findings
+        for found in attack(audited, multipliers)
+    ]
+
+
+def _first_unaudited(values: _Read, multipliers: dict[str, float], first: dict[str, int]) -> None:
+    """Rows of an indicator without a multiplier cannot be audited, which is itself a
+    finding, made once at its first row in the file: ``first`` gains those of ``values``."""
+    frame = values.frame
+    for i in np.flatnonzero(~frame["indicator_id"].isin(list(multipliers)).to_numpy()):
+        indicator, row = str(frame["indicator_id"].iloc[i]), values.file_row(int(i))
+        first[indicator] = min(row, first.get(indicator, row))
 
 
 def _audit_frame(frame: pd.DataFrame) -> pd.DataFrame:
@@ -872,10 +869,11 @@ def _completeness_differs(completeness: _Read, values: _Read) -> list[GateFindin
     quality = [i.id for i in catalogue().values() if i.numerator.source == QUALITY_SOURCE]
     v = values.frame
     dq = v[v["indicator_id"].isin(quality) & v["breakdown"].eq("source_organisation")]
-    split = dq["group_code"].astype(str).str.split(":", n=1, expand=True)
+    split = dq["group_code"].astype(str).str.split(":", n=1)
+    organisation = split.str[1]
     dq = dq.assign(
-        source=split[0],
-        organisation=split[1].where(split[1] != "all", "ALL"),
+        source=split.str[0],
+        organisation=organisation.where(organisation != "all", "ALL"),
         month=dq["period_start"],
         _values_row=dq.index,
     )
@@ -943,88 +941,80 @@ def _shown(value: object) -> str:
 # --- the CSV ----------------------------------------------------------------------------------
 
 
-def _csv_findings(csv: _Csv, shown: list[tuple[tuple, int]]) -> list[GateFinding]:
-    """The CSV must show what indicator_values.parquet shows and nothing more."""
+def _csv_content(csv: _Csv, values: _Yearly | None) -> list[GateFinding]:
+    """The CSV, a part at a time: no person-level identifier anywhere; beside
+    indicator_values.parquet, the published-count rules row by row and the same rows as it
+    shows (:func:`_multiset_differs`), and nothing more."""
+    findings = _identifier_columns(csv, csv.columns)
     missing = [c for c in ("Indicator ID", *CSV_COUNTS, "Value") if c not in csv.columns]
-    if missing:
-        return [csv.finding(None, "csv_differs", f"no column {', '.join(missing)}")]
-    findings: list[GateFinding] = []
-    keys: list[tuple] = []
+    if values is not None and missing:
+        findings.append(csv.finding(None, "csv_differs", f"no column {', '.join(missing)}"))
+    compared = values is not None and not missing
     for part in csv.parts():
-        found, rows = _csv_rows(part)
-        findings += found
-        keys += rows
-    return findings + _multiset_differs(csv, keys, shown)
+        findings += _identifier_values(part)
+        findings += _csv_rows(part) if compared else []
+    return findings + (_multiset_differs(csv, values) if compared else [])
 
 
-def _csv_rows(part: _Read) -> tuple[list[GateFinding], list[tuple]]:
-    """A part of the CSV checked row by row, and its rows' (indicator, Count, Denominator,
-    Value shown?) for :func:`_multiset_differs`."""
+def _csv_rows(part: _Read) -> list[GateFinding]:
+    """A part of the CSV checked row by row."""
     frame = part.frame
     findings = []
-    numbers = {}
     for column in CSV_COUNTS:
         text = frame[column].astype(object).where(frame[column].notna(), None)
-        numbers[column] = _counts(frame, column)
-        for i in np.flatnonzero(pd.notna(text).to_numpy() & np.isnan(numbers[column])):
+        numbers = _counts(frame, column)
+        for i in np.flatnonzero(pd.notna(text).to_numpy() & np.isnan(numbers)):
             detail = f"{column} {text.iloc[i]!r} is not a number"
             findings.append(part.finding(int(i), "csv_differs", detail))
-        findings += _count_findings(part, column, numbers[column])
+        findings += _count_findings(part, column, numbers)
     withheld = frame[list(CSV_COUNTS)].isna().any(axis=1).to_numpy()
-    findings += _shown_beside(part, withheld, [c for c in frame.columns if CSV_DERIVED.match(c)])
-    keys = zip(
-        frame["Indicator ID"].astype(object),
-        *(_keyed(numbers[c]) for c in CSV_COUNTS),
-        frame["Value"].notna(),
-        strict=True,
+    derived = [c for c in frame.columns if CSV_DERIVED.match(c)]
+    return findings + _shown_beside(part, withheld, derived)
+
+
+def _multiset_differs(csv: _Csv, values: _Yearly) -> list[GateFinding]:
+    """Each CSV row's (indicator, Count, Denominator, Value shown?) against the Parquet rows',
+    as multisets, compared by DuckDB rather than held in Python (they grow with the history).
+    A key with more rows on one side reports that side's first rows in file order."""
+    sides = {
+        "csv": f"""select rowid as row, "Indicator ID" as indicator,
+            try_cast("Count" as double) as count,
+            try_cast("Denominator" as double) as denominator, "Value" is not null as shown
+            from {CSV_TABLE}""",
+        "parquet": f"""select file_row_number as row, indicator_id as indicator,
+            cast(numerator as double) as count, cast(denominator as double) as denominator,
+            value is not null as shown
+            from read_parquet({values.source}, file_row_number = true)""",
+    }
+    numbered = {
+        side: f"""select *, row_number() over (partition by indicator, count, denominator,
+            shown order by row desc) as k from ({query})"""
+        for side, query in sides.items()
+    }
+    same = " and ".join(
+        f"b.{c} is not distinct from a.{c}" for c in ("indicator", "count", "denominator", "shown")
     )
-    return findings, list(keys)
 
+    def surplus(side: str, other: str) -> list[tuple]:
+        query = f"""select row, indicator, count, denominator, shown from ({numbered[side]}) a
+            where not exists (select 1 from ({numbered[other]}) b where {same} and b.k = a.k)
+            order by row"""
+        return values.db.sql(query).fetchall()
 
-def _shown_counts(values: _Read) -> list[tuple[tuple, int]]:
-    """Each row's (indicator, count, denominator, value shown?), with its file row."""
-    v = values.frame
-    keys = zip(
-        v["indicator_id"].astype(object),
-        *(_keyed(_counts(v, c)) for c in CSV_COUNTS.values()),
-        v["value"].notna(),
-        strict=True,
-    )
-    return [(key, values.file_row(i)) for i, key in enumerate(keys)]
-
-
-def _multiset_differs(
-    csv: _Csv, ours: list[tuple], shown: list[tuple[tuple, int]]
-) -> list[GateFinding]:
-    """Each CSV row's (indicator, Count, Denominator, Value shown?) against the Parquet rows'
-    (``shown``, in file order)."""
-    theirs = [key for key, _ in shown]
-    extra = Counter(ours) - Counter(theirs)
-    lacking = Counter(theirs) - Counter(ours)
-    findings = []
-    for i, key in enumerate(ours):
-        if extra[key] > 0:
-            extra[key] -= 1
-            findings.append(
-                csv.finding(
-                    i, "csv_differs", f"no row of indicator_values.parquet has {_described(key)}"
-                )
-            )
-    for key, row in shown:
-        if lacking[key] > 0:
-            lacking[key] -= 1
-            findings.append(
-                csv.finding(
-                    None,
-                    "csv_differs",
-                    f"indicator_values.parquet row {row} ({_described(key)}) has no CSV row",
-                )
-            )
-    return findings
-
-
-def _keyed(counts: np.ndarray) -> list[float | None]:
-    return [None if np.isnan(c) else float(c) for c in counts]
+    findings = [
+        csv.finding(
+            int(row), "csv_differs", f"no row of indicator_values.parquet has {_described(key)}"
+        )
+        for row, *key in surplus("csv", "parquet")
+    ]
+    return findings + [
+        csv.finding(
+            None,
+            "csv_differs",
+            f"indicator_values.parquet row {row} ({_described(tuple(key))}) has no CSV row",
+        )
+        for row, *key in surplus("parquet", "csv")
+    ]
 
 
 def _described(key: tuple) -> str:
