@@ -119,11 +119,11 @@ def _sorted(spec: ReleaseTable, batches: list[pa.RecordBatch]) -> pa.Table:
 def _select(conn: Connection, spec: ReleaseTable, query: sa.Select) -> pa.Table:
     """``query``'s rows (``spec``'s columns, in order) as its Arrow table, converted
     ``ROWS_AT_ONCE`` at a time rather than held as Python rows."""
-    result = conn.execute(query)
+    result = conn.execution_options(yield_per=ROWS_AT_ONCE).execute(query)
     names = list(result.keys())
     batches = [
         _batch(spec, dict(zip(names, zip(*part, strict=True), strict=True)))
-        for part in result.partitions(ROWS_AT_ONCE)
+        for part in result.partitions()
     ]
     return _sorted(spec, batches)
 
@@ -165,7 +165,7 @@ def completeness(conn: Connection, last_day: date) -> pa.Table:
         view.c.period_end <= last_day,
     )
     batches = []
-    for part in conn.execute(query).partitions(ROWS_AT_ONCE):
+    for part in conn.execution_options(yield_per=ROWS_AT_ONCE).execute(query).partitions():
         (codes, starts, known, records, value, low, high, suppressed, reasons) = zip(
             *part, strict=True
         )
