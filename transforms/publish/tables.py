@@ -35,8 +35,9 @@ PARTNER_REASONS = (WITHHELD, UNRELIABLE)
 SIGNIFICANCE = ("Higher", "Lower", "Similar", "Better", "Worse", "Not compared")
 ROWS_AT_ONCE = 5000
 """Rows of a release table held as Python values at a time, when it is read from the
-warehouse or written as CSV: the tables hold every period of the history, and as Python rows
-the whole of it took several times the memory of its Arrow columns."""
+warehouse, written as CSV or its CSV checked by the gate: the tables hold every period of the
+history, and as Python rows the whole of it took several times the memory of its Arrow
+columns."""
 
 
 @dataclass(frozen=True)
