@@ -171,17 +171,19 @@ def _compute(conn: Connection, run_id: str | None, *, force: bool) -> dict[str, 
 def _chunks(work: Work) -> list[Work]:
     """``work``'s periods to recompute, split by the month they end in (``CHUNK_MONTHS``);
     each chunk's periods are ``todo`` (the vanished and fingerprints stay with ``work``)."""
-    ends = sorted({p.months[-1] for todo, _, _ in work.values() for p in todo})
+    ends = {p.months[-1] for todo, _, _ in work.values() for p in todo}
     if not ends:
         return []
-    first = month_index(ends[0])
-    chunk_of = {end: (month_index(end) - first) // CHUNK_MONTHS for end in ends}
-    chunks: dict[int, Work] = defaultdict(dict)
-    for number in sorted(set(chunk_of.values())):
-        for indicator_id, (todo, _, by_period) in work.items():
-            mine = [p for p in todo if chunk_of[p.months[-1]] == number]
-            chunks[number][indicator_id] = (mine, [], by_period)
-    return [chunks[number] for number in sorted(chunks)]
+    first = month_index(min(ends))
+
+    def chunk_of(period: Period) -> int:
+        return (month_index(period.months[-1]) - first) // CHUNK_MONTHS
+
+    numbers = sorted({chunk_of(p) for todo, _, _ in work.values() for p in todo})
+    return [
+        {i: ([p for p in todo if chunk_of(p) == n], [], fps) for i, (todo, _, fps) in work.items()}
+        for n in numbers
+    ]
 
 
 def _values(conn: Connection, entries: dict[str, Indicator], work: Work) -> dict[str, Rows]:

@@ -24,7 +24,7 @@ import json
 import posixpath
 import re
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,12 +147,21 @@ class GateFailure(Exception):
 
 
 @dataclass
-class _Read:
-    """A table as DuckDB read it back, rows in file order, or a part of one: ``rows`` are
-    then the file rows of ``frame``'s rows. Findings name the row of the file."""
+class _Table:
+    """A file of the release and the table it holds: where a finding points."""
 
     file: str
     table: str
+
+    def finding(self, row: int | None, rule: str, detail: str) -> GateFinding:
+        return GateFinding(self.file, self.table, row, rule, detail)
+
+
+@dataclass
+class _Read(_Table):
+    """A table as DuckDB read it back, rows in file order, or a part of one: ``rows`` are
+    then the file rows of ``frame``'s rows. Findings name the row of the file."""
+
     frame: pd.DataFrame
     rows: np.ndarray | None = None
 
@@ -165,15 +174,13 @@ class _Read:
 
 
 @dataclass
-class _Yearly:
+class _Yearly(_Table):
     """A table that holds every period of the history (``indicator_values``,
     ``ethnicity_completeness``), left in its Parquet file and read ``PERIOD_MONTHS`` of
     periods at a time (by the month of its ``dated`` column), so that the gate's memory does
     not grow with the history. No set, attack family or DQ01 pair spans two periods."""
 
     db: duckdb.DuckDBPyConnection
-    file: str
-    table: str
     source: str
     dated: str
     columns: list[str]
@@ -196,29 +203,23 @@ class _Yearly:
         rows = frame.pop("file_row_number").to_numpy()
         return _Read(self.file, self.table, frame, rows)
 
-    def finding(self, row: int | None, rule: str, detail: str) -> GateFinding:
-        return GateFinding(self.file, self.table, row, rule, detail)
-
 
 @dataclass
-class _Csv:
+class _Csv(_Table):
     """The CSV as a DuckDB table of text (every column a string, rows in file order), read
     ``ROWS_AT_ONCE`` rows at a time: as pandas text, the whole of it was the largest thing
     the gate held, and it grows with every month of history the release carries."""
 
     db: duckdb.DuckDBPyConnection
-    rows: int
+    count: int
     columns: list[str]
 
     def parts(self) -> Iterator[_Read]:
-        for first in range(0, self.rows, ROWS_AT_ONCE):
+        for first in range(0, self.count, ROWS_AT_ONCE):
             rows = f"rowid between {first} and {first + ROWS_AT_ONCE - 1}"
             query = f"select * from {CSV_TABLE} where {rows} order by rowid"
             frame = self.db.sql(query).df()
-            yield _Read(CSV_FILE, VALUES, frame, np.arange(first, first + len(frame)))
-
-    def finding(self, row: int | None, rule: str, detail: str) -> GateFinding:
-        return GateFinding(CSV_FILE, VALUES, row, rule, detail)
+            yield _Read(self.file, self.table, frame, np.arange(first, first + len(frame)))
 
 
 def check_release(fs: fsspec.AbstractFileSystem, folder: str, manifest: dict) -> list[GateFinding]:
@@ -440,7 +441,7 @@ def _read_tables(
             continue
         if table in DATED:
             names = [c[0] for c in columns]
-            yearly[table] = _Yearly(db, name, table, source, DATED[table], names)
+            yearly[table] = _Yearly(name, table, db, source, DATED[table], names)
             continue
         query = (
             f"select * exclude (file_row_number) from read_parquet({source}, "
@@ -500,7 +501,7 @@ def _read_csv(
         return None, [GateFinding(CSV_FILE, VALUES, None, "csv_differs", f"unreadable: {exc}")]
     [(count,)] = db.sql(f"select count(*) from {CSV_TABLE}").fetchall()
     columns = [c[0] for c in db.sql(f"describe {CSV_TABLE}").fetchall()]
-    csv = _Csv(db, count, columns)
+    csv = _Csv(CSV_FILE, VALUES, db, count, columns)
     rows = next(e.get("rows") for e in manifest["files"] if e["path"] == CSV_FILE)
     if count == rows:
         return csv, []
@@ -1011,13 +1012,13 @@ def _multiset_differs(csv: _Csv, values: _Yearly) -> list[GateFinding]:
         csv.finding(
             None,
             "csv_differs",
-            f"indicator_values.parquet row {row} ({_described(tuple(key))}) has no CSV row",
+            f"indicator_values.parquet row {row} ({_described(key)}) has no CSV row",
         )
         for row, *key in surplus("parquet", "csv")
     ]
 
 
-def _described(key: tuple) -> str:
+def _described(key: Sequence[object]) -> str:
     indicator, count, denominator, shown = key
     value = "a value" if shown else "no value"
     return (
@@ -1034,7 +1035,7 @@ def _identifiers(read: _Read) -> list[GateFinding]:
     return _identifier_columns(read, list(read.frame.columns)) + _identifier_values(read)
 
 
-def _identifier_columns(read: _Read | _Csv | _Yearly, columns: list[str]) -> list[GateFinding]:
+def _identifier_columns(read: _Table, columns: list[str]) -> list[GateFinding]:
     return [
         read.finding(None, "identifier", f"column {name!r} is named like a person-level identifier")
         for name in columns
