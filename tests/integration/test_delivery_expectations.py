@@ -27,6 +27,7 @@ from transforms import tasks as pipeline
 from transforms.config.settings import Settings
 from transforms.ingest import load as ingest
 from transforms.ingest.audit import LoadRecord
+from transforms.quality import validation
 from transforms.warehouse.engine import make_engine
 
 HEADER = (
@@ -303,6 +304,20 @@ def test_data_docs_have_one_page_per_delivery_and_suite_named_for_the_file_and_m
     index = (site / "index.html").read_text()
     assert "__none__" not in index and "gp_appointments_2025-02.csv (2025-02)" in index
     assert "Data asset: None" not in index
+
+
+def test_the_data_docs_index_lists_only_the_newest_results_and_keeps_every_page(
+    settings, monkeypatch
+):
+    monkeypatch.setattr(validation, "INDEX_RESULTS", 2)  # one delivery's two suites
+    for month in ("2025-01", "2025-02"):
+        deliver_appointments(settings, month, appointments(month, 300))
+        assert {r["status"] for r in run(settings)} == {"loaded"}
+    site = settings.var_dir / "data_docs"
+    index = (site / "index.html").read_text()
+    assert "gp_appointments_2025-02.csv (2025-02)" in index
+    assert "gp_appointments_2025-01.csv" not in index
+    assert len(list(site.rglob("validations/**/*.html"))) == 4  # the older pages stay
 
 
 def test_data_docs_load_nothing_from_outside_hosts(settings):

@@ -32,7 +32,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from transforms.config.sources import Source
+from transforms.config.sources import SOURCES, Source
 from transforms.core.periods import utcnow
 from transforms.quality import completeness, metrics
 from transforms.warehouse.engine import try_lock
@@ -45,6 +45,13 @@ SITE = "hei"
 RUN_NAME = re.compile(
     r"(?P<file>.+?) (?:\d{4}-\d{2}|rows \d+-\d+)(?: load (?P<load_id>[0-9a-f]+))?"
 )
+INDEX_MONTHS = 24
+INDEX_RESULTS = INDEX_MONTHS * len(SOURCES) * 2  # a result per delivery and suite
+"""How many results the Data Docs index lists, newest validated first: two years of every
+source's monthly deliveries (fewer when deliveries were resent). GX reads each listed result
+to build the index, so listing all of them made each render take more time and memory every
+month (0.4 MB a month, without end). Older pages stay on disk, and every outcome stays in
+``quality.validation_runs``."""
 ASSETS = resources.files("transforms.quality").joinpath("data_docs")
 VIEWS = "transforms.quality.data_docs_views"
 # Failed rows are named by their subject (a code, an organisation) in results and Data Docs.
@@ -89,6 +96,7 @@ def _configured_context(gx: Any, progress_bars: Any, var_dir: Path):
         },
         "site_index_builder": {
             "class_name": "DefaultSiteIndexBuilder",
+            "validation_results_limit": INDEX_RESULTS,
             "view": {"module_name": VIEWS, "class_name": "LocalAssetsIndexPageView"},
         },
     }
