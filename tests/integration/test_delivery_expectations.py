@@ -320,6 +320,18 @@ def test_the_data_docs_index_lists_only_the_newest_results_and_keeps_every_page(
     assert len(list(site.rglob("validations/**/*.html"))) == 4  # the older pages stay
 
 
+def test_a_run_with_more_results_than_the_index_lists_still_renders_every_page(
+    settings, monkeypatch
+):
+    monkeypatch.setattr(validation, "INDEX_RESULTS", 2)  # one delivery's two suites
+    loaded_history(settings)  # two deliveries, four results, rendered together
+    site = settings.var_dir / "data_docs"
+    assert len(list(site.rglob("validations/**/*.html"))) == 4
+    index = (site / "index.html").read_text()
+    assert "gp_appointments_2025-02.csv (2025-02)" in index
+    assert "gp_appointments_2025-01.csv" not in index
+
+
 def test_data_docs_load_nothing_from_outside_hosts(settings):
     loaded_history(settings, months=1)
     site = settings.var_dir / "data_docs"

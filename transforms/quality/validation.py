@@ -90,8 +90,13 @@ def _configured_context(gx: Any, progress_bars: Any, var_dir: Path):
             "base_directory": str((var_dir / "data_docs").resolve()),
         },
         # Pages rendered with our templates first: scripts and stylesheets from static/vendor.
+        # The index's limit is GX's default for the validation pages too, which would leave
+        # unrendered the pages of a run with more new results than the index lists: none.
         "site_section_builders": {
-            section: {"view": {"module_name": VIEWS, "class_name": "LocalAssetsPageView"}}
+            section: {
+                "view": {"module_name": VIEWS, "class_name": "LocalAssetsPageView"},
+                "validation_results_limit": None,
+            }
             for section in ("expectations", "validations")
         },
         "site_index_builder": {
