@@ -4,6 +4,7 @@ crash safety, byte identity, revisions, readers and real object storage."""
 from __future__ import annotations
 
 import csv as csv_module
+import hashlib
 import io
 import json
 import os
@@ -67,6 +68,33 @@ def test_release_has_every_file_checksummed_and_latest_points_at_it(url, tmp_pat
     check = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=written, capture_output=True)
     assert check.returncode == 0, check.stdout
     assert not (target / "staging").exists() or not any((target / "staging").iterdir())
+
+
+def test_data_files_reach_the_store_as_streams_never_held_whole(url, tmp_path, monkeypatch):
+    """The CSV and Parquet files grow with every month of history, so each is written in
+    parts as it is produced and hashed on the way; the manifest still describes the bytes."""
+    writes: dict[str, list[int]] = {}
+    opened = ReleaseStore.open_to_write
+
+    def recording(self, folder, name):
+        handle = opened(self, folder, name)
+        write = handle.write
+        handle.write = lambda data: writes.setdefault(name, []).append(len(data)) or write(data)
+        return handle
+
+    monkeypatch.setattr(ReleaseStore, "open_to_write", recording)
+    written = Path(publish(url, tmp_path / "publish").path)
+    manifest = json.loads((written / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        data = (written / entry["path"]).read_bytes()
+        assert (entry["bytes"], entry["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+    csv_writes = writes[release.CSV_NAME]
+    assert len(csv_writes) > 1 and max(csv_writes) < manifest_entry(manifest, "csv")["bytes"]
+    assert len(writes["indicator_values.parquet"]) > 1
+
+
+def manifest_entry(manifest: dict, format_: str) -> dict:
+    return next(f for f in manifest["files"] if f["format"] == format_)
 
 
 def test_publishing_again_with_nothing_changed_creates_nothing(url, tmp_path):

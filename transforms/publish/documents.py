@@ -30,6 +30,7 @@ import io
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import BinaryIO
 
 import pyarrow as pa
 
@@ -165,7 +166,7 @@ FINGERTIPS_COLUMNS = (
 FINGERTIPS_HEADER = tuple(c.name for c in FINGERTIPS_COLUMNS)
 
 
-def fingertips_csv(values: pa.Table, indicators: pa.Table) -> bytes:
+def write_fingertips_csv(values: pa.Table, indicators: pa.Table, out: BinaryIO) -> None:
     """``indicator_values`` as the long CSV Fingertips users already read (``fingertipsR``,
     ``read_csv`` on the "all data" download), one row per row of ``values`` in its key order.
 
@@ -179,16 +180,21 @@ def fingertips_csv(values: pa.Table, indicators: pa.Table) -> bytes:
     names = _indicator_names(indicators)
     ages = {i.id: _age(i.denominator.where) for i in catalogue().values()}
     ordered = values.sort_by([(k, "ascending") for k in INDICATOR_VALUES.primary_key])
-    out = io.BytesIO()
     text = io.TextIOWrapper(out, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(FINGERTIPS_HEADER)
     for batch in ordered.to_batches(max_chunksize=ROWS_AT_ONCE):  # not all history as dicts
-        for row in batch.to_pylist():
-            name = names.get((row["indicator_id"], row["measure"]), row["indicator_title"])
-            writer.writerow(_fingertips_row(row, name, ages.get(row["indicator_id"], ALL_AGES)))
+        rows = batch.to_pylist()
+        writer.writerows(
+            _fingertips_row(
+                row,
+                names.get((row["indicator_id"], row["measure"]), row["indicator_title"]),
+                ages.get(row["indicator_id"], ALL_AGES),
+            )
+            for row in rows
+        )
     text.flush()
-    return out.getvalue()
+    text.detach()  # ``out`` stays open: it is the caller's
 
 
 def _indicator_names(indicators: pa.Table) -> dict[tuple[str, str], str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -24,9 +25,35 @@ COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 9
 
 
-def parquet_bytes(table: pa.Table, spec: ReleaseTable, release_id: str) -> bytes:
+class HashingSink(io.RawIOBase):
+    """A binary sink that hashes (SHA-256) and counts the bytes written to it, passing them on
+    to ``target`` when given: a file's manifest entry comes from the bytes as they are written,
+    and a fingerprint from bytes never kept, so no file of the release is held whole in
+    memory (the CSV and the Arrow streams grow with every month of history)."""
+
+    def __init__(self, target: BinaryIO | None = None) -> None:
+        super().__init__()
+        self.target = target
+        self.size = 0
+        self._hash = hashlib.sha256()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: bytes | memoryview) -> int:
+        view = memoryview(data)
+        self._hash.update(view)
+        self.size += view.nbytes
+        if self.target is not None:
+            self.target.write(view)
+        return view.nbytes
+
+    def hexdigest(self) -> str:
+        return self._hash.hexdigest()
+
+
+def write_parquet(table: pa.Table, spec: ReleaseTable, release_id: str, sink: BinaryIO) -> None:
     """``table`` as a Parquet file of ``spec``'s schema, with ``release_id`` in its metadata."""
-    sink = io.BytesIO()
     pq.write_table(
         table.cast(spec.arrow_schema(release_id)),
         sink,
@@ -36,17 +63,16 @@ def parquet_bytes(table: pa.Table, spec: ReleaseTable, release_id: str) -> bytes
         write_statistics=True,
         store_schema=True,
     )
-    return sink.getvalue()
 
 
 def content_sha256(table: pa.Table) -> str:
     """A fingerprint of a table's rows and column types, without any metadata."""
     plain = table.replace_schema_metadata(None).combine_chunks()
     plain = plain.cast(pa.schema([pa.field(f.name, f.type, f.nullable) for f in plain.schema]))
-    sink = io.BytesIO()
+    sink = HashingSink()
     with pa.ipc.new_stream(sink, plain.schema) as stream:
         stream.write_table(plain)
-    return hashlib.sha256(sink.getvalue()).hexdigest()
+    return sink.hexdigest()
 
 
 def schema_fingerprint(spec: ReleaseTable) -> str:

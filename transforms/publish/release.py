@@ -17,18 +17,26 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from functools import partial
 from importlib.metadata import PackageNotFoundError, version
+from typing import BinaryIO
 
-import pyarrow as pa
 from sqlalchemy.engine import Engine
 
 from transforms.core.periods import utcnow
 from transforms.publish import contents as release_contents
 from transforms.publish import documents, gate
 from transforms.publish.contents import Contents
-from transforms.publish.parquet import content_sha256, parquet_bytes, schema_fingerprint, sha256
+from transforms.publish.parquet import (
+    HashingSink,
+    content_sha256,
+    schema_fingerprint,
+    sha256,
+    write_parquet,
+)
 from transforms.publish.store import (
     INCOMPLETE,
     MANIFEST,
@@ -95,7 +103,7 @@ def publish(
     current = _current(engine)
     if current is None:
         return Outcome(NOTHING_LOADED, removed_incomplete=removed)
-    found, csv, fingerprint = current
+    found, fingerprint = current
     latest = _latest_entry(store)
     if _holds(latest, fingerprint):
         return Outcome(UNCHANGED, release=latest.release, removed_incomplete=removed)
@@ -104,7 +112,7 @@ def publish(
         return _point_at(store, unpointed, removed)
     release_id, supersedes = next_release(found.month, store.complete())
     manifest = _write_and_check(
-        store, found, csv, release_id, supersedes, fingerprint, run_id, now or utcnow()
+        store, found, release_id, supersedes, fingerprint, run_id, now or utcnow()
     )
     store.prune(keep)
     return Outcome(
@@ -126,7 +134,7 @@ def pending(engine: Engine, target: str) -> bool:
     current = _current(engine)
     if current is None:
         return False
-    return not _holds(_latest_entry(store), current[2])
+    return not _holds(_latest_entry(store), current[1])
 
 
 def _holds(latest: Entry | None, fingerprint: str) -> bool:
@@ -134,17 +142,14 @@ def _holds(latest: Entry | None, fingerprint: str) -> bool:
     return latest is not None and latest.manifest["content_sha256"] == fingerprint
 
 
-def _current(engine: Engine) -> tuple[Contents, bytes, str] | None:
-    """The release's tables as the warehouse holds them now (one snapshot), its CSV and their
+def _current(engine: Engine) -> tuple[Contents, str] | None:
+    """The release's tables as the warehouse holds them now (one snapshot) and their
     fingerprint; None when nothing is loaded."""
     with locked_snapshot(engine, PUBLISH_LOCK) as conn:
         found = release_contents.read(conn)
     if found is None:
         return None
-    csv = documents.fingertips_csv(
-        found.tables[INDICATOR_VALUES.name], found.tables[INDICATORS.name]
-    )
-    return found, csv, content_fingerprint(found.tables, csv)
+    return found, content_fingerprint(found)
 
 
 def release_files(manifest: dict) -> tuple[str, ...]:
@@ -152,11 +157,19 @@ def release_files(manifest: dict) -> tuple[str, ...]:
     return (*(f["path"] for f in manifest["files"]), MANIFEST, SUMS)
 
 
-def content_fingerprint(tables: dict[str, pa.Table], csv: bytes) -> str:
-    """One hash of every table's rows and the CSV: equal exactly when the data are."""
-    parts = {name: content_sha256(table) for name, table in sorted(tables.items())}
-    parts[CSV_NAME] = sha256(csv)
+def content_fingerprint(found: Contents) -> str:
+    """One hash of every table's rows and the CSV: equal exactly when the data are. The CSV
+    is hashed as it is written, never kept (it grows with every month of history)."""
+    parts = {name: content_sha256(table) for name, table in sorted(found.tables.items())}
+    csv = HashingSink()
+    _write_csv(found, csv)
+    parts[CSV_NAME] = csv.hexdigest()
     return sha256(json.dumps(parts, sort_keys=True).encode())
+
+
+def _write_csv(found: Contents, out: BinaryIO) -> None:
+    values, indicators = found.tables[INDICATOR_VALUES.name], found.tables[INDICATORS.name]
+    documents.write_fingertips_csv(values, indicators, out)
 
 
 def next_release(month: str, complete: list[Entry]) -> tuple[str, dict | None]:
@@ -219,7 +232,6 @@ def _latest_entry(store: ReleaseStore) -> Entry | None:
 def _write_and_check(
     store: ReleaseStore,
     found: Contents,
-    csv: bytes,
     release_id: str,
     supersedes: dict | None,
     fingerprint: str,
@@ -230,7 +242,7 @@ def _write_and_check(
     staged = store.stage(release_id)
     final = None
     try:
-        files = _write_data(store, staged, found, csv, release_id)
+        files = _write_data(store, staged, found, release_id)
         if supersedes is not None:
             supersedes["reason"] = _changes(store, supersedes["release"], files)
         manifest = {
@@ -268,14 +280,24 @@ def _write(store: ReleaseStore, folder: str, name: str, data: bytes) -> dict:
     return {"path": name, "bytes": len(data), "sha256": sha256(data)}
 
 
-def _write_data(
-    store: ReleaseStore, staged: str, found: Contents, csv: bytes, release_id: str
-) -> list[dict]:
+def _write_with(
+    store: ReleaseStore, folder: str, name: str, produce: Callable[[BinaryIO], None]
+) -> dict:
+    """A file as ``produce`` writes it, hashed on its way to the store: its manifest entry."""
+    with store.open_to_write(folder, name) as handle:
+        sink = HashingSink(handle)
+        produce(sink)
+    return {"path": name, "bytes": sink.size, "sha256": sink.hexdigest()}
+
+
+def _write_data(store: ReleaseStore, staged: str, found: Contents, release_id: str) -> list[dict]:
     """The Parquet files and the CSV, as manifest entries."""
     files = []
     for name, spec in RELEASE_TABLES.items():
         table = found.tables[name]
-        entry = _write(store, staged, spec.file_name, parquet_bytes(table, spec, release_id))
+        entry = _write_with(
+            store, staged, spec.file_name, partial(write_parquet, table, spec, release_id)
+        )
         files.append(
             entry
             | {
@@ -286,14 +308,15 @@ def _write_data(
                 "content_sha256": content_sha256(table),
             }
         )
+    csv = _write_with(store, staged, CSV_NAME, partial(_write_csv, found))
     rows = found.tables[INDICATOR_VALUES.name].num_rows
     files.append(
-        _write(store, staged, CSV_NAME, csv)
+        csv
         | {
             "table": INDICATOR_VALUES.name,
             "format": "csv",
             "rows": rows,
-            "content_sha256": sha256(csv),
+            "content_sha256": csv["sha256"],
         }
     )
     return files

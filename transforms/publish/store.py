@@ -23,12 +23,13 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from typing import BinaryIO
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from transforms.core.redaction import display_location
-from transforms.publish.parquet import sha256
+from transforms.publish.parquet import HashingSink
 
 LATEST = "latest.json"
 RELEASES = "releases"
@@ -38,6 +39,7 @@ SUMS = "SHA256SUMS"
 FOLDER_PREFIX = "release="
 RELEASE_ID = re.compile(r"^(?P<month>\d{4}-\d{2})(?:\.(?P<revision>\d+))?$")
 COMPLETE, INCOMPLETE = "complete", "incomplete"
+READ_BLOCK = 1 << 20
 
 
 class TargetUnusable(Exception):
@@ -144,8 +146,12 @@ class ReleaseStore:
         return staged
 
     def write(self, folder: str, name: str, data: bytes) -> None:
-        with self.fs.open(f"{folder}/{name}", "wb") as handle:
+        with self.open_to_write(folder, name) as handle:
             handle.write(data)
+
+    def open_to_write(self, folder: str, name: str) -> BinaryIO:
+        """A new file of ``folder`` to write as a stream (a multipart upload on object storage)."""
+        return self.fs.open(f"{folder}/{name}", "wb")
 
     def read(self, folder: str, name: str) -> bytes:
         with self.fs.open(f"{folder}/{name}", "rb") as handle:
@@ -174,13 +180,21 @@ class ReleaseStore:
         wrong = []
         for entry in manifest["files"]:
             try:
-                data = self.read(folder, entry["path"])
+                read = self._digest(f"{folder}/{entry['path']}")
             except FileNotFoundError:
                 wrong.append(f"{entry['path']} is missing")
                 continue
-            if len(data) != entry["bytes"] or sha256(data) != entry["sha256"]:
+            if read.size != entry["bytes"] or read.hexdigest() != entry["sha256"]:
                 wrong.append(f"{entry['path']} differs from the manifest")
         return wrong
+
+    def _digest(self, path: str) -> HashingSink:
+        """A file's bytes hashed as they are read, a block at a time."""
+        read = HashingSink()
+        with self.fs.open(path, "rb") as handle:
+            while block := handle.read(READ_BLOCK):
+                read.write(block)
+        return read
 
     def point_latest(self, pointer: dict) -> None:
         """Replace ``latest.json`` in one step: a reader sees the old pointer or the new."""
