@@ -19,7 +19,8 @@ def lengthen(found: Contents, copies: int) -> Contents:
     """``found`` with its periodic tables repeated ``copies`` times, each copy moved back by
     whole years beyond the span of the one before, so no copy's periods meet another's."""
     first = pd.Timestamp(f"{found.first_month}-01")
-    years = pd.Timestamp(f"{found.month}-01").year - first.year + 1
+    span = pd.Timestamp(f"{found.month}-01").year - first.year + 1
+    years = -(-span // 4) * 4  # whole leap-year cycles: a February keeps its 29th
     tables = dict(found.tables)
     for name, dates in DATED.items():
         frame = found.tables[name].to_pandas()

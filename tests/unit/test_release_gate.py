@@ -404,3 +404,9 @@ def test_the_gate_shares_no_code_with_disclosure_control():
     assert [
         m for m in imported if m.startswith(shared) and m != "transforms.core.disclosure_audit"
     ] == []
+
+
+def test_a_gate_out_of_its_memory_fails_the_publish_and_blames_no_file(memory, monkeypatch):
+    monkeypatch.setitem(gate.GATE_DUCKDB, "memory_limit", "1MB")
+    with pytest.raises(gate.GateOutOfMemory, match="memory_limit in GATE_DUCKDB"):
+        check_release(*release(memory))

@@ -142,6 +142,11 @@ class GateFinding:
         return f"{where}: {self.rule}: {self.detail}"
 
 
+class GateOutOfMemory(Exception):
+    """The gate could not check the release within its DuckDB's memory: not a fault of the
+    release, so not a finding; the publish fails and says how to give the gate more."""
+
+
 class GateFailure(Exception):
     """The release may not be published; ``findings`` says every reason."""
 
@@ -237,12 +242,19 @@ def check_release(fs: fsspec.AbstractFileSystem, folder: str, manifest: dict) ->
     with tempfile.TemporaryDirectory(prefix="hei-gate-") as local:
         copies, findings = _copy(fs, folder, manifest, Path(local))
         findings += _integrity(fs, folder, manifest, copies)
-        with duckdb.connect(f"{local}/gate.duckdb", config=GATE_DUCKDB) as db:
-            tables, yearly, read_findings = _read_tables(db, manifest, copies)
-            findings += read_findings
-            csv, csv_findings = _read_csv(db, manifest, copies)
-            findings += csv_findings
-            findings += _content(tables, yearly, csv)
+        try:
+            with duckdb.connect(f"{local}/gate.duckdb", config=GATE_DUCKDB) as db:
+                tables, yearly, read_findings = _read_tables(db, manifest, copies)
+                findings += read_findings
+                csv, csv_findings = _read_csv(db, manifest, copies)
+                findings += csv_findings
+                findings += _content(tables, yearly, csv)
+        except duckdb.OutOfMemoryException as exc:
+            raise GateOutOfMemory(
+                f"the release gate ran out of its DuckDB's {GATE_DUCKDB['memory_limit']} "
+                f"({exc}): nothing was published. Raise memory_limit in GATE_DUCKDB "
+                "(transforms/publish/gate.py) and publish again."
+            ) from exc
     return findings
 
 
@@ -433,6 +445,8 @@ def _read_tables(
         source = _sql_text(copies[name][0])
         try:
             columns = db.sql(f"describe select * from read_parquet({source})").fetchall()
+        except duckdb.OutOfMemoryException:
+            raise  # the gate's own limit, not the file's fault (check_release)
         except duckdb.Error as exc:
             findings.append(GateFinding(name, table, None, "schema", f"unreadable: {exc}"))
             continue
@@ -509,6 +523,8 @@ def _read_csv(
     )
     try:
         db.execute(f"create table {CSV_TABLE} as {query}")
+    except duckdb.OutOfMemoryException:
+        raise  # the gate's own limit, not the file's fault (check_release)
     except duckdb.Error as exc:
         return None, [GateFinding(CSV_FILE, VALUES, None, "csv_differs", f"unreadable: {exc}")]
     [(count,)] = db.sql(f"select count(*) from {CSV_TABLE}").fetchall()

@@ -44,8 +44,8 @@ class HashingSink(io.RawIOBase):
         view = memoryview(data)
         self._hash.update(view)
         self.size += view.nbytes
-        if self.target is not None:
-            self.target.write(view)
+        if self.target is not None and self.target.write(view) not in (None, view.nbytes):
+            raise OSError(f"a short write: fewer than {view.nbytes} bytes reached the store")
         return view.nbytes
 
     def hexdigest(self) -> str:
