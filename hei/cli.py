@@ -392,7 +392,7 @@ def _print_late(engine: Engine, settings: Settings, source: str | None) -> None:
 
 def cmd_publish(args: argparse.Namespace) -> int:
     """The ``publish_partnership`` step by hand, without Airflow."""
-    from transforms.publish.gate import GateFailure
+    from transforms.publish.gate import GateFailure, GateOutOfMemory
     from transforms.publish.release import PublishError
     from transforms.publish.store import TargetUnusable
     from transforms.tasks import publish_release
@@ -401,7 +401,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
     with warehouse_errors_reported(settings), library_output_to_stderr():
         try:
             outcome = publish_release(settings, run_id=None)
-        except (GateFailure, PublishError, TargetUnusable) as failure:
+        except (GateFailure, GateOutOfMemory, PublishError, TargetUnusable) as failure:
             print(f"hei publish: nothing published: {failure}", file=sys.stderr)
             return 1
     print(_describe_outcome(outcome))

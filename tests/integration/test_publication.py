@@ -310,6 +310,33 @@ def test_a_release_folder_without_its_manifest_is_incomplete_and_removed(url, tm
     assert latest(target) == pointer
 
 
+OUT_OF_MEMORY = """
+import sys
+from hei import cli
+from transforms.publish import gate
+
+gate.GATE_DUCKDB["memory_limit"] = "1MB"
+sys.exit(cli.main(["publish", "--warehouse", sys.argv[1], "--publish", sys.argv[2]]))
+"""
+
+
+def test_hei_publish_says_the_gate_ran_out_of_memory_and_publishes_nothing(url, tmp_path):
+    warehouse.make_engine(url).dispose()  # one process at a time opens a DuckDB file
+    target = tmp_path / "publish"
+    run = subprocess.run(
+        [sys.executable, "-c", OUT_OF_MEMORY, url, str(target)],
+        capture_output=True,
+        text=True,
+        env=user_env(tmp_path),
+    )
+    assert run.returncode == 1, run.stderr
+    assert "hei publish: nothing published: the release gate ran out of its DuckDB's 1MB" in (
+        run.stderr
+    )
+    assert "raise memory_limit in GATE_DUCKDB" in run.stderr and "Traceback" not in run.stderr
+    assert not (target / "latest.json").exists() and not list(target.glob("releases/*"))
+
+
 def test_keep_removes_the_oldest_complete_releases_but_never_the_latest(url, tmp_path, monkeypatch):
     target = tmp_path / "publish"
     original = release_contents.read

@@ -251,9 +251,9 @@ def check_release(fs: fsspec.AbstractFileSystem, folder: str, manifest: dict) ->
                 findings += _content(tables, yearly, csv)
         except duckdb.OutOfMemoryException as exc:
             raise GateOutOfMemory(
-                f"the release gate ran out of its DuckDB's {GATE_DUCKDB['memory_limit']} "
-                f"({exc}): nothing was published. Raise memory_limit in GATE_DUCKDB "
-                "(transforms/publish/gate.py) and publish again."
+                f"the release gate ran out of its DuckDB's {GATE_DUCKDB['memory_limit']} of "
+                f"memory ({exc}); raise memory_limit in GATE_DUCKDB "
+                "(transforms/publish/gate.py) and publish again"
             ) from exc
     return findings
 
