@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pandas as pd
 import pyarrow as pa
 
 from transforms.publish.contents import Contents
-from transforms.publish.tables import RELEASE_TABLES
+from transforms.publish.spool import Spool
+from transforms.publish.tables import RELEASE_TABLES, ReleaseTable
 
 DATED = {
     "indicator_values": ("period_start", "period_end"),
@@ -17,26 +20,27 @@ DATED = {
 
 def lengthen(found: Contents, copies: int) -> Contents:
     """``found`` with its periodic tables repeated ``copies`` times, each copy moved back by
-    whole years beyond the span of the one before, so no copy's periods meet another's."""
+    whole years beyond the span of the one before, so no copy's periods meet another's; the
+    copies go into a spool of their own, a part at a time, as the release's own do."""
     first = pd.Timestamp(f"{found.first_month}-01")
     span = pd.Timestamp(f"{found.month}-01").year - first.year + 1
     years = -(-span // 4) * 4  # whole leap-year cycles: a February keeps its 29th
-    tables = dict(found.tables)
-    for name, dates in DATED.items():
-        frame = found.tables[name].to_pandas()
-        moved = []
-        for copy in range(copies):
-            part = frame.copy()
+    longer = Spool()
+    for name, spec in RELEASE_TABLES.items():
+        dates = DATED.get(name, ())
+        longer.put(spec, _copies(found, spec, dates, years, copies if dates else 1))
+    found.spool.close()
+    first_month = (first - pd.DateOffset(years=years * (copies - 1))).strftime("%Y-%m")
+    return Contents(month=found.month, first_month=first_month, spool=longer)
+
+
+def _copies(
+    found: Contents, spec: ReleaseTable, dates: tuple[str, ...], years: int, copies: int
+) -> Iterator[pa.RecordBatch]:
+    for copy in range(copies):
+        for batch in found.spool.batches(spec):
+            part = batch.to_pandas()
             for column in dates:
                 shifted = pd.to_datetime(part[column]) - pd.DateOffset(years=years * copy)
                 part[column] = shifted.dt.date
-            moved.append(part)
-        spec = RELEASE_TABLES[name]
-        whole = pa.Table.from_pandas(
-            pd.concat(moved, ignore_index=True),
-            schema=found.tables[name].schema,
-            preserve_index=False,
-        )
-        tables[name] = whole.sort_by([(k, "ascending") for k in spec.primary_key]).combine_chunks()
-    first_month = (first - pd.DateOffset(years=years * (copies - 1))).strftime("%Y-%m")
-    return Contents(month=found.month, first_month=first_month, tables=tables)
+            yield pa.RecordBatch.from_pandas(part, schema=batch.schema, preserve_index=False)

@@ -30,9 +30,11 @@ from transforms import tasks as pipeline
 from transforms.core.periods import utcnow
 from transforms.publish import contents as release_contents
 from transforms.publish import release
+from transforms.publish import spool as spool_module
 from transforms.publish.gate import GateFailure
+from transforms.publish.spool import Spool
 from transforms.publish.store import ReleaseStore
-from transforms.publish.tables import RELEASE_TABLES
+from transforms.publish.tables import ETHNIC_GROUPS, INDICATOR_VALUES, RELEASE_TABLES
 from transforms.warehouse import engine as warehouse
 
 MONTH = "2025-10"
@@ -91,6 +93,54 @@ def test_data_files_reach_the_store_as_streams_never_held_whole(url, tmp_path, m
     csv_writes = writes[release.CSV_NAME]
     assert len(csv_writes) > 1 and max(csv_writes) < manifest_entry(manifest, "csv")["bytes"]
     assert len(writes["indicator_values.parquet"]) > 1
+
+
+def test_the_release_is_read_a_part_at_a_time_and_its_files_do_not_depend_on_the_parts(
+    url, tmp_path, monkeypatch
+):
+    """The release task's memory must not grow with history: rows reach the spool and leave it
+    ``ROWS_AT_ONCE`` at a time, and how many rows a part holds changes no byte of a file."""
+    whole = Path(publish(url, tmp_path / "whole").path)
+    parts: list[int] = []
+    batches = Spool.batches
+
+    def recorded(self, spec):
+        for batch in batches(self, spec):
+            parts.append(batch.num_rows)
+            yield batch
+
+    monkeypatch.setattr(release_contents, "ROWS_AT_ONCE", 7)
+    monkeypatch.setattr(spool_module, "ROWS_AT_ONCE", 7)
+    monkeypatch.setattr(Spool, "batches", recorded)
+    small = publish(url, tmp_path / "small")
+    assert small.status == "published" and max(parts) <= 7 and len(parts) > 100
+    for name in DATA_FILES:
+        assert (Path(small.path) / name).read_bytes() == (whole / name).read_bytes(), name
+    manifests = [json.loads((p / "manifest.json").read_text()) for p in (whole, Path(small.path))]
+    assert manifests[0]["content_sha256"] == manifests[1]["content_sha256"]
+
+
+def test_a_release_published_before_content_scheme_2_is_compared_by_its_files(
+    url, tmp_path, monkeypatch
+):
+    """Releases published before the content hashes were made a part at a time carry hashes
+    of another kind: their tables are hashed again from their files, so an upgrade publishes
+    no revision of unchanged data, and a revision names only the tables that changed."""
+    target = tmp_path / "publish"
+    publish(url, target)
+    written = folder(target, MONTH)
+    manifest = json.loads((written / "manifest.json").read_text())
+    del manifest["content_scheme"]
+    for entry in manifest["files"]:
+        if entry["format"] == "parquet":
+            entry["content_sha256"] = hashlib.sha256(entry["path"].encode()).hexdigest()
+    (written / "manifest.json").write_text(json.dumps(manifest))
+
+    assert publish(url, target).status == "unchanged"
+    differ_next_time(monkeypatch)
+    revision = publish(url, target)
+    reason = json.loads((folder(target, revision.release) / "manifest.json").read_text())
+    assert reason["supersedes_reason"].endswith("changed: ethnic_groups.parquet")
 
 
 def manifest_entry(manifest: dict, format_: str) -> dict:
@@ -233,14 +283,15 @@ def test_a_gate_failure_publishes_nothing_and_names_table_row_and_rule(url, tmp_
 
     def leaks_a_small_count(conn):
         found = original(conn)
-        values = found.tables["indicator_values"]
+        values = found.spool.table(INDICATOR_VALUES)
         row = pc.index(pc.is_valid(values["numerator"]), True).as_py()
         numerators = values["numerator"].to_pylist()
         numerators[row] = 3
         column = values.schema.get_field_index("numerator")
-        found.tables["indicator_values"] = values.set_column(
+        leaking = values.set_column(
             column, values.schema.field(column), pa.array(numerators, pa.int64())
         )
+        found.spool.put(INDICATOR_VALUES, leaking.to_batches())
         return found
 
     monkeypatch.setattr(release_contents, "read", leaks_a_small_count)
@@ -344,8 +395,8 @@ def test_keep_removes_the_oldest_complete_releases_but_never_the_latest(url, tmp
 
         def read(conn, fewer=fewer):
             found = original(conn)
-            groups = found.tables["ethnic_groups"]
-            found.tables["ethnic_groups"] = groups.slice(0, groups.num_rows - fewer)
+            groups = found.spool.table(ETHNIC_GROUPS)
+            found.spool.put(ETHNIC_GROUPS, groups.slice(0, groups.num_rows - fewer).to_batches())
             return found
 
         monkeypatch.setattr(release_contents, "read", read)

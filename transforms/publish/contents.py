@@ -1,16 +1,17 @@
-"""What a release holds, read from the warehouse as Arrow tables in the declared types.
+"""What a release holds, read from the warehouse in the declared types into a local spool.
 
 Every released row comes from what partners are already granted (``mart.indicator_values``,
 written by the compute after disclosure control and the attacking audit) or from the
-reference data; nothing here sees an exact count. Rows are sorted by each table's key in
-Arrow, not by the database, so DuckDB and PostgreSQL (whatever their collation) give the same
-bytes.
+reference data; nothing here sees an exact count. Rows are read ``ROWS_AT_ONCE`` at a time
+into the spool (``transforms.publish.spool``), which gives them back in key order, so the
+release's memory does not grow with its history and DuckDB and PostgreSQL (whatever their
+collation) give the same bytes.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -23,6 +24,7 @@ from transforms.config.catalogue import QUALITY_SOURCE, Count, catalogue
 from transforms.config.sources import SOURCES
 from transforms.core.periods import month_bounds
 from transforms.indicators.assembly import ethnic_groups, unit
+from transforms.publish.spool import Spool
 from transforms.publish.tables import (
     ETHNIC_GROUPS,
     ETHNICITY_COMPLETENESS,
@@ -48,11 +50,18 @@ LOADED = ("loaded",)
 
 @dataclass(frozen=True)
 class Contents:
-    """The tables of one release, before they are written."""
+    """The tables of one release, before they are written: use it in a ``with`` block, which
+    removes its spool."""
 
     month: str
     first_month: str
-    tables: dict[str, pa.Table]
+    spool: Spool
+
+    def __enter__(self) -> Contents:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.spool.close()
 
 
 def release_month(conn: Connection) -> tuple[str, str] | None:
@@ -78,27 +87,34 @@ def read(conn: Connection) -> Contents | None:
         return None
     first, month = span
     last_day = month_bounds(month)[1]
-    tables = {
-        INDICATOR_VALUES.name: indicator_values(conn, last_day),
-        INDICATORS.name: indicators(conn),
-        ETHNIC_GROUPS.name: ethnic_group_table(),
-        ETHNICITY_COMPLETENESS.name: completeness(conn, last_day),
-        WRES.name: wres(conn, last_day),
-    }
-    return Contents(month=month, first_month=first, tables=tables)
+    tables = (
+        (INDICATOR_VALUES, indicator_values(conn, last_day)),
+        (INDICATORS, [as_batch(INDICATORS, indicators(conn))]),
+        (ETHNIC_GROUPS, [as_batch(ETHNIC_GROUPS, ethnic_groups_rows())]),
+        (ETHNICITY_COMPLETENESS, completeness(conn, last_day)),
+        (WRES, wres(conn, last_day)),
+    )
+    spool = Spool()
+    try:
+        for spec, batches in tables:
+            spool.put(spec, batches)
+    except BaseException:
+        spool.close()
+        raise
+    return Contents(month=month, first_month=first, spool=spool)
 
 
-def as_table(spec: ReleaseTable, rows: Iterable[dict]) -> pa.Table:
-    """Rows as an Arrow table of ``spec``'s columns and types, sorted by its key."""
+def as_batch(spec: ReleaseTable, rows: Iterable[dict]) -> pa.RecordBatch:
+    """Rows as a batch of ``spec``'s columns and types."""
     rows = list(rows)
-    return _sorted(spec, [_batch(spec, {c: [r[c] for r in rows] for c in spec.column_names})])
+    return _batch(spec, {c: [r[c] for r in rows] for c in spec.column_names})
 
 
 def _batch(spec: ReleaseTable, columns: Mapping[str, Sequence[object]]) -> pa.RecordBatch:
     """Columns of Python values as a batch of ``spec``'s Arrow types (NUMERIC's Decimals
     from PostgreSQL as floats)."""
     arrays = [pa.array(_floats(columns[c.name]), type=c.arrow_type) for c in spec.columns]
-    return pa.record_batch(arrays, schema=_schema(spec))
+    return pa.record_batch(arrays, schema=spec.row_schema())
 
 
 def _floats(values: Sequence[object]) -> Sequence[object]:
@@ -107,28 +123,15 @@ def _floats(values: Sequence[object]) -> Sequence[object]:
     return values
 
 
-def _schema(spec: ReleaseTable) -> pa.Schema:
-    return pa.schema([c.arrow_field() for c in spec.columns])
-
-
-def _sorted(spec: ReleaseTable, batches: list[pa.RecordBatch]) -> pa.Table:
-    table = pa.Table.from_batches(batches, schema=_schema(spec))
-    return table.sort_by([(k, "ascending") for k in spec.primary_key]).combine_chunks()
-
-
-def _select(conn: Connection, spec: ReleaseTable, query: sa.Select) -> pa.Table:
-    """``query``'s rows (``spec``'s columns, in order) as its Arrow table, converted
-    ``ROWS_AT_ONCE`` at a time rather than held as Python rows."""
+def _select(conn: Connection, spec: ReleaseTable, query: sa.Select) -> Iterator[pa.RecordBatch]:
+    """``query``'s rows (``spec``'s columns, in order), ``ROWS_AT_ONCE`` at a time."""
     result = conn.execution_options(yield_per=ROWS_AT_ONCE).execute(query)
     names = list(result.keys())
-    batches = [
-        _batch(spec, dict(zip(names, zip(*part, strict=True), strict=True)))
-        for part in result.partitions()
-    ]
-    return _sorted(spec, batches)
+    for part in result.partitions():
+        yield _batch(spec, dict(zip(names, zip(*part, strict=True), strict=True)))
 
 
-def indicator_values(conn: Connection, last_day: date) -> pa.Table:
+def indicator_values(conn: Connection, last_day: date) -> Iterator[pa.RecordBatch]:
     """``mart.indicator_values`` for every period ending by ``last_day``."""
     view = mart_indicator_values
     query = sa.select(*(view.c[name] for name in INDICATOR_VALUES.column_names)).where(
@@ -137,7 +140,7 @@ def indicator_values(conn: Connection, last_day: date) -> pa.Table:
     return _select(conn, INDICATOR_VALUES, query)
 
 
-def wres(conn: Connection, last_day: date) -> pa.Table:
+def wres(conn: Connection, last_day: date) -> Iterator[pa.RecordBatch]:
     """``mart.wres`` for every financial year ending by ``last_day``."""
     query = sa.select(*(mart_wres.c[name] for name in WRES.column_names)).where(
         mart_wres.c.period_end <= last_day
@@ -145,7 +148,7 @@ def wres(conn: Connection, last_day: date) -> pa.Table:
     return _select(conn, WRES, query)
 
 
-def completeness(conn: Connection, last_day: date) -> pa.Table:
+def completeness(conn: Connection, last_day: date) -> Iterator[pa.RecordBatch]:
     """Recorded completeness per source, organisation and month: DQ01's published rows, in
     one row per organisation, so the same numbers are shown as the indicator shows."""
     view = mart_indicator_values
@@ -164,7 +167,6 @@ def completeness(conn: Connection, last_day: date) -> pa.Table:
         view.c.breakdown == "source_organisation",
         view.c.period_end <= last_day,
     )
-    batches = []
     for part in conn.execution_options(yield_per=ROWS_AT_ONCE).execute(query).partitions():
         (codes, starts, known, records, value, low, high, suppressed, reasons) = zip(
             *part, strict=True
@@ -183,8 +185,7 @@ def completeness(conn: Connection, last_day: date) -> pa.Table:
             "suppressed": suppressed,
             "suppression_reason": reasons,
         }
-        batches.append(_batch(ETHNICITY_COMPLETENESS, columns))
-    return _sorted(ETHNICITY_COMPLETENESS, batches)
+        yield _batch(ETHNICITY_COMPLETENESS, columns)
 
 
 def completeness_indicators() -> list[str]:
@@ -192,7 +193,7 @@ def completeness_indicators() -> list[str]:
     return [i.id for i in catalogue().values() if i.numerator.source == QUALITY_SOURCE]
 
 
-def indicators(conn: Connection) -> pa.Table:
+def indicators(conn: Connection) -> list[dict]:
     """The catalogue the values were computed with (``indicators.catalogue``), in words."""
     rows = []
     for entry in conn.execute(sa.select(indicators_catalogue)).mappings():
@@ -216,7 +217,7 @@ def indicators(conn: Connection) -> pa.Table:
                 "reference_groups": entry["reference_groups"],
             }
         )
-    return as_table(INDICATORS, rows)
+    return rows
 
 
 def describe_count(stored: str) -> str:
@@ -240,7 +241,7 @@ def _listed(value: object) -> str:
     return str(value)
 
 
-def ethnic_group_table() -> pa.Table:
+def ethnic_groups_rows() -> list[dict]:
     """The groups of the breakdowns, with each 16-group's 5-group and the reference groups."""
     groups = (
         ethnic_groups().drop(columns="ethnic_code").drop_duplicates(["breakdown", "group_code"])
@@ -260,7 +261,7 @@ def ethnic_group_table() -> pa.Table:
         }
         for g in groups.itertuples()
     ]
-    return as_table(ETHNIC_GROUPS, rows)
+    return rows
 
 
 def _reference_groups() -> dict[str, str]:

@@ -38,7 +38,7 @@ from transforms.config.catalogue import catalogue
 from transforms.core.disclosure import ROUNDING_BASE, SUPPRESSION_THRESHOLD
 from transforms.core.periods import month_bounds
 from transforms.core.statistics import DSR_MIN_COUNT
-from transforms.publish.tables import INDICATOR_VALUES, RELEASE_TABLES, ROWS_AT_ONCE, Column
+from transforms.publish.tables import RELEASE_TABLES, Column
 
 NAME = "healthier-wigan-race-equality-indicators"
 TITLE = "Healthier Wigan Partnership race equality indicators"
@@ -166,9 +166,12 @@ FINGERTIPS_COLUMNS = (
 FINGERTIPS_HEADER = tuple(c.name for c in FINGERTIPS_COLUMNS)
 
 
-def write_fingertips_csv(values: pa.Table, indicators: pa.Table, out: BinaryIO) -> None:
+def write_fingertips_csv(
+    values: Iterable[pa.RecordBatch], indicators: pa.Table, out: BinaryIO
+) -> None:
     """``indicator_values`` as the long CSV Fingertips users already read (``fingertipsR``,
-    ``read_csv`` on the "all data" download), one row per row of ``values`` in its key order.
+    ``read_csv`` on the "all data" download), one row per row of ``values``, which come in
+    key order.
 
     The data are Wigan's only, so "Compared to England" is always "Not compared", and the
     sub-national comparison column holds what Fingertips users look for there, how a group
@@ -179,11 +182,10 @@ def write_fingertips_csv(values: pa.Table, indicators: pa.Table, out: BinaryIO) 
     """
     names = _indicator_names(indicators)
     ages = {i.id: _age(i.denominator.where) for i in catalogue().values()}
-    ordered = values.sort_by([(k, "ascending") for k in INDICATOR_VALUES.primary_key])
     text = io.TextIOWrapper(out, encoding="utf-8", newline="")
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(FINGERTIPS_HEADER)
-    for batch in ordered.to_batches(max_chunksize=ROWS_AT_ONCE):  # not all history as dicts
+    for batch in values:
         rows = batch.to_pylist()
         writer.writerows(
             _fingertips_row(

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transforms.publish.tables import ReleaseTable
+from transforms.publish.tables import ROWS_AT_ONCE, ReleaseTable
 
 ROW_GROUP_ROWS = 128 * 1024
 """Rows per row group: the largest table (a few hundred thousand rows at full scale) opens in
@@ -52,27 +53,60 @@ class HashingSink(io.RawIOBase):
         return self._hash.hexdigest()
 
 
-def write_parquet(table: pa.Table, spec: ReleaseTable, release_id: str, sink: BinaryIO) -> None:
-    """``table`` as a Parquet file of ``spec``'s schema, with ``release_id`` in its metadata."""
-    pq.write_table(
-        table.cast(spec.arrow_schema(release_id)),
+def write_parquet(
+    batches: Iterable[pa.RecordBatch], spec: ReleaseTable, release_id: str, sink: BinaryIO
+) -> None:
+    """The rows of ``batches`` (in key order) as a Parquet file of ``spec``'s schema, with
+    ``release_id`` in its metadata, written a row group at a time."""
+    schema = spec.arrow_schema(release_id)
+    with pq.ParquetWriter(
         sink,
-        row_group_size=ROW_GROUP_ROWS,
+        schema,
         compression=COMPRESSION,
         compression_level=COMPRESSION_LEVEL,
         write_statistics=True,
         store_schema=True,
-    )
+    ) as writer:
+        for group in rebatched(batches, ROW_GROUP_ROWS, schema):
+            writer.write_batch(group, row_group_size=ROW_GROUP_ROWS)
 
 
-def content_sha256(table: pa.Table) -> str:
-    """A fingerprint of a table's rows and column types, without any metadata."""
-    plain = table.replace_schema_metadata(None).combine_chunks()
-    plain = plain.cast(pa.schema([pa.field(f.name, f.type, f.nullable) for f in plain.schema]))
+def content_sha256(batches: Iterable[pa.RecordBatch], spec: ReleaseTable) -> str:
+    """A fingerprint of a table's rows (in key order) and column types, without any metadata:
+    the Arrow stream of its rows in parts of ``ROWS_AT_ONCE``, so the same rows give the same
+    fingerprint however they were read (from the warehouse, or from a release's file). Each
+    part is built again from its values: an Arrow stream carries the bytes under null values,
+    which a reader (DuckDB) may leave as they were in its memory."""
+    plain = pa.schema([pa.field(f.name, f.type, f.nullable) for f in spec.row_schema()])
     sink = HashingSink()
-    with pa.ipc.new_stream(sink, plain.schema) as stream:
-        stream.write_table(plain)
+    with pa.ipc.new_stream(sink, plain) as stream:
+        for batch in rebatched(batches, ROWS_AT_ONCE, plain):
+            values = [pa.array(column.to_pylist(), type=column.type) for column in batch.columns]
+            stream.write_batch(pa.record_batch(values, schema=plain))
     return sink.hexdigest()
+
+
+def rebatched(
+    batches: Iterable[pa.RecordBatch], rows: int, schema: pa.Schema
+) -> Iterator[pa.RecordBatch]:
+    """The rows of ``batches`` as batches of exactly ``rows`` (the last fewer) of ``schema``'s
+    types, each in one piece: what is written does not depend on how the rows were read."""
+    held: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        held.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa.Table.from_batches(held).cast(schema)
+            yield _one_piece(table.slice(0, rows), schema)
+            held, count = table.slice(rows).to_batches(), count - rows
+    if count:
+        yield _one_piece(pa.Table.from_batches(held).cast(schema), schema)
+
+
+def _one_piece(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:
+    columns = [column.combine_chunks() for column in table.columns]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def schema_fingerprint(spec: ReleaseTable) -> str:

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from functools import partial
 from importlib.metadata import PackageNotFoundError, version
 from typing import BinaryIO
 
+import pyarrow.parquet as pq
 from sqlalchemy.engine import Engine
 
 from transforms.core.periods import utcnow
@@ -45,7 +47,7 @@ from transforms.publish.store import (
     ReleaseStore,
     release_order,
 )
-from transforms.publish.tables import INDICATOR_VALUES, INDICATORS, RELEASE_TABLES
+from transforms.publish.tables import INDICATOR_VALUES, INDICATORS, RELEASE_TABLES, ROWS_AT_ONCE
 from transforms.warehouse.engine import locked_snapshot
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,11 @@ DOCUMENTS = {
     "README.md": "markdown",
 }
 PUBLISHED, UNCHANGED, NOTHING_LOADED = "published", "unchanged", "nothing_loaded"
+CONTENT_SCHEME = 2
+"""How a manifest's content hashes are made (``parquet.content_sha256``): 2 hashes each table
+in parts of ``ROWS_AT_ONCE`` rows. Releases published before (no ``content_scheme`` in the
+manifest) hashed each table whole, so theirs are made again from their files when compared:
+an upgrade publishes no revision of data that did not change."""
 
 
 class PublishError(Exception):
@@ -100,20 +107,20 @@ def publish(
     removed = tuple(store.remove_incomplete())
     for release in removed:
         log.warning("removed release folder %s: its move was cut short (no manifest)", release)
-    current = _current(engine)
-    if current is None:
-        return Outcome(NOTHING_LOADED, removed_incomplete=removed)
-    found, fingerprint = current
-    latest = _latest_entry(store)
-    if _holds(latest, fingerprint):
-        return Outcome(UNCHANGED, release=latest.release, removed_incomplete=removed)
-    unpointed = _unpointed_with(store, latest, fingerprint)
-    if unpointed is not None:
-        return _point_at(store, unpointed, removed)
-    release_id, supersedes = next_release(found.month, store.complete())
-    manifest = _write_and_check(
-        store, found, release_id, supersedes, fingerprint, run_id, now or utcnow()
-    )
+    with _current(engine) as current:
+        if current is None:
+            return Outcome(NOTHING_LOADED, removed_incomplete=removed)
+        found, parts = current
+        latest = _latest_entry(store)
+        if _holds(store, latest, parts):
+            return Outcome(UNCHANGED, release=latest.release, removed_incomplete=removed)
+        unpointed = _unpointed_with(store, latest, parts)
+        if unpointed is not None:
+            return _point_at(store, unpointed, removed)
+        release_id, supersedes = next_release(found.month, store.complete())
+        manifest = _write_and_check(
+            store, found, release_id, supersedes, parts, run_id, now or utcnow()
+        )
     store.prune(keep)
     return Outcome(
         PUBLISHED,
@@ -131,25 +138,26 @@ def pending(engine: Engine, target: str) -> bool:
     store = ReleaseStore(target)
     if any(entry.status == INCOMPLETE for entry in store.entries()):
         return True
-    current = _current(engine)
-    if current is None:
-        return False
-    return not _holds(_latest_entry(store), current[1])
+    with _current(engine) as current:
+        return current is not None and not _holds(store, _latest_entry(store), current[1])
 
 
-def _holds(latest: Entry | None, fingerprint: str) -> bool:
-    """Whether the latest release holds exactly the data with this content fingerprint."""
-    return latest is not None and latest.manifest["content_sha256"] == fingerprint
+def _holds(store: ReleaseStore, latest: Entry | None, parts: dict[str, str]) -> bool:
+    """Whether the latest release holds exactly the data with these content hashes."""
+    return latest is not None and published_parts(store, latest) == parts
 
 
-def _current(engine: Engine) -> tuple[Contents, str] | None:
-    """The release's tables as the warehouse holds them now (one snapshot) and their
-    fingerprint; None when nothing is loaded."""
+@contextmanager
+def _current(engine: Engine) -> Iterator[tuple[Contents, dict[str, str]] | None]:
+    """The release's tables as the warehouse holds them now (one snapshot) and their content
+    hashes (:func:`content_parts`); None when nothing is loaded."""
     with locked_snapshot(engine, PUBLISH_LOCK) as conn:
         found = release_contents.read(conn)
     if found is None:
-        return None
-    return found, content_fingerprint(found)
+        yield None
+        return
+    with found:
+        yield found, content_parts(found)
 
 
 def release_files(manifest: dict) -> tuple[str, ...]:
@@ -157,18 +165,50 @@ def release_files(manifest: dict) -> tuple[str, ...]:
     return (*(f["path"] for f in manifest["files"]), MANIFEST, SUMS)
 
 
-def content_fingerprint(found: Contents) -> str:
-    """One hash of every table's rows and the CSV: equal exactly when the data are. The CSV
-    is hashed as it is written, never kept (it grows with every month of history)."""
-    parts = {name: content_sha256(table) for name, table in sorted(found.tables.items())}
+def content_parts(found: Contents) -> dict[str, str]:
+    """The content hash of every table's rows and of the CSV: equal exactly when the data
+    are. The CSV is hashed as it is written, never kept (it grows with every month of
+    history)."""
+    parts = {
+        name: content_sha256(found.spool.batches(spec), spec)
+        for name, spec in RELEASE_TABLES.items()
+    }
     csv = HashingSink()
     _write_csv(found, csv)
     parts[CSV_NAME] = csv.hexdigest()
+    return parts
+
+
+def fingerprint(parts: dict[str, str]) -> str:
+    """The manifest's ``content_sha256``: one hash of the content hashes."""
     return sha256(json.dumps(parts, sort_keys=True).encode())
 
 
+def published_parts(store: ReleaseStore, entry: Entry) -> dict[str, str]:
+    """The content hashes of a published release's tables and CSV, as :func:`content_parts`
+    makes them (from its files, for a release published before ``CONTENT_SCHEME``)."""
+    current = entry.manifest.get("content_scheme") == CONTENT_SCHEME
+    parts = {}
+    for file in entry.manifest["files"]:
+        if file.get("format") == "csv":
+            parts[CSV_NAME] = file["content_sha256"]
+        elif file.get("format") == "parquet":
+            known = current or file.get("table") not in RELEASE_TABLES
+            parts[file["table"]] = (
+                file["content_sha256"] if known else _rehashed(store, entry, file)
+            )
+    return parts
+
+
+def _rehashed(store: ReleaseStore, entry: Entry, file: dict) -> str:
+    """A published Parquet file's content hash, made again from its rows."""
+    with store.fs.open(f"{entry.path}/{file['path']}", "rb") as handle:
+        rows = pq.ParquetFile(handle).iter_batches(batch_size=ROWS_AT_ONCE)
+        return content_sha256(rows, RELEASE_TABLES[file["table"]])
+
+
 def _write_csv(found: Contents, out: BinaryIO) -> None:
-    values, indicators = found.tables[INDICATOR_VALUES.name], found.tables[INDICATORS.name]
+    values, indicators = found.spool.batches(INDICATOR_VALUES), found.spool.table(INDICATORS)
     documents.write_fingertips_csv(values, indicators, out)
 
 
@@ -183,7 +223,9 @@ def next_release(month: str, complete: list[Entry]) -> tuple[str, dict | None]:
     return f"{month}.{revision}", {"release": previous.release}
 
 
-def _unpointed_with(store: ReleaseStore, latest: Entry | None, fingerprint: str) -> Entry | None:
+def _unpointed_with(
+    store: ReleaseStore, latest: Entry | None, parts: dict[str, str]
+) -> Entry | None:
     """A complete release newer than the latest with this content: one whose publish stopped
     after the move and before ``latest.json`` (a crash), to be finished rather than redone."""
     newer = [
@@ -191,7 +233,7 @@ def _unpointed_with(store: ReleaseStore, latest: Entry | None, fingerprint: str)
         for e in store.complete()
         if latest is None or release_order(e.release) > release_order(latest.release)
     ]
-    return next((e for e in reversed(newer) if e.manifest["content_sha256"] == fingerprint), None)
+    return next((e for e in reversed(newer) if published_parts(store, e) == parts), None)
 
 
 def _point_at(store: ReleaseStore, entry: Entry, removed: tuple[str, ...]) -> Outcome:
@@ -234,7 +276,7 @@ def _write_and_check(
     found: Contents,
     release_id: str,
     supersedes: dict | None,
-    fingerprint: str,
+    parts: dict[str, str],
     run_id: str | None,
     now: datetime,
 ) -> dict:
@@ -242,9 +284,9 @@ def _write_and_check(
     staged = store.stage(release_id)
     final = None
     try:
-        files = _write_data(store, staged, found, release_id)
+        files = _write_data(store, staged, found, release_id, parts)
         if supersedes is not None:
-            supersedes["reason"] = _changes(store, supersedes["release"], files)
+            supersedes["reason"] = _changes(store, supersedes["release"], parts)
         manifest = {
             "release": release_id,
             "supersedes": supersedes["release"] if supersedes else None,
@@ -253,7 +295,8 @@ def _write_and_check(
             "created_at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
             "code_version": code_version(),
             "run_id": run_id,
-            "content_sha256": fingerprint,
+            "content_sha256": fingerprint(parts),
+            "content_scheme": CONTENT_SCHEME,
             "files": files,
         }
         manifest["files"] += _write_documents(store, staged, manifest, found)
@@ -290,32 +333,35 @@ def _write_with(
     return {"path": name, "bytes": sink.size, "sha256": sink.hexdigest()}
 
 
-def _write_data(store: ReleaseStore, staged: str, found: Contents, release_id: str) -> list[dict]:
+def _write_data(
+    store: ReleaseStore, staged: str, found: Contents, release_id: str, parts: dict[str, str]
+) -> list[dict]:
     """The Parquet files and the CSV, as manifest entries."""
     files = []
     for name, spec in RELEASE_TABLES.items():
-        table = found.tables[name]
+        rows = found.spool.batches(spec)
         entry = _write_with(
-            store, staged, spec.file_name, partial(write_parquet, table, spec, release_id)
+            store, staged, spec.file_name, partial(write_parquet, rows, spec, release_id)
         )
         files.append(
             entry
             | {
                 "table": name,
                 "format": "parquet",
-                "rows": table.num_rows,
+                "rows": found.spool.rows(spec),
                 "schema_fingerprint": schema_fingerprint(spec),
-                "content_sha256": content_sha256(table),
+                "content_sha256": parts[name],
             }
         )
     csv = _write_with(store, staged, CSV_NAME, partial(_write_csv, found))
-    rows = found.tables[INDICATOR_VALUES.name].num_rows
+    if csv["sha256"] != parts[CSV_NAME]:
+        raise PublishError(f"{CSV_NAME} was written unlike the content it was compared by")
     files.append(
         csv
         | {
             "table": INDICATOR_VALUES.name,
             "format": "csv",
-            "rows": rows,
+            "rows": found.spool.rows(INDICATOR_VALUES),
             "content_sha256": csv["sha256"],
         }
     )
@@ -329,7 +375,7 @@ def _write_documents(
     written = {
         "datapackage.json": _json(documents.datapackage(manifest)),
         "dataset.jsonld": _json(documents.dcat(manifest)),
-        "README.md": documents.readme(manifest, found.tables[INDICATORS.name]).encode(),
+        "README.md": documents.readme(manifest, found.spool.table(INDICATORS)).encode(),
     }
     return [
         _write(store, staged, name, data) | {"format": DOCUMENTS[name]}
@@ -337,11 +383,12 @@ def _write_documents(
     ]
 
 
-def _changes(store: ReleaseStore, previous: str, files: list[dict]) -> str:
+def _changes(store: ReleaseStore, previous: str, parts: dict[str, str]) -> str:
     """Why a revision supersedes ``previous``: which tables' content changed."""
-    before = store.read_json(f"{store.release_path(previous)}/{MANIFEST}") or {"files": []}
-    old = {f["path"]: f.get("content_sha256") for f in before["files"]}
-    changed = [f["path"] for f in files if old.get(f["path"]) != f["content_sha256"]]
+    entry = next((e for e in store.complete() if e.release == previous), None)
+    old = published_parts(store, entry) if entry is not None else {}
+    files = {name: spec.file_name for name, spec in RELEASE_TABLES.items()} | {CSV_NAME: CSV_NAME}
+    changed = [file for part, file in files.items() if old.get(part) != parts[part]]
     return (
         f"the data changed since release {previous} (a resubmission or a recomputation); "
         f"changed: {', '.join(changed)}"

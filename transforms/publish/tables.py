@@ -123,6 +123,10 @@ class ReleaseTable:
             "primaryKey": list(self.primary_key),
         }
 
+    def row_schema(self) -> pa.Schema:
+        """The columns' Arrow schema, with their descriptions and units."""
+        return pa.schema([c.arrow_field() for c in self.columns])
+
     def arrow_schema(self, release_id: str) -> pa.Schema:
         """The Parquet file's schema: field metadata, the Table Schema and the release id."""
         metadata = {
@@ -130,7 +134,7 @@ class ReleaseTable:
             RELEASE_KEY: release_id.encode(),
             b"hei:table": self.name.encode(),
         }
-        return pa.schema([c.arrow_field() for c in self.columns], metadata=metadata)
+        return self.row_schema().with_metadata(metadata)
 
 
 def _literal(values: object) -> tuple[str, ...]:
