@@ -1,11 +1,11 @@
-"""The spool that holds a release's tables on disk: key order by bytes, content hashes that
-depend on the rows only, and no folder left behind."""
+"""The spool that holds a release's tables on disk, the key order by bytes, content hashes
+that depend on the rows only, and no folder left behind."""
 
 from __future__ import annotations
 
 import pyarrow as pa
 
-from transforms.publish.contents import as_batch
+from transforms.publish.contents import as_batch, in_key_order
 from transforms.publish.parquet import content_sha256
 from transforms.publish.spool import Spool
 from transforms.publish.tables import ETHNIC_GROUPS
@@ -25,20 +25,17 @@ def group(code: str, parent: str | None = None) -> dict:
 CODES = ["é", "a", "Z", "B", "ab", "A"]
 
 
-def test_rows_come_back_in_the_byte_order_of_their_key_whatever_order_they_went_in():
-    with Spool() as spool:
-        spool.put(ETHNIC_GROUPS, [as_batch(ETHNIC_GROUPS, [group(c)]) for c in CODES])
-        codes = spool.table(ETHNIC_GROUPS)["group_code"].to_pylist()
-    assert codes == sorted(CODES, key=lambda c: c.encode())  # A B Z a ab é, not a locale's
-    assert spool.rows(ETHNIC_GROUPS) == len(CODES)
+def test_a_small_table_is_put_in_the_byte_order_of_its_key():
+    batch = in_key_order(ETHNIC_GROUPS, [group(c) for c in CODES])
+    assert batch["group_code"].to_pylist() == sorted(CODES, key=str.encode)  # A B Z a ab é
 
 
 def test_the_content_hash_depends_on_the_rows_not_on_how_they_were_read():
     rows = [group(c, parent="A" if i % 2 else None) for i, c in enumerate(sorted(CODES))]
     one_part = [as_batch(ETHNIC_GROUPS, rows)]
     row_by_row = [as_batch(ETHNIC_GROUPS, [r]) for r in rows]
-    with Spool() as spool:  # DuckDB's Arrow leaves what it likes under the null parents
-        spool.put(ETHNIC_GROUPS, reversed(row_by_row))
+    with Spool() as spool:
+        spool.put(ETHNIC_GROUPS, row_by_row)
         spooled = content_sha256(spool.batches(ETHNIC_GROUPS), ETHNIC_GROUPS)
     assert content_sha256(one_part, ETHNIC_GROUPS) == spooled
     assert content_sha256(row_by_row, ETHNIC_GROUPS) == spooled
@@ -48,7 +45,8 @@ def test_the_content_hash_depends_on_the_rows_not_on_how_they_were_read():
 
 
 def test_bytes_a_reader_leaves_under_a_null_do_not_change_the_content_hash():
-    """DuckDB's Arrow output keeps whatever was in its memory under null values."""
+    """A reader's Arrow output (DuckDB's, say) may keep whatever was in its memory under
+    null values."""
     rows = [group("A"), group("B", parent="A")]
     clean = as_batch(ETHNIC_GROUPS, rows)
     validity = pa.py_buffer(bytes([0b10]))  # the first parent null, the second "A"
@@ -60,12 +58,12 @@ def test_bytes_a_reader_leaves_under_a_null_do_not_change_the_content_hash():
     assert content_sha256([dirty], ETHNIC_GROUPS) == content_sha256([clean], ETHNIC_GROUPS)
 
 
-def test_putting_a_table_again_replaces_it_and_closing_removes_the_folder():
+def test_parts_come_back_as_they_were_put_and_closing_removes_the_folder():
     spool = Spool()
-    folder = spool.folder
     spool.put(ETHNIC_GROUPS, [as_batch(ETHNIC_GROUPS, [group("A"), group("B")])])
-    spool.put(ETHNIC_GROUPS, [as_batch(ETHNIC_GROUPS, [group("C")])])
-    assert spool.table(ETHNIC_GROUPS)["group_code"].to_pylist() == ["C"]
-    assert isinstance(spool.table(ETHNIC_GROUPS), pa.Table) and folder.exists()
+    parts = [as_batch(ETHNIC_GROUPS, [group("C")]), as_batch(ETHNIC_GROUPS, [group("D")])]
+    spool.put(ETHNIC_GROUPS, parts)
+    assert list(spool.batches(ETHNIC_GROUPS)) == parts and spool.rows(ETHNIC_GROUPS) == 2
+    assert spool.table(ETHNIC_GROUPS)["group_code"].to_pylist() == ["C", "D"]
     spool.close()
-    assert not folder.exists()
+    assert not spool.folder.exists()

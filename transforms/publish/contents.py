@@ -2,10 +2,11 @@
 
 Every released row comes from what partners are already granted (``mart.indicator_values``,
 written by the compute after disclosure control and the attacking audit) or from the
-reference data; nothing here sees an exact count. Rows are read ``ROWS_AT_ONCE`` at a time
-into the spool (``transforms.publish.spool``), which gives them back in key order, so the
-release's memory does not grow with its history and DuckDB and PostgreSQL (whatever their
-collation) give the same bytes.
+reference data; nothing here sees an exact count. Rows are read in key order,
+``ROWS_AT_ONCE`` at a time, into the spool (``transforms.publish.spool``), so the release's
+memory does not grow with its history. Strings are ordered by their bytes (``COLLATE "C"``,
+which DuckDB and PostgreSQL both read so), as Arrow orders them, so either warehouse, whatever
+its collation, gives the same bytes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import date
 from decimal import Decimal
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -89,8 +91,8 @@ def read(conn: Connection) -> Contents | None:
     last_day = month_bounds(month)[1]
     tables = (
         (INDICATOR_VALUES, indicator_values(conn, last_day)),
-        (INDICATORS, [as_batch(INDICATORS, indicators(conn))]),
-        (ETHNIC_GROUPS, [as_batch(ETHNIC_GROUPS, ethnic_groups_rows())]),
+        (INDICATORS, [in_key_order(INDICATORS, indicators(conn))]),
+        (ETHNIC_GROUPS, [in_key_order(ETHNIC_GROUPS, ethnic_groups_rows())]),
         (ETHNICITY_COMPLETENESS, completeness(conn, last_day)),
         (WRES, wres(conn, last_day)),
     )
@@ -110,6 +112,12 @@ def as_batch(spec: ReleaseTable, rows: Iterable[dict]) -> pa.RecordBatch:
     return _batch(spec, {c: [r[c] for r in rows] for c in spec.column_names})
 
 
+def in_key_order(spec: ReleaseTable, rows: Iterable[dict]) -> pa.RecordBatch:
+    """A small table's rows as one batch, sorted by its key (by Arrow, as bytes)."""
+    batch = as_batch(spec, rows)
+    return batch.take(pc.sort_indices(batch, [(key, "ascending") for key in spec.primary_key]))
+
+
 def _batch(spec: ReleaseTable, columns: Mapping[str, Sequence[object]]) -> pa.RecordBatch:
     """Columns of Python values as a batch of ``spec``'s Arrow types (NUMERIC's Decimals
     from PostgreSQL as floats)."""
@@ -123,8 +131,18 @@ def _floats(values: Sequence[object]) -> Sequence[object]:
     return values
 
 
+def in_byte_order(spec: ReleaseTable, keys: Mapping[str, sa.ColumnElement]) -> list:
+    """ORDER BY terms for ``spec``'s key columns, given as expressions by name, in order:
+    strings by their bytes, whatever the database's collation."""
+    text = {c.name for c in spec.columns if pa.types.is_string(c.arrow_type)}
+    return [sa.collate(key, "C") if name in text else key for name, key in keys.items()]
+
+
 def _select(conn: Connection, spec: ReleaseTable, query: sa.Select) -> Iterator[pa.RecordBatch]:
-    """``query``'s rows (``spec``'s columns, in order), ``ROWS_AT_ONCE`` at a time."""
+    """``query``'s rows (``spec``'s columns, in order) in ``spec``'s key order,
+    ``ROWS_AT_ONCE`` at a time."""
+    keys = {key: query.selected_columns[key] for key in spec.primary_key}
+    query = query.order_by(*in_byte_order(spec, keys))
     result = conn.execution_options(yield_per=ROWS_AT_ONCE).execute(query)
     names = list(result.keys())
     for part in result.partitions():
@@ -167,6 +185,15 @@ def completeness(conn: Connection, last_day: date) -> Iterator[pa.RecordBatch]:
         view.c.breakdown == "source_organisation",
         view.c.period_end <= last_day,
     )
+    # The key (source, month, basis, organisation) as the rows are made below; one basis.
+    colon = sa.func.strpos(view.c.group_code, ":")
+    organisation = sa.func.substr(view.c.group_code, colon + 1)
+    keys = {
+        "source": sa.func.substr(view.c.group_code, 1, colon - 1),
+        "month": view.c.period_start,
+        "organisation": sa.case((organisation == "all", ALL_ORGANISATIONS), else_=organisation),
+    }
+    query = query.order_by(*in_byte_order(ETHNICITY_COMPLETENESS, keys))
     for part in conn.execution_options(yield_per=ROWS_AT_ONCE).execute(query).partitions():
         (codes, starts, known, records, value, low, high, suppressed, reasons) = zip(
             *part, strict=True
