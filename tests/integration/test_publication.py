@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -30,7 +31,7 @@ from tests.support.releases import differ_next_time
 from transforms import tasks as pipeline
 from transforms.core.periods import utcnow
 from transforms.publish import contents as release_contents
-from transforms.publish import release
+from transforms.publish import gate, release
 from transforms.publish.gate import GateFailure
 from transforms.publish.spool import Spool
 from transforms.publish.store import ReleaseStore
@@ -121,6 +122,24 @@ def test_the_release_is_read_a_part_at_a_time_and_its_files_do_not_depend_on_the
         assert (Path(small.path) / name).read_bytes() == (whole / name).read_bytes(), name
     manifests = [json.loads((p / "manifest.json").read_text()) for p in (whole, Path(small.path))]
     assert manifests[0]["content_sha256"] == manifests[1]["content_sha256"]
+    for spec in RELEASE_TABLES.values():  # in key order as Arrow sorts, nulls last
+        table = pq.read_table(whole / spec.file_name)
+        assert table.equals(table.sort_by([(k, "ascending") for k in spec.primary_key]))
+
+
+def test_a_publish_leaves_no_spool_behind_whatever_its_outcome(url, tmp_path, monkeypatch):
+    spools = tmp_path / "tmp"
+    spools.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spools))
+    target = tmp_path / "publish"
+    assert publish(url, target).status == "published"
+    assert publish(url, target).status == "unchanged"
+    assert not release.pending(warehouse.make_engine(url), str(target))
+    monkeypatch.setattr(gate, "check_release", lambda *_: ["a finding"])
+    differ_next_time(monkeypatch)
+    with pytest.raises(GateFailure):
+        publish(url, target)
+    assert not list(spools.glob("hei-release-*"))
 
 
 @pytest.mark.parametrize(
@@ -135,7 +154,8 @@ def test_release_rows_are_read_in_the_byte_order_of_their_key_whatever_the_colla
     (here en-US, per column) orders them otherwise, which ``COLLATE "C"`` overrides."""
     codes = ["é", "a", "Z", "B", "ab", "A"]
     engine = warehouse.make_engine(warehouse_url)
-    locale = ' collate "en-US-x-icu"' if engine.dialect.name == "postgresql" else ""
+    postgres = engine.dialect.name == "postgresql"
+    locale = ' collate "en-US-x-icu"' if postgres else " collate nocase"
     with engine.begin() as conn:
         conn.execute(sa.text(f"create temporary table codes (code varchar{locale})"))
         conn.execute(sa.text("insert into codes values (:c)"), [{"c": c} for c in codes])
@@ -144,8 +164,7 @@ def test_release_rows_are_read_in_the_byte_order_of_their_key_whatever_the_colla
         found = conn.execute(sa.select(code).order_by(*ordered)).scalars().all()
         as_is = conn.execute(sa.select(code).order_by(code)).scalars().all()
     assert found == sorted(codes, key=str.encode)
-    if locale:  # the test can tell: the column's own order is not the bytes'
-        assert as_is != found
+    assert as_is != found  # the test can tell: the column's own order is not the bytes'
 
 
 def test_a_release_published_before_content_scheme_2_is_compared_by_its_files(
@@ -165,10 +184,12 @@ def test_a_release_published_before_content_scheme_2_is_compared_by_its_files(
     (written / "manifest.json").write_text(json.dumps(manifest))
 
     assert publish(url, target).status == "unchanged"
-    differ_next_time(monkeypatch)
+    catalogue = next(e for e in manifest["files"] if e["path"] == "indicators.parquet")
+    catalogue["schema_fingerprint"] = "an older declaration of its columns"
+    (written / "manifest.json").write_text(json.dumps(manifest))
     revision = publish(url, target)
     reason = json.loads((folder(target, revision.release) / "manifest.json").read_text())
-    assert reason["supersedes_reason"].endswith("changed: ethnic_groups.parquet")
+    assert reason["supersedes_reason"].endswith("changed: indicators.parquet")
 
 
 def manifest_entry(manifest: dict, format_: str) -> dict:

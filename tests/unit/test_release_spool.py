@@ -67,3 +67,17 @@ def test_parts_come_back_as_they_were_put_and_closing_removes_the_folder():
     assert spool.table(ETHNIC_GROUPS)["group_code"].to_pylist() == ["C", "D"]
     spool.close()
     assert not spool.folder.exists()
+
+
+def test_content_hashes_are_made_as_content_scheme_2_says():
+    """Every published manifest's hashes were made this way: a change here (the parts' size,
+    pyarrow's stream format) would make every release look changed and publish revisions, so
+    it must come with a new ``release.CONTENT_SCHEME`` and the rehash of older releases."""
+    rows = [
+        group(code, parent=None if i % 2 else "A") | {"group_order": i, "is_reference": i == 1}
+        for i, code in enumerate(["A", "B", "C"])
+    ]
+    rows = [r | {"breakdown": "ethnicity_5"} for r in rows]
+    assert content_sha256([as_batch(ETHNIC_GROUPS, rows)], ETHNIC_GROUPS) == (
+        "73477ca29f5ceafd21857a3a673cf227e534144ede03f753dbd0160266d26f32"
+    )

@@ -132,10 +132,14 @@ def _floats(values: Sequence[object]) -> Sequence[object]:
 
 
 def in_byte_order(spec: ReleaseTable, keys: Mapping[str, sa.ColumnElement]) -> list:
-    """ORDER BY terms for ``spec``'s key columns, given as expressions by name, in order:
-    strings by their bytes, whatever the database's collation."""
+    """ORDER BY terms for ``spec``'s key columns, given as expressions by name, in order, as
+    Arrow sorts: strings by their bytes, whatever the database's collation, and nulls last,
+    whatever its default."""
     text = {c.name for c in spec.columns if pa.types.is_string(c.arrow_type)}
-    return [sa.collate(key, "C") if name in text else key for name, key in keys.items()]
+    return [
+        (sa.collate(key, "C") if name in text else key).asc().nulls_last()
+        for name, key in keys.items()
+    ]
 
 
 def _select(conn: Connection, spec: ReleaseTable, query: sa.Select) -> Iterator[pa.RecordBatch]:
@@ -191,7 +195,9 @@ def completeness(conn: Connection, last_day: date) -> Iterator[pa.RecordBatch]:
     keys = {
         "source": sa.func.substr(view.c.group_code, 1, colon - 1),
         "month": view.c.period_start,
-        "organisation": sa.case((organisation == "all", ALL_ORGANISATIONS), else_=organisation),
+        "organisation": sa.case(
+            (sa.collate(organisation, "C") == "all", ALL_ORGANISATIONS), else_=organisation
+        ),
     }
     query = query.order_by(*in_byte_order(ETHNICITY_COMPLETENESS, keys))
     for part in conn.execution_options(yield_per=ROWS_AT_ONCE).execute(query).partitions():

@@ -17,12 +17,15 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from transforms.publish.tables import ROWS_AT_ONCE, ReleaseTable
+from transforms.publish.tables import ReleaseTable
 
 ROW_GROUP_ROWS = 16 * 1024
 """Rows per row group (about 1 MB of Parquet, four years of Wigan's indicator values): the
 largest table opens in a fraction of a second, readers skip groups by their statistics, and a
 row group is what the writer holds in memory (128k rows held 100 MB at 32 years)."""
+CONTENT_PART_ROWS = 5000
+"""Rows per part of a content hash (``content_sha256``): part of how the hashes are made
+(the release's ``CONTENT_SCHEME``), not a setting; changing it changes every hash."""
 COMPRESSION = "zstd"
 COMPRESSION_LEVEL = 9
 
@@ -74,14 +77,14 @@ def write_parquet(
 
 def content_sha256(batches: Iterable[pa.RecordBatch], spec: ReleaseTable) -> str:
     """A fingerprint of a table's rows (in key order) and column types, without any metadata:
-    the Arrow stream of its rows in parts of ``ROWS_AT_ONCE``, so the same rows give the same
+    the Arrow stream of its rows in parts of ``CONTENT_PART_ROWS``, so the same rows give the same
     fingerprint however they were read (from the warehouse, or from a release's file). Each
     part is built again from its values: an Arrow stream carries the bytes under null values,
     which a reader (DuckDB) may leave as they were in its memory."""
     plain = pa.schema([pa.field(f.name, f.type, f.nullable) for f in spec.row_schema()])
     sink = HashingSink()
     with pa.ipc.new_stream(sink, plain) as stream:
-        for batch in rebatched(batches, ROWS_AT_ONCE, plain):
+        for batch in rebatched(batches, CONTENT_PART_ROWS, plain):
             values = [pa.array(column.to_pylist(), type=column.type) for column in batch.columns]
             stream.write_batch(pa.record_batch(values, schema=plain))
     return sink.hexdigest()
@@ -95,14 +98,14 @@ def rebatched(
     held: list[pa.RecordBatch] = []
     count = 0
     for batch in batches:
-        held.append(batch)
+        held.append(batch.cast(schema))
         count += batch.num_rows
         while count >= rows:
-            table = pa.Table.from_batches(held).cast(schema)
+            table = pa.Table.from_batches(held, schema=schema)
             yield _one_piece(table.slice(0, rows), schema)
             held, count = table.slice(rows).to_batches(), count - rows
     if count:
-        yield _one_piece(pa.Table.from_batches(held).cast(schema), schema)
+        yield _one_piece(pa.Table.from_batches(held, schema=schema), schema)
 
 
 def _one_piece(table: pa.Table, schema: pa.Schema) -> pa.RecordBatch:

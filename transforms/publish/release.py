@@ -151,8 +151,14 @@ def _holds(store: ReleaseStore, latest: Entry | None, parts: dict[str, str]) -> 
 def _current(engine: Engine) -> Iterator[tuple[Contents, dict[str, str]] | None]:
     """The release's tables as the warehouse holds them now (one snapshot) and their content
     hashes (:func:`content_parts`); None when nothing is loaded."""
-    with locked_snapshot(engine, PUBLISH_LOCK) as conn:
-        found = release_contents.read(conn)
+    found = None
+    try:
+        with locked_snapshot(engine, PUBLISH_LOCK) as conn:
+            found = release_contents.read(conn)
+    except BaseException:
+        if found is not None:  # the snapshot failed to end after the spool was written
+            found.spool.close()
+        raise
     if found is None:
         yield None
         return
@@ -201,10 +207,20 @@ def published_parts(store: ReleaseStore, entry: Entry) -> dict[str, str]:
 
 
 def _rehashed(store: ReleaseStore, entry: Entry, file: dict) -> str:
-    """A published Parquet file's content hash, made again from its rows."""
-    with store.fs.open(f"{entry.path}/{file['path']}", "rb") as handle:
-        rows = pq.ParquetFile(handle).iter_batches(batch_size=ROWS_AT_ONCE)
-        return content_sha256(rows, RELEASE_TABLES[file["table"]])
+    """A published Parquet file's content hash, made again from its rows; for a table whose
+    columns have changed since, a mark that no content hash equals (the table changed)."""
+    spec = RELEASE_TABLES[file["table"]]
+    if file.get("schema_fingerprint") != schema_fingerprint(spec):
+        return f"columns changed since release {entry.release}"
+    try:
+        with store.fs.open(f"{entry.path}/{file['path']}", "rb") as handle:
+            rows = pq.ParquetFile(handle).iter_batches(batch_size=ROWS_AT_ONCE)
+            return content_sha256(rows, spec)
+    except (OSError, ValueError) as exc:  # pyarrow's errors are ValueErrors or OSErrors
+        raise PublishError(
+            f"release {entry.release}'s {file['path']} could not be read to compare it with "
+            f"the warehouse ({exc}); check the publish target, or move that release aside"
+        ) from exc
 
 
 def _write_csv(found: Contents, out: BinaryIO) -> None:
