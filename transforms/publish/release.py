@@ -62,9 +62,9 @@ DOCUMENTS = {
 PUBLISHED, UNCHANGED, NOTHING_LOADED = "published", "unchanged", "nothing_loaded"
 CONTENT_SCHEME = 2
 """How a manifest's content hashes are made (``parquet.content_sha256``): 2 hashes each table
-in parts of ``ROWS_AT_ONCE`` rows. Releases published before (no ``content_scheme`` in the
-manifest) hashed each table whole, so theirs are made again from their files when compared:
-an upgrade publishes no revision of data that did not change."""
+in parts of ``CONTENT_PART_ROWS`` rows. Releases published before (no ``content_scheme`` in
+the manifest) hashed each table whole, so theirs are made again from their files when
+compared: an upgrade publishes no revision of data that did not change."""
 
 
 class PublishError(Exception):
