@@ -142,6 +142,36 @@ def test_a_publish_leaves_no_spool_behind_whatever_its_outcome(url, tmp_path, mo
     assert not list(spools.glob("hei-release-*"))
 
 
+def test_a_table_no_longer_released_is_named_in_the_revision(url, tmp_path):
+    target = tmp_path / "publish"
+    publish(url, target)
+    written = folder(target, MONTH)
+    manifest = json.loads((written / "manifest.json").read_text())
+    retired = {"path": "retired.parquet", "table": "retired", "format": "parquet"}
+    manifest["files"].append(retired | {"content_sha256": "0" * 64})
+    (written / "manifest.json").write_text(json.dumps(manifest))
+
+    revision = publish(url, target)
+    reason = json.loads((folder(target, revision.release) / "manifest.json").read_text())
+    assert revision.release == f"{MONTH}.1"
+    assert reason["supersedes_reason"].endswith("changed: retired.parquet")
+
+
+def test_an_older_release_that_cannot_be_read_back_fails_the_publish_naming_its_file(url, tmp_path):
+    target = tmp_path / "publish"
+    publish(url, target)
+    written = folder(target, MONTH)
+    manifest = json.loads((written / "manifest.json").read_text())
+    del manifest["content_scheme"]  # published before: compared by rereading its files
+    (written / "manifest.json").write_text(json.dumps(manifest))
+    (written / "wres.parquet").write_bytes(b"not a parquet file")
+    pointer = latest(target)
+
+    with pytest.raises(release.PublishError, match=f"release {MONTH}'s wres.parquet"):
+        publish(url, target)
+    assert latest(target) == pointer and not folder(target, f"{MONTH}.1").exists()
+
+
 @pytest.mark.parametrize(
     "warehouse_url",
     ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)],

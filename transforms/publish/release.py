@@ -404,7 +404,10 @@ def _changes(store: ReleaseStore, previous: str, parts: dict[str, str]) -> str:
     entry = next((e for e in store.complete() if e.release == previous), None)
     old = published_parts(store, entry) if entry is not None else {}
     files = {name: spec.file_name for name, spec in RELEASE_TABLES.items()} | {CSV_NAME: CSV_NAME}
-    changed = [file for part, file in files.items() if old.get(part) != parts[part]]
+    if entry is not None:  # a table released then and no longer has changed too
+        released = [f for f in entry.manifest["files"] if f.get("format") == "parquet"]
+        files = {f["table"]: f["path"] for f in released} | files
+    changed = [file for part, file in files.items() if old.get(part) != parts.get(part)]
     return (
         f"the data changed since release {previous} (a resubmission or a recomputation); "
         f"changed: {', '.join(changed)}"
