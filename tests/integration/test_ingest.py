@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 from collections import Counter
 from datetime import date
+from itertools import count
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -20,6 +21,7 @@ from tests.support.deliveries import (
     rows_of,
 )
 from transforms.ingest import load as ingest
+from transforms.ingest import reading
 from transforms.warehouse.engine import make_engine
 
 HEADER = (
@@ -71,6 +73,50 @@ def test_row_faults_are_quarantined_and_the_audit_balances(settings):
         (7, "malformed_line"),
         (8, "invalid_date"),
     ]
+
+
+def test_rows_quarantined_in_any_chunk_are_kept_with_their_row_numbers(settings, monkeypatch):
+    monkeypatch.setattr(reading, "BLOCK_BYTES", 256)  # chunks of a few rows
+    lines = rows(40)
+    bad = {7, 8, 19, 33, 40}
+    for number in bad:  # a check digit that fails, in several chunks
+        lines[number - 1] = lines[number - 1].replace(",9", ",8", 1).replace(",4", ",5", 1)
+    deliver(settings, "gp_appointments", "gp_appointments_2025-01.csv", appointments(lines))
+    [record] = run(settings)
+    assert (record["rows_read"], record["rows_loaded"], record["rows_quarantined"]) == (40, 35, 5)
+    assert query(settings, "select row_number, reason from quality.quarantine") == [
+        (n, "invalid_nhs_number") for n in sorted(bad)
+    ]
+    staged = query(settings, "select row_number from staging.stg_gp_appointments order by 1")
+    assert [n for (n,) in staged] == [n for n in range(1, 41) if n not in bad]
+
+
+def test_an_error_while_the_rows_stream_in_is_raised_as_itself_and_keeps_nothing(
+    settings, monkeypatch
+):
+    monkeypatch.setattr(reading, "BLOCK_BYTES", 256)
+    deliver(settings, "gp_appointments", "gp_appointments_2025-01.csv", appointments(rows(40)))
+    run(settings)
+    before = snapshot(settings)
+    lines = rows(40, start=100)
+    lines[5] = lines[5].replace(",9", ",8", 1).replace(",4", ",5", 1)  # one row quarantined
+    deliver(settings, "gp_appointments", "gp_appointments_2025-01.csv", appointments(lines), 10)
+
+    class Interrupted(Exception):
+        pass
+
+    chunks = count()
+    pseudonymise = ingest.pseudonymise_rows
+
+    def fail_on_the_third_chunk(checked, key):
+        if next(chunks) == 2:
+            raise Interrupted("the pseudonym service stopped")
+        return pseudonymise(checked, key)
+
+    monkeypatch.setattr(ingest, "pseudonymise_rows", fail_on_the_third_chunk)
+    with pytest.raises(Interrupted):
+        run(settings)
+    assert snapshot(settings) == before
 
 
 def test_resubmission_replaces_the_month_and_the_same_bytes_again_change_nothing(settings):
