@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
@@ -28,7 +27,7 @@ from transforms.ingest.audit import Action, LoadRecord, Planned
 from transforms.ingest.errors import DeliveryInProgress, DeliveryRejected
 from transforms.ingest.landing import Delivery
 from transforms.ingest.reading import CHANGED, DeliveryReader, MalformedLine, ReadLimits
-from transforms.ingest.rules import Checked, check_rows, pseudonymise_rows
+from transforms.ingest.rules import check_rows, pseudonymise_rows
 from transforms.quality import completeness, validation
 from transforms.warehouse.bulk import append_arrow, refresh_statistics, summarise_block_ranges
 from transforms.warehouse.engine import index_lookups_preferred, is_data_error, lock
@@ -36,9 +35,6 @@ from transforms.warehouse.tables import STAGING, quality_quarantine
 
 log = logging.getLogger(__name__)
 
-QUARANTINED = pa.schema(
-    [("row_number", pa.int64()), ("reason", pa.string()), ("detail", pa.string())]
-)
 DUPLICATE_ID = "duplicate_id"  # the quarantine reason of repeats and records of other months
 T = TypeVar("T")
 
@@ -192,17 +188,24 @@ def _load(
     conn: Connection, entry: LoadRecord, source: Source, ctx: LoadContext, planned: Planned
 ) -> LoadRecord:
     """Replace the month's rows with the delivery's; returns the ``loaded`` record."""
+    rows_read = 0
     log.info("%s: loading (load %s)", entry.file_name, entry.load_id)
-    with DeliveryReader(planned.delivery, source, ctx.limits) as reader, _Tally() as tally:
+    with DeliveryReader(planned.delivery, source, ctx.limits) as reader:
         extra, absent = _names(reader.header.extra), _names(reader.header.absent)
+        lineage = {"period": entry.period, "load_id": entry.load_id}
         staged = STAGING[source.name]
         conn.execute(sa.delete(staged).where(staged.c.period == entry.period))
         # Three overlapping stages, one thread each: read and check, pseudonymise, write.
         checked_chunks = prefetch(check_rows(chunk, source, entry.period) for chunk in reader)
-        checked = prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks)
-        append_arrow(conn, staged, _staged_rows(checked, entry, tally))
-        _quarantine(conn, entry, tally.quarantined())
-        rows_read = tally.rows_read + len(reader.malformed)
+        for checked in prefetch(pseudonymise_rows(c, ctx.key) for c in checked_chunks):
+            rows_read += checked.rows
+            good = checked.good
+            for name, value in lineage.items():
+                column = pa.repeat(pa.scalar(value, pa.string()), good.num_rows)
+                good = good.append_column(name, column)
+            append_arrow(conn, staged, good)
+            _quarantine(conn, entry, checked.quarantined)
+        rows_read += len(reader.malformed)
         _quarantine_malformed(conn, entry, reader.malformed)
     if rows_read == 0:
         raise DeliveryRejected(
@@ -266,75 +269,24 @@ def _reject_if_invalid(found: validation.DeliveryOutcome, entry: LoadRecord) -> 
         )
 
 
-class _Tally:
-    """What a delivery's chunks held besides their good rows: how many rows were read, and
-    the quarantined rows, kept in an unnamed temporary file until the good rows are written.
-
-    The good rows go to the warehouse as one stream, during which the connection takes no
-    other statement; the file keeps memory to a chunk however many rows break the rules,
-    and has no name on disk, so a killed load leaves nothing behind. It holds row numbers,
-    reasons and sentences, never values.
-    """
-
-    def __init__(self) -> None:
-        self.rows_read = 0
-        self._file = tempfile.TemporaryFile(prefix="hei-quarantine-")
-        self._writer = pa.ipc.new_stream(self._file, QUARANTINED)
-
-    def __enter__(self) -> _Tally:
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._writer.close()
-        self._file.close()
-
-    def add(self, checked: Checked) -> None:
-        self.rows_read += checked.rows
-        if checked.quarantined.num_rows:
-            self._writer.write_table(checked.quarantined.cast(QUARANTINED))
-
-    def quarantined(self) -> Iterator[pa.Table]:
-        """The quarantined rows, a chunk at a time (once every chunk is added)."""
-        self._writer.close()
-        self._file.seek(0)
-        for batch in pa.ipc.open_stream(self._file):
-            yield pa.Table.from_batches([batch])
-
-
-def _staged_rows(
-    checked: Iterator[Checked], entry: LoadRecord, tally: _Tally
-) -> Iterator[pa.Table]:
-    """Each chunk's good rows with their lineage columns; the rest goes to ``tally``."""
-    for chunk in checked:
-        tally.add(chunk)
-        good = chunk.good
-        for name, value in (("period", entry.period), ("load_id", entry.load_id)):
-            good = good.append_column(name, pa.repeat(pa.scalar(value, pa.string()), good.num_rows))
-        yield good
-
-
-def _quarantine(conn: Connection, entry: LoadRecord, parts: Iterable[pa.Table]) -> None:
-    """Quarantine rows (``row_number``, ``reason``, ``detail``) of the delivery."""
+def _quarantine(conn: Connection, entry: LoadRecord, rows: pa.Table) -> None:
+    if rows.num_rows == 0:
+        return
+    n = rows.num_rows
     constant = {
         "load_id": entry.load_id,
         "source": entry.source,
         "file_name": entry.file_name,
         "period": entry.period,
     }
-
-    def with_load(rows: pa.Table) -> pa.Table:
-        n = rows.num_rows
-        return pa.table(
-            {k: pa.repeat(pa.scalar(v, pa.string()), n) for k, v in constant.items()}
-            | {c: rows[c] for c in QUARANTINED.names}
-        )
-
-    append_arrow(conn, quality_quarantine, (with_load(rows) for rows in parts))
+    table = pa.table(
+        {k: pa.repeat(pa.scalar(v, pa.string()), n) for k, v in constant.items()}
+        | {c: rows[c] for c in ("row_number", "reason", "detail")}
+    )
+    append_arrow(conn, quality_quarantine, table)
 
 
 def _quarantine_malformed(conn: Connection, entry: LoadRecord, lines: list[MalformedLine]) -> None:
-    if not lines:
-        return
     rows = pa.table(
         {
             "row_number": pa.array([m.row_number for m in lines], pa.int64()),
@@ -349,7 +301,7 @@ def _quarantine_malformed(conn: Connection, entry: LoadRecord, lines: list[Malfo
             ),
         }
     )
-    _quarantine(conn, entry, [rows])
+    _quarantine(conn, entry, rows)
 
 
 def _quarantine_duplicates(

@@ -7,7 +7,6 @@ The Arrow types of a table's columns follow from its declaration (``tables.py``)
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -81,76 +80,25 @@ def _name(conn: Connection, table: sa.Table) -> str:
     return conn.dialect.identifier_preparer.format_table(table)
 
 
-def append_arrow(
-    conn: Connection, table: sa.Table, data: pa.Table | Iterable[pa.Table | pa.RecordBatch]
-) -> None:
-    """Append Arrow rows to ``table`` inside the connection's open transaction: a table, or a
-    stream of tables or batches holding every column of ``table`` (in any order).
-
-    A stream is written as it comes, as one statement, so only a part is held at a time.
-    DuckDB then writes its row groups straight to the file as one insert: a million staged
-    rows in 1.5 s, where five inserts of 200k took 2.8 s and 0.7 s more to commit, their rows
-    going through the write-ahead log. Whatever error the stream raises is raised as it is.
-    """
-    parts = [data] if isinstance(data, pa.Table) else data
-    names = list(arrow_types(table))
-    try:
-        if is_duckdb(conn):
-            _insert_stream(conn, table, names, parts)
-        else:
-            _copy_stream(conn, table, names, parts)
-    finally:
-        close = getattr(parts, "close", None)
-        if close is not None:  # a generator stopped early by a failed write: end it now
-            close()
-
-
-def _insert_stream(
-    conn: Connection, table: sa.Table, names: list[str], parts: Iterable[pa.Table | pa.RecordBatch]
-) -> None:
-    schema = pa.schema(arrow_types(table).items())
-    feed = _Feed(parts, names, schema)
-    raw = conn.connection.driver_connection
-    reader = pa.RecordBatchReader.from_batches(schema, iter(feed))
-    try:
-        raw.from_arrow(reader).insert_into(table.fullname)  # DuckDB takes the name unquoted
-    except Exception:
-        if feed.error is not None:  # DuckDB reports the stream's error as its own
-            raise feed.error from None
-        raise
-
-
-class _Feed:
-    """The stream's parts as batches of ``schema``, remembering the error the stream raised."""
-
-    def __init__(
-        self, parts: Iterable[pa.Table | pa.RecordBatch], names: list[str], schema: pa.Schema
-    ) -> None:
-        self.parts, self.names, self.schema = parts, names, schema
-        self.error: BaseException | None = None
-
-    def __iter__(self) -> Iterator[pa.RecordBatch]:
-        try:
-            for part in self.parts:
-                yield from part.select(self.names).cast(self.schema).to_batches()
-        except BaseException as exc:
-            self.error = exc
-            raise
-
-
-def _copy_stream(
-    conn: Connection, table: sa.Table, names: list[str], parts: Iterable[pa.Table | pa.RecordBatch]
-) -> None:
+def append_arrow(conn: Connection, table: sa.Table, data: pa.Table) -> None:
+    """Append an Arrow table to ``table`` inside the connection's open transaction."""
+    if data.num_rows == 0:
+        return
     preparer = conn.dialect.identifier_preparer
-    columns = ", ".join(preparer.quote(name) for name in names)
+    columns = ", ".join(preparer.quote(name) for name in data.column_names)
     raw = conn.connection.driver_connection
+    if is_duckdb(conn):
+        # from_arrow copies the batch; a registered Arrow view would stay referenced (and its
+        # memory held) until the transaction commits, so memory would grow with file size.
+        name = table.fullname  # DuckDB's relational API takes the name unquoted
+        raw.from_arrow(data.select(raw.table(name).columns)).insert_into(name)
+        return
+    name = _name(conn, table)
     with (
         raw.cursor() as cursor,
-        cursor.copy(f"copy {_name(conn, table)} ({columns}) from stdin with (format csv)") as copy,
+        cursor.copy(f"copy {name} ({columns}) from stdin with (format csv)") as copy,
     ):
-        for part in parts:
-            rows = pa.Table.from_batches([part]) if isinstance(part, pa.RecordBatch) else part
-            for batch in rows.select(names).to_batches(max_chunksize=COPY_BATCH_ROWS):
-                buffer = io.BytesIO()
-                pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
-                copy.write(buffer.getbuffer())
+        for batch in data.to_batches(max_chunksize=COPY_BATCH_ROWS):
+            buffer = io.BytesIO()
+            pacsv.write_csv(batch, buffer, pacsv.WriteOptions(include_header=False))
+            copy.write(buffer.getbuffer())
