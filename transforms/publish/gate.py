@@ -23,7 +23,6 @@ import hashlib
 import json
 import posixpath
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +37,7 @@ from transforms.core.disclosure_audit import DERIVED as AUDITED_STATISTICS
 from transforms.core.disclosure_audit import WRES_OF_5, attack
 from transforms.core.identifiers import holds_nhs_number, mask_nhs_numbers
 from transforms.core.wres_audit import attack_wres
+from transforms.publish import scratch
 from transforms.publish.tables import RELEASE_KEY, RELEASE_TABLES, ROWS_AT_ONCE, ReleaseTable
 
 WITHHELD_UP_TO = 7
@@ -239,8 +239,8 @@ class _Csv(_Table):
 def check_release(fs: fsspec.AbstractFileSystem, folder: str, manifest: dict) -> list[GateFinding]:
     """Every way the release in ``folder`` (a path on ``fs``, no trailing slash) breaks the
     rules; [] if it may be published."""
-    with tempfile.TemporaryDirectory(prefix="hei-gate-") as local:
-        copies, findings = _copy(fs, folder, manifest, Path(local))
+    with scratch.folder("gate") as local:
+        copies, findings = _copy(fs, folder, manifest, local)
         findings += _integrity(fs, folder, manifest, copies)
         try:
             with duckdb.connect(f"{local}/gate.duckdb", config=GATE_DUCKDB) as db:

@@ -10,12 +10,12 @@ a time.
 from __future__ import annotations
 
 import shutil
-import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
 
+from transforms.publish import scratch
 from transforms.publish.tables import ReleaseTable
 
 
@@ -24,7 +24,7 @@ class Spool:
     remove its folder."""
 
     def __init__(self) -> None:
-        self.folder = Path(tempfile.mkdtemp(prefix="hei-release-"))
+        self.folder = scratch.new_folder("release")
         self._rows: dict[str, int] = {}
 
     def __enter__(self) -> Spool:
