@@ -157,6 +157,7 @@ FILE_FAULTS = [  # (case, file name, content, reason, what the error must also s
     ),
     ("bad file name", "gp_appointments_january.csv", CLEAN, "bad_file_name", ""),
     ("name matching only in part", f"{MONTH_FILE}\n", CLEAN, "bad_file_name", ""),
+    ("year 0000", "gp_appointments_0000-01.csv", CLEAN, "bad_file_name", "1900-01 to 2099-12"),
 ]
 
 
@@ -225,6 +226,11 @@ def test_a_file_with_no_valid_row_is_rejected_and_keeps_the_month(settings):
     [record] = load(settings, "gp_appointments")
     assert outcome(record) == ("rejected", 0, 0, 0)
     assert record["error"].startswith("[no_valid_rows]")
+    assert (
+        "3 row(s) invalid_code: appointment_status is not one of the allowed codes"
+        in (record["error"])
+    )  # the quarantined rows roll back with the load: the message says why
+    assert "first at row 1" in record["error"] and "Seen" not in record["error"]
     assert query(settings, "select count(*) from staging.stg_gp_appointments") == [(3,)]
 
 

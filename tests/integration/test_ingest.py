@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 from collections import Counter
 from datetime import date
 from itertools import count
@@ -117,6 +118,26 @@ def test_an_error_while_the_rows_stream_in_is_raised_as_itself_and_keeps_nothing
     with pytest.raises(Interrupted):
         run(settings)
     assert snapshot(settings) == before
+
+
+def test_unknown_columns_load_however_often_they_repeat_but_a_known_one_twice_is_refused(
+    settings,
+):
+    spreadsheet = [f"{line},," for line in [HEADER, *rows(3)]]  # Excel's empty trailing columns
+    spreadsheet[0] += ",Notes,notes "
+    spreadsheet[1:] = [f"{line},a,b" for line in spreadsheet[1:]]
+    deliver(
+        settings, "gp_appointments", "gp_appointments_2025-01.csv", "\n".join(spreadsheet).encode()
+    )
+    [record] = run(settings)
+    assert outcome(record) == ("loaded", 3, 3, 0)
+    assert json.loads(record["extra_columns"]) == ["(unnamed column)", "notes"]
+
+    twice = f"{HEADER},Practice_Code\n" + "\n".join(f"{line},P92002" for line in rows(3)) + "\n"
+    deliver(settings, "gp_appointments", "gp_appointments_2025-02.csv", twice.encode())
+    [record] = run(settings)
+    assert record["status"] == "rejected"
+    assert "[duplicate_column] " in record["error"] and "practice_code" in record["error"]
 
 
 def test_resubmission_replaces_the_month_and_the_same_bytes_again_change_nothing(settings):

@@ -2,6 +2,7 @@ import pyarrow as pa
 
 from transforms.core.identifiers import (
     contains_nhs_number,
+    holds_nhs_number,
     mask_nhs_numbers,
     pseudonymise,
     valid_nhs_numbers,
@@ -71,11 +72,28 @@ WRITTEN_FORMS = [
     "deaths_9990001707.csv",
     "patient 999 000 1359 seen",
     "H \u2013 Indian (9990001359)",
+    "999\u2013000\u20131359",  # en dash (byte 0x96 of a Windows-1252 file)
+    "999\u2014000\u20141359",  # em dash
+    "999\u2212000\u22121359",  # minus sign
+    "999\u2011000\u20111359",  # non-breaking hyphen
+    "999\u2007000\u20071359",  # figure space
+    "999\u2009000\u20091359",  # thin space
+    "999\u200b000\u200b1359",  # zero-width space
+    "999\u00ad000\u00ad1359",  # soft hyphen
+    "999\t000\t1359",
+    "999_000_1359",
+    "999  000  1359",
+    "999 - 000 - 1359",
+    "(999) 000 1359",
+    "\uff19\uff19\uff19\uff10\uff10\uff10\uff11\uff13\uff15\uff19",  # full-width digits
+    "\u0669\u0669\u0669\u0660\u0660\u0660\u0661\u0663\u0665\u0669",  # Arabic-Indic digits
+    "A9990001359B2025",  # hex letters around it, too short for a hash
 ]
 
 
 def test_nhs_numbers_are_found_in_every_common_written_form():
     assert contains_nhs_number(pa.array(WRITTEN_FORMS)).to_pylist() == [True] * len(WRITTEN_FORMS)
+    assert all(holds_nhs_number(form) for form in WRITTEN_FORMS)
 
 
 def test_longer_digit_runs_wrong_check_digits_and_other_groupings_are_not_nhs_numbers():
@@ -89,6 +107,10 @@ def test_longer_digit_runs_wrong_check_digits_and_other_groupings_are_not_nhs_nu
         "15/01/2025",
         "APT000000123",  # the generator's record ids: 9 digits
         "E01006200",
+        "2025-01-15 10:30",
+        "01942 123456",  # a telephone number
+        "999 000 13591",
+        "9990 001 359",
         None,
         "",
     ]
@@ -107,6 +129,10 @@ def test_masking_keeps_the_first_three_and_the_last_digit_of_every_ten_digit_for
     assert mask_nhs_numbers("deaths_9990001707.csv") == "deaths_999******7.csv"
     assert mask_nhs_numbers("999-000-1707 and 1234567890") == "999-***-***7 and 123******0"
     assert mask_nhs_numbers("deaths_2025-01.csv") == "deaths_2025-01.csv"
+    assert mask_nhs_numbers("deaths_2025-01 999_000_1707.csv") == "deaths_2025-01 999_***_***7.csv"
+    assert mask_nhs_numbers("\u0669\u0669\u0669\u0660\u0660\u0660\u0661\u0667\u0660\u0667") == (
+        "\u0669\u0669\u0669******\u0667"
+    )
 
 
 def test_a_column_of_other_ten_digit_numbers_is_not_taken_for_nhs_numbers():

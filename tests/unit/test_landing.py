@@ -11,6 +11,15 @@ def test_a_name_must_match_the_pattern_in_full():
     assert parse_period("old_deaths_2025-01.csv", "deaths") is None
 
 
+def test_a_month_outside_1900_to_2099_or_in_other_digits_is_not_a_month():
+    assert parse_period("deaths_1900-01.csv", "deaths") == "1900-01"
+    assert parse_period("deaths_2099-12.parquet", "deaths") == "2099-12"
+    for name in ("deaths_0000-01.csv", "deaths_9999-12.csv", "deaths_2025-13.csv"):
+        assert parse_period(name, "deaths") is None, name
+    assert parse_period("deaths_\u0662\u0660\u0662\u0665-01.csv", "deaths") is None  # Arabic-Indic
+    assert parse_period("deaths_\uff12\uff10\uff12\uff15-01.csv", "deaths") is None  # full-width
+
+
 def test_printable_names_escape_control_characters_and_mask_nhs_numbers():
     assert printable_name("deaths_2025-01.csv") == "deaths_2025-01.csv"
     assert printable_name("a\nb\x1b[2K\\c") == "a\\nb\\x1b[2K\\\\c"

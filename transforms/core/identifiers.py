@@ -24,19 +24,36 @@ import pyarrow.compute as pc
 PSEUDONYM_HEX_CHARS = 32  # 128 bits: collision-free at any population size we will see
 _WEIGHTS = np.arange(10, 1, -1, dtype=np.int64)  # weights 10..2 for the first nine digits
 
-# The written forms of an NHS number: ten digits, ungrouped or grouped 3-3-4 with a space,
-# a non-breaking space (U+00A0, U+202F), a hyphen, a dot or a slash. Letters or other text may
-# surround it (``NHS9434765919``, ``APT-943 476 5919``), but not another digit: a run of 11
-# or more digits is a different number (a SNOMED concept, a UPRN), not an NHS number.
-_SEPARATOR = "[ \u00a0\u202f./-]"
-_FORM = f"[0-9]{{3}}{_SEPARATOR}?[0-9]{{3}}{_SEPARATOR}?[0-9]{{4}}"
-_WRITTEN = re.compile(f"(?<![0-9]){_FORM}(?![0-9])")
-_WRITTEN_RE2 = f"(?:^|[^0-9]){_FORM}(?:[^0-9]|$)"  # the same language without look-arounds
-# A hash or pseudonym (hex of 16+ characters, or a UUID) has digit runs by chance: about 1 in
+# The written forms of an NHS number: ten digits, ungrouped or grouped 3-3-4 with up to three
+# separating characters: spaces of any width (tab, non-breaking, figure, thin), dashes of any
+# kind (hyphen, en and em dash, minus sign), dots, slashes, underscores, brackets and the
+# invisible ones (zero-width space, soft hyphen). The digits may be any script's (full-width,
+# Arabic-Indic): a person reads them the same. Letters or other text may surround it
+# (``NHS9434765919``, ``APT-943 476 5919``), but not another digit: a run of 11 or more
+# digits is a different number (a SNOMED concept, a UPRN), not an NHS number.
+_SEPARATORS = (
+    " \t\u00a0\u1680\u2000-\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"  # spaces
+    "\u00ad\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"  # hyphens and dashes
+    "./_()"
+)
+
+
+def _written(digit: str) -> str:
+    separator = f"[{_SEPARATORS}]{{0,3}}"
+    return f"{digit}{{3}}{separator}{digit}{{3}}{separator}{digit}{{4}}"
+
+
+_DIGIT, _DIGIT_RE2 = r"\d", r"\p{Nd}"  # a digit of any script, in Python's and in RE2's syntax
+_WRITTEN = re.compile(f"(?<!{_DIGIT}){_written(_DIGIT)}(?!{_DIGIT})")
+_WRITTEN_RE2 = (
+    f"(?:^|[^{_DIGIT_RE2}]){_written(_DIGIT_RE2)}(?:[^{_DIGIT_RE2}]|$)"  # no look-arounds
+)
+# A hash or pseudonym (hex of 32+ characters, or a UUID) has digit runs by chance: about 1 in
 # 300 random 128-bit hex pseudonyms holds ten digits that pass the check (measured). Digits
-# inside such a token are not taken for an NHS number.
+# inside such a token are not taken for an NHS number; a shorter run of hex (``A9990001359B``)
+# is an identifier with letters around it, and is searched.
 _HEX_TOKEN = re.compile(
-    "[0-9A-Fa-f]{16,}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
+    "[0-9A-Fa-f]{32,}|[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}"
 )
 CHANCE_SAMPLE = 1000  # values looked at before a column is judged (see _passing_by_chance)
 CHANCE_MIN_FAILING = 10
@@ -126,7 +143,7 @@ def _candidates(text: str) -> list[str]:
     """The digits of every written form in ``text`` that is not inside a hash or UUID."""
     tokens = [m.span() for m in _HEX_TOKEN.finditer(text)]
     return [
-        re.sub("[^0-9]", "", m.group())
+        "".join(str(int(c)) for c in m.group() if c.isdecimal())  # as ASCII digits
         for m in _WRITTEN.finditer(text)
         if not any(start <= m.start() and m.end() <= end for start, end in tokens)
     ]

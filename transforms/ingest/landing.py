@@ -28,7 +28,11 @@ from typing import BinaryIO
 from transforms.core.identifiers import holds_nhs_number, mask_nhs_numbers
 from transforms.ingest.errors import DeliveryInProgress, DeliveryRejected
 
-_NAME = re.compile(r"(?P<source>[a-z_]+)_(?P<period>\d{4}-(0[1-9]|1[0-2]))\.(csv|csv\.gz|parquet)")
+# A month from 1900-01 to 2099-12 in ASCII digits: year 0000 or 9999 is a typing error, and
+# no date arithmetic may be done on it (the month's bounds, the indicator periods).
+_NAME = re.compile(
+    r"(?P<source>[a-z_]+)_(?P<period>(19|20)[0-9]{2}-(0[1-9]|1[0-2]))\.(csv|csv\.gz|parquet)"
+)
 
 
 @dataclass(frozen=True)
@@ -241,7 +245,8 @@ REFUSALS = {  # reason -> (what is wrong, what to do); {source} is the delivery'
         "point anywhere on the server.",
     ),
     "bad_file_name": (
-        "the name does not match {source}_YYYY-MM.csv, .csv.gz or .parquet",
+        "the name does not match {source}_YYYY-MM.csv, .csv.gz or .parquet (a month from "
+        "1900-01 to 2099-12)",
         "Rename the file to the month it covers (e.g. {source}_2025-01.csv) and deliver it again.",
     ),
     "unreadable_file": (

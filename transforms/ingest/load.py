@@ -222,7 +222,8 @@ def _load(
         raise DeliveryRejected(
             "no_valid_rows",
             entry.file_name,
-            f"none of its {rows_read} rows passed the row rules, so it would empty the month",
+            f"none of its {rows_read} rows passed the row rules, so it would empty the month "
+            f"({_commonest_reasons(conn, entry)})",
             "Check that it is the right source and month and that its coded fields follow the "
             "data contract, then resend it.",
         )
@@ -246,6 +247,26 @@ def _load(
         warnings=tuple(warnings),
     )
     return audit.record(conn, outcome)
+
+
+def _commonest_reasons(conn: Connection, entry: LoadRecord, shown: int = 3) -> str:
+    """Why the delivery's rows were quarantined, commonest first, each with its first row: the
+    rows themselves roll back with the refused load, so the message is all that is left."""
+    held = quality_quarantine.c
+    rows = sa.func.count().label("rows")
+    reasons = conn.execute(
+        sa.select(held.reason, held.detail, rows, sa.func.min(held.row_number))
+        .where(held.load_id == entry.load_id)
+        .group_by(held.reason, held.detail)
+        .order_by(rows.desc(), held.reason, held.detail)
+    ).all()
+    said = [
+        f"{count} row(s) {reason}: {detail}, first at row {first}"
+        for reason, detail, count, first in reasons[:shown]
+    ]
+    if len(reasons) > shown:
+        said.append(f"and {len(reasons) - shown} other reason(s)")
+    return "; ".join(said)
 
 
 def _names(columns: list[str]) -> str | None:

@@ -101,8 +101,9 @@ def normalise_name(name: str) -> str:
 
 def map_header(raw_names: list[str], source: Source, file_name: str) -> Header:
     """Match columns case-insensitively (and by alias); reject if a required one is missing,
-    if one repeats, or if a name holds an NHS number. The optional columns the file lacks are
-    listed (``absent``): they load as null, and the audit says the nulls were not sent."""
+    if one of the source's repeats, or if a name holds an NHS number. The optional columns
+    the file lacks are listed (``absent``): they load as null, and the audit says the nulls
+    were not sent."""
     lookup = {}
     for column in source.columns:
         for alias in (column.name, *column.aliases):
@@ -111,7 +112,8 @@ def map_header(raw_names: list[str], source: Source, file_name: str) -> Header:
     known = set(lookup.values())
     # Unrecognised names are never echoed as they are: a file without a header has data
     # (NHS numbers, say) where the names should be.
-    extra = [n if SAFE_NAME.match(n) else "(unnamed column)" for n in names if n not in known]
+    shown = (n if SAFE_NAME.match(n) else "(unnamed column)" for n in names if n not in known)
+    extra = list(dict.fromkeys(shown))
     present = set(names)
     missing = [
         c.name
@@ -139,12 +141,14 @@ def map_header(raw_names: list[str], source: Source, file_name: str) -> Header:
             "Send the extract with the data contract's column names, and NHS numbers only "
             "in the nhs_number column.",
         )
+    # A column the contract does not know is not read, however often it appears (Excel's
+    # trailing empty columns: ``a,b,,``); one of the source's twice is ambiguous.
     repeated = sorted({n for n in names if n in known and names.count(n) > 1})
-    if len(present) != len(names):
+    if repeated:
         raise DeliveryRejected(
             "duplicate_column",
             file_name,
-            f"the header repeats column(s) {', '.join(repeated) or '(unrecognised names)'}",
+            f"the header repeats column(s) {', '.join(repeated)}",
             "Send the file with each column once.",
         )
     absent = [c.name for c in source.columns if c.name not in present | set(PERSON_IDENTIFIERS)]
