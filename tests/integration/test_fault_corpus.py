@@ -4,6 +4,8 @@ for every source, with the exact outcome each must have. Runs on DuckDB and Post
 from __future__ import annotations
 
 import gzip
+import io
+import zipfile
 from collections import Counter
 
 import pytest
@@ -127,6 +129,15 @@ CLEAN = csv_bytes(clean_rows(SOURCES["gp_appointments"]))
 NO_ENCODING = CLEAN.replace(b"P92001", b"P92\x81", 1)  # 0x81 is in neither UTF-8 nor cp1252
 MONTH_FILE = f"gp_appointments_{PERIOD}.csv"
 STORED = ("staging.stg_gp_appointments", "quality.quarantine")  # what a rejection leaves alone
+
+
+def _zipped(content: bytes) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("extract.csv", content)
+    return buffer.getvalue()
+
+
 FILE_FAULTS = [  # (case, file name, content, reason, what the error must also say)
     ("empty file", MONTH_FILE, b"", "empty_file", ""),
     ("header only", MONTH_FILE, CLEAN.split(b"\n")[0] + b"\n", "no_rows", ""),
@@ -158,6 +169,26 @@ FILE_FAULTS = [  # (case, file name, content, reason, what the error must also s
     ("bad file name", "gp_appointments_january.csv", CLEAN, "bad_file_name", ""),
     ("name matching only in part", f"{MONTH_FILE}\n", CLEAN, "bad_file_name", ""),
     ("year 0000", "gp_appointments_0000-01.csv", CLEAN, "bad_file_name", "1900-01 to 2099-12"),
+    ("gzip named .csv", MONTH_FILE, gzip.compress(CLEAN), "unreadable_file", "gzip-compressed"),
+    (
+        "gzip twice",
+        f"gp_appointments_{PERIOD}.csv.gz",
+        gzip.compress(gzip.compress(CLEAN)),
+        "unreadable_file",
+        "gzip-compressed",
+    ),
+    ("zip named .csv", MONTH_FILE, _zipped(CLEAN), "unreadable_file", "zip archive"),
+    ("Parquet named .csv", MONTH_FILE, b"PAR1" + bytes(100), "unreadable_file", "a Parquet file"),
+    ("UTF-16", MONTH_FILE, CLEAN.decode().encode("utf-16"), "unreadable_file", "UTF-16 text"),
+    ("only blank lines", MONTH_FILE, b"\xef\xbb\xbf\r\n\n\n", "empty_file", "only blank lines"),
+    ("blank first line", MONTH_FILE, b"\n" + CLEAN, "missing_column", "its first line is blank"),
+    (
+        "semicolon separators",
+        MONTH_FILE,
+        CLEAN.replace(b",", b";"),
+        "missing_column",
+        "the file looks separated by semicolons",
+    ),
 ]
 
 

@@ -99,6 +99,18 @@ def normalise_name(name: str) -> str:
     return name.strip().lower().replace(" ", "_")
 
 
+def _separator_hint(raw_names: list[str]) -> str:
+    """Why a header may be one name: a separator other than the contract's comma."""
+    if len(raw_names) == 1:
+        for mark, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")):
+            if mark in raw_names[0]:
+                return (
+                    f" (the header is one field holding {name}: the file looks separated by "
+                    f"{name}, and the contract's separator is the comma)"
+                )
+    return ""
+
+
 def map_header(raw_names: list[str], source: Source, file_name: str) -> Header:
     """Match columns case-insensitively (and by alias); reject if a required one is missing,
     if one of the source's repeats, or if a name holds an NHS number. The optional columns
@@ -128,7 +140,7 @@ def map_header(raw_names: list[str], source: Source, file_name: str) -> Header:
         raise DeliveryRejected(
             "missing_column",
             file_name,
-            f"required column(s) missing: {', '.join(missing)}",
+            f"required column(s) missing: {', '.join(missing)}{_separator_hint(raw_names)}",
             f"Check the extract's header against the {source.name} data contract and resend.",
         )
     leaked = [holds_nhs_number(name) for name in raw_names]
@@ -287,6 +299,37 @@ def _line_breaks(text: str) -> int:
     return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
+OTHER_FORMATS = {  # what a file named as CSV holds instead, by its first bytes
+    b"\x1f\x8b": (
+        "gzip-compressed data",
+        "Send the CSV text compressed once and named .csv.gz, or uncompressed and named .csv.",
+    ),
+    b"PK\x03\x04": (
+        "a zip archive (an Excel workbook is one)",
+        "Export the data as a CSV file and send that.",
+    ),
+    b"PAR1": ("a Parquet file", "Name it .parquet and deliver it again."),
+    b"\xff\xfe": ("UTF-16 text", "Export it as UTF-8 (or Windows-1252) CSV and resend it."),
+    b"\xfe\xff": ("UTF-16 text", "Export it as UTF-8 (or Windows-1252) CSV and resend it."),
+}
+
+
+MAGIC_BYTES = max(map(len, OTHER_FORMATS))
+
+
+def refuse_other_formats(first_bytes: bytes, delivery: Delivery) -> None:
+    """Refuse CSV text that is another format, naming it: read as text, such content failed
+    later with a misleading reason (a mixed encoding, every column missing)."""
+    for magic, (what, action) in OTHER_FORMATS.items():
+        if first_bytes.startswith(magic):
+            raise DeliveryRejected(
+                "unreadable_file",
+                delivery.file_name,
+                f"it holds {what}, not CSV text",
+                action,
+            )
+
+
 def _read_header(stream: BinaryIO, encoding: str, file_name: str) -> list[str]:
     """The names on the first line, which ends at the first LF or CR and must be short."""
     head = stream.read(HEADER_BYTES)
@@ -300,6 +343,15 @@ def _read_header(stream: BinaryIO, encoding: str, file_name: str) -> list[str]:
             "Check that the file is a CSV extract with a header row and resend it.",
         )
     line = head[: end.start() if end else len(head)].removeprefix(codecs.BOM_UTF8)
+    if not line.strip():
+        blank = not head.removeprefix(codecs.BOM_UTF8).strip()
+        raise DeliveryRejected(
+            "empty_file" if blank else "missing_column",
+            file_name,
+            "it holds only blank lines" if blank else "its first line is blank",
+            "Resend the extract with its header row as the first line"
+            + ("; a blank file usually means the export failed." if blank else "."),
+        )
     return next(csv.reader([line.decode(encoding)]), [])
 
 
@@ -324,6 +376,8 @@ class DeliveryReader:
                     self._parquet = self._open_parquet()
                     raw_names = self._parquet.schema_arrow.names
                 else:
+                    with self._text() as stream:
+                        refuse_other_formats(stream.read(MAGIC_BYTES), delivery)
                     self.encoding = detect_encoding(self._text, delivery.file_name)
                     with self._text() as stream:
                         raw_names = _read_header(stream, self.encoding, delivery.file_name)
