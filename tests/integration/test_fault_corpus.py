@@ -156,7 +156,13 @@ FILE_FAULTS = [  # (case, file name, content, reason, what the error must also s
         "unreadable_file",
         "",
     ),
-    ("unbalanced quote", MONTH_FILE, _unbalanced_quote(), "unreadable_file", ""),
+    (
+        "unbalanced quote",
+        MONTH_FILE,
+        _unbalanced_quote(),
+        "unreadable_file",
+        "from data row 1 (line 2 of the file)",
+    ),
     ("a byte in no encoding", MONTH_FILE, NO_ENCODING, "unreadable_file", ""),
     ("mixed encodings", MONTH_FILE, _mixed_encoding(), "mixed_encoding", "line 121 "),
     (

@@ -369,6 +369,7 @@ class DeliveryReader:
         self.source = source
         self.limits = limits
         self.malformed: list[MalformedLine] = []
+        self._runaway_from: int | None = None  # the row an unbalanced quote runs on from
         self._file = _open(delivery)
         try:
             with _rejecting_unreadable(delivery):
@@ -393,7 +394,7 @@ class DeliveryReader:
         self._file.close()
 
     def __iter__(self) -> Iterator[Chunk]:
-        with _rejecting_unreadable(self.delivery):
+        with _rejecting_unreadable(self.delivery, self._where):
             if self.delivery.fmt == "parquet":
                 yield from self._parquet_chunks()
             else:
@@ -454,15 +455,22 @@ class DeliveryReader:
         if digest.hexdigest() != self.delivery.sha256:
             raise DeliveryInProgress(self.delivery.file_name, CHANGED)
 
+    def _where(self) -> str:
+        """Where in the file reading stopped, if the parser said."""
+        if self._runaway_from is None:
+            return ""
+        return f", from data row {self._runaway_from} (line {self._runaway_from + 1} of the file)"
+
     def _on_invalid(self, row: pacsv.InvalidRow) -> str:
         """Skip a line with the wrong number of fields, to be quarantined by the caller.
 
         A "row" spanning several lines means an unbalanced quote has swallowed the lines
         after it: then the rows cannot be told apart, so the whole file is refused.
         """
-        if "\n" in (row.text or ""):
-            return "error"
         number = (row.number or 0) - 1  # physical line numbers count the header line
+        if "\n" in (row.text or ""):
+            self._runaway_from = number
+            return "error"
         self.malformed.append(MalformedLine(number, row.expected_columns, row.actual_columns))
         return "skip"
 
@@ -539,14 +547,16 @@ def _as_text(values: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 @contextmanager
-def _rejecting_unreadable(delivery: Delivery) -> Iterator[None]:
+def _rejecting_unreadable(
+    delivery: Delivery, where: Callable[[], str] = lambda: ""
+) -> Iterator[None]:
     try:
         yield
     except (pa.ArrowException, UnicodeError, OSError, EOFError, csv.Error) as exc:
         raise DeliveryRejected(
             "unreadable_file",
             delivery.file_name,
-            f"the file cannot be parsed ({describe_unreadable(exc)})",
+            f"the file cannot be parsed ({describe_unreadable(exc)}{where()})",
             "Check that it is a complete, uncorrupted CSV or Parquet file and resend it.",
         ) from None
 
