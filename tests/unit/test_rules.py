@@ -42,15 +42,18 @@ def reason_for(**overrides: list) -> str | None:
 
 
 def test_impossible_and_unparseable_dates_are_null_in_both_formats():
-    parsed = parse_dates(
-        pa.array(["2025-02-31", "31/02/2025", "not a date", "2024-02-29", "29/02/2024"])
-    )
+    written = ["2025-02-31", "31/02/2025", "not a date", "2024-02-29", "29/02/2024"]
+    written += ["0000-01-01", "29/02/0000", "0001-01-01"]  # no calendar has a year 0
+    parsed = parse_dates(pa.array(written))
     assert [d if d is None else d.isoformat() for d in parsed.to_pylist()] == [
         None,
         None,
         None,
         "2024-02-29",
         "2024-02-29",
+        None,
+        None,
+        "0001-01-01",
     ]
 
 

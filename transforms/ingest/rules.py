@@ -325,7 +325,8 @@ def parse_dates(values: pa.Array) -> pa.Array:
     """Dates in either contract format; impossible dates (31/02/2025) give null.
 
     Arrow's strptime rolls 2025-02-31 over to 3 March, so a parse is accepted only if the
-    parsed day of the month is the day written in the text.
+    parsed day of the month is the day written in the text; and it takes year 0000, which
+    no calendar has (a warehouse would store it as 1 BC).
     """
     result = pa.nulls(len(values), pa.date32())
     for fmt, shape, (start, stop) in DATE_SHAPES:
@@ -335,7 +336,9 @@ def parse_dates(values: pa.Array) -> pa.Array:
         text = pc.if_else(shaped, values, pa.scalar(None, pa.string()))
         stamp = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
         written_day = pc.utf8_slice_codeunits(text, start, stop).cast(pa.int64())
-        real = pc.fill_null(pc.equal(pc.day(stamp), written_day), False)
+        real = pc.fill_null(
+            pc.and_(pc.equal(pc.day(stamp), written_day), pc.greater(pc.year(stamp), 0)), False
+        )
         parsed = pc.if_else(real, stamp.cast(pa.date32()), pa.scalar(None, pa.date32()))
         result = pc.coalesce(result, parsed)
     return result
