@@ -161,7 +161,7 @@ FILE_FAULTS = [  # (case, file name, content, reason, what the error must also s
         MONTH_FILE,
         _unbalanced_quote(),
         "unreadable_file",
-        "from data row 1 (line 2 of the file)",
+        "from data row 1",
     ),
     ("a byte in no encoding", MONTH_FILE, NO_ENCODING, "unreadable_file", ""),
     ("mixed encodings", MONTH_FILE, _mixed_encoding(), "mixed_encoding", "line 121 "),
@@ -176,6 +176,13 @@ FILE_FAULTS = [  # (case, file name, content, reason, what the error must also s
     ("name matching only in part", f"{MONTH_FILE}\n", CLEAN, "bad_file_name", ""),
     ("year 0000", "gp_appointments_0000-01.csv", CLEAN, "bad_file_name", "1900-01 to 2099-12"),
     ("gzip named .csv", MONTH_FILE, gzip.compress(CLEAN), "unreadable_file", "gzip-compressed"),
+    (
+        "corrupt deflate data",
+        f"gp_appointments_{PERIOD}.csv.gz",
+        gzip.compress(CLEAN)[:12] + b"\xff" * 40,
+        "unreadable_file",
+        "the compressed data ends early or is not gzip",
+    ),
     (
         "gzip twice",
         f"gp_appointments_{PERIOD}.csv.gz",

@@ -88,6 +88,8 @@ WRITTEN_FORMS = [
     "\uff19\uff19\uff19\uff10\uff10\uff10\uff11\uff13\uff15\uff19",  # full-width digits
     "\u0669\u0669\u0669\u0660\u0660\u0660\u0661\u0663\u0665\u0669",  # Arabic-Indic digits
     "A9990001359B2025",  # hex letters around it, too short for a hash
+    "999\u200e000\u200e1359",  # left-to-right marks, from text copied out of an RTL app
+    "999\n000\n1359",
 ]
 
 
@@ -140,6 +142,15 @@ def test_a_column_of_other_ten_digit_numbers_is_not_taken_for_nhs_numbers():
     ids = pa.array([f"APT{n}" for n in range(1_000_000_000, 1_000_000_200)])
     assert sum(valid_nhs_numbers(pa.array([i[3:] for i in ids.to_pylist()])).to_pylist()) > 10
     assert not any(contains_nhs_number(ids).to_pylist())
+    # ... but an NHS number written as one, grouped, is still found among them
+    grouped = pa.concat_arrays([ids, pa.array(["seen 999 000 1359"])])
+    assert contains_nhs_number(grouped).to_pylist() == [False] * len(ids) + [True]
+
+
+def test_a_grouped_nhs_number_is_found_among_other_grouped_numbers_that_fail_the_check():
+    phones = ["call back on (555) 123-4567", "range 100 - 200 - 3000"] * 15
+    values = pa.array([*phones, "patient 943 476 5919 seen"])
+    assert contains_nhs_number(values).to_pylist() == [False] * len(phones) + [True]
 
 
 def test_nhs_numbers_are_found_among_values_that_hold_no_other_ten_digit_number():

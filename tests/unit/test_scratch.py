@@ -33,8 +33,10 @@ def test_folders_left_by_dead_processes_of_this_machine_are_removed_by_the_next(
     (left / "inner" / "values.arrow").write_bytes(b"rows")
     running = temp / f"hei-release-{host}-{os.getpid()}-def"
     other_machine = temp / f"hei-release-elsewhere.{host}-{dead}-ghi"
+    longer_name = temp / f"hei-release-{host}-{dead}-{os.getpid()}-mno"  # host "<host>-<dead>"
+    no_such_pid = temp / f"hei-release-{host}-99999999999999999999-pqr"
     other_kind = temp / f"hei-gate-{host}-{dead}-jkl"
-    for kept in (running, other_machine, other_kind):
+    for kept in (running, other_machine, other_kind, longer_name, no_such_pid):
         kept.mkdir()
     outside = temp / "outside"
     outside.mkdir()
@@ -44,7 +46,8 @@ def test_folders_left_by_dead_processes_of_this_machine_are_removed_by_the_next(
     made = scratch.new_folder("release")
 
     assert not left.exists()
-    assert all(p.exists() for p in (running, other_machine, other_kind, link, outside, made))
+    kept = (running, other_machine, other_kind, longer_name, no_such_pid, link, outside, made)
+    assert all(p.exists() for p in kept)
     assert made.name.startswith(f"hei-release-{host}-{os.getpid()}-")
 
 

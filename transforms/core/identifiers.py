@@ -32,21 +32,26 @@ _WEIGHTS = np.arange(10, 1, -1, dtype=np.int64)  # weights 10..2 for the first n
 # (``NHS9434765919``, ``APT-943 476 5919``), but not another digit: a run of 11 or more
 # digits is a different number (a SNOMED concept, a UPRN), not an NHS number.
 _SEPARATORS = (
-    " \t\u00a0\u1680\u2000-\u200d\u2028\u2029\u202f\u205f\u2060\u3000\ufeff"  # spaces
+    " \t\n\r\v\f\u00a0\u1680\u2000-\u200f\u2028-\u202f\u205f-\u2064\u2066-\u2069"  # spaces,
+    "\u3000\ufeff\u034f"  # zero-width characters, direction marks and joiners
     "\u00ad\\-\u2010-\u2015\u2212\ufe58\ufe63\uff0d"  # hyphens and dashes
     "./_()"
 )
 
 
-def _written(digit: str) -> str:
-    separator = f"[{_SEPARATORS}]{{0,3}}"
-    return f"{digit}{{3}}{separator}{digit}{{3}}{separator}{digit}{{4}}"
+def _written(digit: str, least: tuple[int, int] = (0, 0)) -> str:
+    """Ten digits grouped 3-3-4, with ``least`` (each) to three separating characters
+    after the first group and after the second."""
+    first, second = (f"[{_SEPARATORS}]{{{n},3}}" for n in least)
+    return f"{digit}{{3}}{first}{digit}{{3}}{second}{digit}{{4}}"
 
 
 _DIGIT, _DIGIT_RE2 = r"\d", r"\p{Nd}"  # a digit of any script, in Python's and in RE2's syntax
 _WRITTEN = re.compile(f"(?<!{_DIGIT}){_written(_DIGIT)}(?!{_DIGIT})")
-_WRITTEN_RE2 = (
-    f"(?:^|[^{_DIGIT_RE2}]){_written(_DIGIT_RE2)}(?:[^{_DIGIT_RE2}]|$)"  # no look-arounds
+_WRITTEN_RE2 = f"(?:^|[^{_DIGIT_RE2}]){_written(_DIGIT_RE2)}(?:[^{_DIGIT_RE2}]|$)"
+_GROUPED_RE2 = (  # the forms with at least one separating character
+    f"(?:^|[^{_DIGIT_RE2}])(?:{_written(_DIGIT_RE2, (1, 0))}|{_written(_DIGIT_RE2, (0, 1))})"
+    f"(?:[^{_DIGIT_RE2}]|$)"
 )
 # A hash or pseudonym (hex of 32+ characters, or a UUID) has digit runs by chance: about 1 in
 # 300 random 128-bit hex pseudonyms holds ten digits that pass the check (measured). Digits
@@ -96,31 +101,47 @@ def contains_nhs_number(values: pa.Array) -> pa.Array:
 
     One vectorised regex finds the values with a candidate (most have none, and a column of
     values shorter than ten characters is not searched at all); only those are looked at
-    one by one, for every candidate in them. Nulls give False. A column whose ten-digit
-    numbers pass the check digit no more than chance would holds numbers of another kind
-    (see :func:`_passing_by_chance`), and none of its values is taken for an NHS number.
+    one by one, for every candidate in them. Nulls give False. A column whose plain runs of
+    ten digits pass the check digit no more than chance would holds numbers of another kind
+    (see :func:`_passing_by_chance`): those runs are not taken for NHS numbers, but a
+    grouped form (``943 476 5919``), the way NHS numbers are written, still is.
     """
     found = np.zeros(len(values), dtype=bool)
     if len(values) == 0 or (pc.max(pc.binary_length(values)).as_py() or 0) < 10:
         return pa.array(found)
-    maybe = pc.fill_null(pc.match_substring_regex(values, _WRITTEN_RE2), False)
-    rows = np.flatnonzero(maybe.to_numpy(zero_copy_only=False))
-    if len(rows) == 0 or _passing_by_chance(_checked_candidates(values, rows[:CHANCE_SAMPLE])[1]):
+    rows = _matching(values, _WRITTEN_RE2)
+    if len(rows) == 0:
         return pa.array(found)
-    owners, valid = _checked_candidates(values, rows)
+    _, valid, plain = _checked_candidates(values, rows[:CHANCE_SAMPLE])
+    by_chance = _passing_by_chance(valid[plain])
+    if by_chance:
+        rows = _matching(values, _GROUPED_RE2)
+    owners, valid, plain = _checked_candidates(values, rows)
+    if by_chance:
+        valid &= ~plain
     found[owners[valid]] = True
     return pa.array(found)
 
 
-def _checked_candidates(values: pa.Array, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Every candidate in the values at ``rows``: the row it is in, and whether it passes."""
-    owners, numbers = [], []
+def _matching(values: pa.Array, pattern: str) -> np.ndarray:
+    """Positions of the values in which ``pattern`` (RE2) finds something."""
+    hit = pc.fill_null(pc.match_substring_regex(values, pattern), False)
+    return np.flatnonzero(hit.to_numpy(zero_copy_only=False))
+
+
+def _checked_candidates(
+    values: pa.Array, rows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every candidate in the values at ``rows``: the row it is in, whether it passes the
+    check digit, and whether it is written as ten plain digits."""
+    owners, numbers, plain = [], [], []
     for row, text in zip(rows, values.take(pa.array(rows, pa.int64())).to_pylist(), strict=True):
         found = _candidates(text)
         owners += [row] * len(found)
-        numbers += found
+        numbers += [digits for digits, _ in found]
+        plain += [ungrouped for _, ungrouped in found]
     valid = valid_nhs_numbers(pa.array(numbers, pa.string())).to_numpy(zero_copy_only=False)
-    return np.array(owners, dtype=np.int64), valid
+    return np.array(owners, dtype=np.int64), valid, np.array(plain, dtype=bool)
 
 
 def _passing_by_chance(valid: np.ndarray) -> bool:
@@ -135,15 +156,16 @@ def _passing_by_chance(valid: np.ndarray) -> bool:
 def holds_nhs_number(text: str) -> bool:
     """True if ``text`` (a file name, a column name) holds a valid NHS number in any
     written form, outside a hash or UUID."""
-    found = _candidates(text)
+    found = [digits for digits, _ in _candidates(text)]
     return bool(found) and any(valid_nhs_numbers(pa.array(found, pa.string())).to_pylist())
 
 
-def _candidates(text: str) -> list[str]:
-    """The digits of every written form in ``text`` that is not inside a hash or UUID."""
+def _candidates(text: str) -> list[tuple[str, bool]]:
+    """Every written form in ``text`` that is not inside a hash or UUID: its digits (as
+    ASCII), and whether it is written as ten plain digits."""
     tokens = [m.span() for m in _HEX_TOKEN.finditer(text)]
     return [
-        "".join(str(int(c)) for c in m.group() if c.isdecimal())  # as ASCII digits
+        ("".join(str(int(c)) for c in m.group() if c.isdecimal()), len(m.group()) == 10)
         for m in _WRITTEN.finditer(text)
         if not any(start <= m.start() and m.end() <= end for start, end in tokens)
     ]

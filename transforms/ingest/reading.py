@@ -22,6 +22,7 @@ import hashlib
 import io
 import os
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -343,8 +344,8 @@ def _read_header(stream: BinaryIO, encoding: str, file_name: str) -> list[str]:
             "Check that the file is a CSV extract with a header row and resend it.",
         )
     line = head[: end.start() if end else len(head)].removeprefix(codecs.BOM_UTF8)
-    if not line.strip():
-        blank = not head.removeprefix(codecs.BOM_UTF8).strip()
+    if not line.strip():  # judged on what was read: the whole file, unless over HEADER_BYTES
+        blank = len(head) < HEADER_BYTES and not head.removeprefix(codecs.BOM_UTF8).strip()
         raise DeliveryRejected(
             "empty_file" if blank else "missing_column",
             file_name,
@@ -459,7 +460,7 @@ class DeliveryReader:
         """Where in the file reading stopped, if the parser said."""
         if self._runaway_from is None:
             return ""
-        return f", from data row {self._runaway_from} (line {self._runaway_from + 1} of the file)"
+        return f", from data row {self._runaway_from}"
 
     def _on_invalid(self, row: pacsv.InvalidRow) -> str:
         """Skip a line with the wrong number of fields, to be quarantined by the caller.
@@ -552,7 +553,7 @@ def _rejecting_unreadable(
 ) -> Iterator[None]:
     try:
         yield
-    except (pa.ArrowException, UnicodeError, OSError, EOFError, csv.Error) as exc:
+    except (pa.ArrowException, UnicodeError, OSError, EOFError, zlib.error, csv.Error) as exc:
         raise DeliveryRejected(
             "unreadable_file",
             delivery.file_name,
@@ -566,7 +567,7 @@ def describe_unreadable(exc: Exception) -> str:
     which can hold an NHS number, and the error goes to the audit table and the logs."""
     if isinstance(exc, UnicodeError):
         return "bytes that are neither UTF-8 nor Windows-1252"
-    if isinstance(exc, (EOFError, OSError)) and not isinstance(exc, pa.ArrowException):
+    if isinstance(exc, (EOFError, OSError, zlib.error)) and not isinstance(exc, pa.ArrowException):
         return "the compressed data ends early or is not gzip"
     fields = re.search(r"Expected \d+ columns, got \d+", str(exc))
     if fields:

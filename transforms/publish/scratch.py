@@ -44,10 +44,10 @@ def sweep(kind: str) -> list[Path]:
     """Remove the ``kind`` folders that this machine's processes no longer running left;
     returns them."""
     prefix = _prefix(kind)
-    owner = re.compile(re.escape(prefix) + r"(\d+)-")
+    owner = re.compile(re.escape(prefix) + r"(\d+)-[a-z0-9_]+")  # mkdtemp's own suffix
     removed = []
     for path in Path(tempfile.gettempdir()).glob(f"{_glob_escape(prefix)}*"):
-        found = owner.match(path.name)
+        found = owner.fullmatch(path.name)
         if found and path.is_dir() and not path.is_symlink() and not _running(int(found[1])):
             shutil.rmtree(path, ignore_errors=True)
             removed.append(path)
@@ -68,6 +68,6 @@ def _running(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # another user's process
+    except (PermissionError, OverflowError, ValueError):  # another user's, or no process id
         return True
     return True
