@@ -314,3 +314,24 @@ def test_a_parquet_file_with_an_extra_nested_column_loads_and_ignores_it(setting
     [record] = load(settings, "deaths")
     assert outcome(record) == ("loaded", 3, 3, 0)
     assert record["extra_columns"] == '["notes"]'
+
+
+@pytest.mark.parametrize(
+    ("column", "values"),
+    [
+        ("lsoa_code", pa.array([b"E01006200", b"\xff\xfe", b"E01006201"], pa.binary())),
+        ("lsoa_code", pa.array([["E01006200"], ["x"], ["y"]])),
+    ],
+    ids=["bytes that are not UTF-8", "a list"],
+)
+def test_a_parquet_column_with_no_text_refuses_the_file_naming_the_column(settings, column, values):
+    rows = clean_rows(SOURCES["deaths"])
+    table = pa.table({c: [r[c] for r in rows] for c in rows[0] if c != column} | {column: values})
+    path = settings.landing_dir / "deaths" / f"deaths_{PERIOD}.parquet"
+    path.parent.mkdir(parents=True)
+    pq.write_table(table, path)
+    [record] = load(settings, "deaths")
+    assert outcome(record) == ("rejected", 0, 0, 0)
+    assert reason(record) == "unreadable_file"
+    assert f"column {column} (Parquet type " in record["error"]
+    assert "in data rows 1 to 3" in record["error"]

@@ -501,11 +501,26 @@ class DeliveryReader:
         next_row = 1
         for batch in self._parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS, columns=raw):
             table = pa.Table.from_batches([batch]).rename_columns(known)
-            table = pa.table({n: _as_text(table[n]) for n in known})
-            yield Chunk(table, np.arange(next_row, next_row + table.num_rows, dtype=np.int64))
+            rows = np.arange(next_row, next_row + table.num_rows, dtype=np.int64)
+            table = pa.table({n: self._text_column(table[n], n, rows) for n in known})
+            yield Chunk(table, rows)
             next_row += table.num_rows
         if _fingerprint(self._file) != self._before:
             raise DeliveryInProgress(self.delivery.file_name, CHANGED)
+
+    def _text_column(self, values: pa.ChunkedArray, name: str, rows: np.ndarray) -> pa.ChunkedArray:
+        """A Parquet column as text, or the file refused naming the column and its rows: one
+        typed value that has no text (bytes that are not UTF-8, a list) fails the cast."""
+        try:
+            return _as_text(values)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            raise DeliveryRejected(
+                "unreadable_file",
+                self.delivery.file_name,
+                f"column {name} (Parquet type {values.type}) holds a value that cannot be read "
+                f"as text, in data rows {rows[0]} to {rows[-1]}",
+                "Write the column as text, or in its type in the data contract, and resend it.",
+            ) from None
 
 
 def _open(delivery: Delivery) -> BinaryIO:
