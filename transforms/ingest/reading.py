@@ -300,7 +300,8 @@ def _line_breaks(text: str) -> int:
     return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
-OTHER_FORMATS = {  # what a file named as CSV holds instead, by its first bytes
+_UTF16 = ("UTF-16 text", "Export it as UTF-8 (or Windows-1252) CSV and resend it.")
+_OTHER_FORMATS = {  # what a file named as CSV holds instead, by its first bytes
     b"\x1f\x8b": (
         "gzip-compressed data",
         "Send the CSV text compressed once and named .csv.gz, or uncompressed and named .csv.",
@@ -310,18 +311,18 @@ OTHER_FORMATS = {  # what a file named as CSV holds instead, by its first bytes
         "Export the data as a CSV file and send that.",
     ),
     b"PAR1": ("a Parquet file", "Name it .parquet and deliver it again."),
-    b"\xff\xfe": ("UTF-16 text", "Export it as UTF-8 (or Windows-1252) CSV and resend it."),
-    b"\xfe\xff": ("UTF-16 text", "Export it as UTF-8 (or Windows-1252) CSV and resend it."),
+    codecs.BOM_UTF16_LE: _UTF16,
+    codecs.BOM_UTF16_BE: _UTF16,
 }
 
 
-MAGIC_BYTES = max(map(len, OTHER_FORMATS))
+_MAGIC_BYTES = max(map(len, _OTHER_FORMATS))
 
 
-def refuse_other_formats(first_bytes: bytes, delivery: Delivery) -> None:
+def _refuse_other_formats(first_bytes: bytes, delivery: Delivery) -> None:
     """Refuse CSV text that is another format, naming it: read as text, such content failed
     later with a misleading reason (a mixed encoding, every column missing)."""
-    for magic, (what, action) in OTHER_FORMATS.items():
+    for magic, (what, action) in _OTHER_FORMATS.items():
         if first_bytes.startswith(magic):
             raise DeliveryRejected(
                 "unreadable_file",
@@ -379,7 +380,7 @@ class DeliveryReader:
                     raw_names = self._parquet.schema_arrow.names
                 else:
                     with self._text() as stream:
-                        refuse_other_formats(stream.read(MAGIC_BYTES), delivery)
+                        _refuse_other_formats(stream.read(_MAGIC_BYTES), delivery)
                     self.encoding = detect_encoding(self._text, delivery.file_name)
                     with self._text() as stream:
                         raw_names = _read_header(stream, self.encoding, delivery.file_name)

@@ -10,6 +10,7 @@ process numbers.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shutil
@@ -25,9 +26,8 @@ def new_folder(kind: str) -> Path:
 
     Folders of the same kind left by this machine's dead processes are removed first.
     """
-    prefix = _prefix(kind)
-    sweep(kind)
-    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+    _sweep(kind)
+    return Path(tempfile.mkdtemp(prefix=f"{_prefix(kind)}{os.getpid()}-"))
 
 
 @contextmanager
@@ -40,27 +40,18 @@ def folder(kind: str) -> Iterator[Path]:
         shutil.rmtree(made, ignore_errors=True)
 
 
-def sweep(kind: str) -> list[Path]:
-    """Remove the ``kind`` folders that this machine's processes no longer running left;
-    returns them."""
+def _sweep(kind: str) -> None:
+    """Remove the ``kind`` folders that this machine's processes no longer running left."""
     prefix = _prefix(kind)
     owner = re.compile(re.escape(prefix) + r"(\d+)-[a-z0-9_]+")  # mkdtemp's own suffix
-    removed = []
-    for path in Path(tempfile.gettempdir()).glob(f"{_glob_escape(prefix)}*"):
+    for path in Path(tempfile.gettempdir()).glob(f"{glob.escape(prefix)}*"):
         found = owner.fullmatch(path.name)
         if found and path.is_dir() and not path.is_symlink() and not _running(int(found[1])):
             shutil.rmtree(path, ignore_errors=True)
-            removed.append(path)
-    return removed
 
 
 def _prefix(kind: str) -> str:
     return f"hei-{kind}-{socket.gethostname()}-"
-
-
-def _glob_escape(text: str) -> str:
-    """``text`` matched literally by ``Path.glob`` (a host name may hold ``[``)."""
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 def _running(pid: int) -> bool:
